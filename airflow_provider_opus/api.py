@@ -1,0 +1,240 @@
+"""The Opus API as data: its endpoints, its job statuses, and how a response is read.
+
+Both hooks (``requests`` and ``aiohttp``) are built on this module, so an endpoint's
+path, its retry safety, the shape its response must have, and the meaning of a status
+each live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from airflow_provider_opus.exceptions import (
+    OpusAuthError,
+    OpusBadRequestError,
+    OpusNotFoundError,
+    OpusRateLimitError,
+    OpusRequestError,
+    OpusResponseError,
+    OpusServerError,
+)
+
+DEFAULT_BASE_URL = "https://operator.opus.com"
+DEFAULT_APP_URL = "https://app.opus.com"
+SERVICE_KEY_HEADER = "x-service-key"
+
+
+class JobStatus(str, enum.Enum):
+    """
+    The job statuses Opus documents.
+
+    Any other string Opus may send is passed on as it is: it is treated as final and
+    never as success, so an unexpected status fails the task instead of passing it.
+    """
+
+    IN_PROGRESS = "IN PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+    @classmethod
+    def is_terminal(cls, status: str) -> bool:
+        """
+        Whether waiting for a job in ``status`` is over.
+
+        :param status: a status string as Opus sent it.
+        """
+        return status != cls.IN_PROGRESS.value
+
+    @classmethod
+    def is_success(cls, status: str) -> bool:
+        """
+        Whether ``status`` means the job succeeded (only ``COMPLETED`` does).
+
+        :param status: a status string as Opus sent it.
+        """
+        return status == cls.COMPLETED.value
+
+
+class RetrySafety(enum.Enum):
+    """When a failed call may be sent again."""
+
+    #: Reads and upload-URL requests: sending them twice changes nothing.
+    IDEMPOTENT = "idempotent"
+    #: Calls that create or start billed work: only when the server provably did not act.
+    ONLY_IF_NOT_ACTED = "only_if_not_acted"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """
+    One call of the Opus API.
+
+    :param name: the name used in logs, the emulator's fault injection and benchmarks.
+    :param method: HTTP method.
+    :param path_template: path with ``{placeholders}`` for URL-quoted parameters.
+    :param retry_safety: when a failed call may be retried.
+    :param required_keys: keys a successful JSON object response must hold.
+    """
+
+    name: str
+    method: str
+    path_template: str
+    retry_safety: RetrySafety
+    required_keys: tuple[str, ...] = ()
+
+    def path(self, **params: str) -> str:
+        """
+        The request path with every parameter URL-quoted.
+
+        :param params: values for the template's placeholders.
+        """
+        return self.path_template.format(**{key: quote(str(value), safe="") for key, value in params.items()})
+
+
+GET_WORKFLOW = Endpoint("get_workflow", "GET", "/workflow/{workflow_id}", RetrySafety.IDEMPOTENT, ("jobPayloadSchema",))
+INITIATE_JOB = Endpoint(
+    "initiate_job", "POST", "/job/initiate", RetrySafety.ONLY_IF_NOT_ACTED, ("jobExecutionId",)
+)
+GET_UPLOAD_URL = Endpoint(
+    "get_upload_url", "POST", "/job/file/upload", RetrySafety.IDEMPOTENT, ("presignedUrl", "fileUrl")
+)
+EXECUTE_JOB = Endpoint("execute_job", "POST", "/job/execute", RetrySafety.ONLY_IF_NOT_ACTED)
+GET_JOB_STATUS = Endpoint(
+    "get_job_status", "GET", "/job/{job_execution_id}/status", RetrySafety.IDEMPOTENT, ("status",)
+)
+GET_JOB_RESULTS = Endpoint("get_job_results", "GET", "/job/{job_execution_id}/results", RetrySafety.IDEMPOTENT)
+GET_JOB_AUDIT_LOG = Endpoint(
+    "get_job_audit_log", "GET", "/job/{job_execution_id}/audit", RetrySafety.IDEMPOTENT, ("auditTrail",)
+)
+#: The presigned PUT to storage: not an Opus API call, but retried by the same policy.
+STORAGE_PUT = Endpoint("storage_put", "PUT", "{presigned_url}", RetrySafety.IDEMPOTENT)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """
+    Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date).
+
+    :param value: the header's value, or None.
+    :param now: the current time as a Unix timestamp (for tests).
+    :return: seconds (never negative), or None when absent or unreadable.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _server_message(body: bytes) -> str | None:
+    """The server's own explanation from an error body, shortened."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text[:300] or None
+    if isinstance(parsed, Mapping):
+        for key in ("message", "detail", "error"):
+            if parsed.get(key):
+                return str(parsed[key])[:300]
+    return text[:300] or None
+
+
+def error_for_status(
+    endpoint: Endpoint, path: str, status_code: int, body: bytes, retry_after_header: str | None
+) -> OpusRequestError:
+    """
+    The exception for a non-2xx response.
+
+    :param endpoint: the endpoint called.
+    :param path: the path called (no host, no key).
+    :param status_code: the HTTP status.
+    :param body: the raw response body.
+    :param retry_after_header: the ``Retry-After`` header, if any.
+    """
+    message = _server_message(body)
+    kwargs: dict[str, Any] = {"status_code": status_code, "server_message": message}
+    method = endpoint.method
+    if status_code in (401, 403):
+        return OpusAuthError(
+            method, path, "the service key was refused: check the password of the Opus connection", **kwargs
+        )
+    if status_code == 404:
+        return OpusNotFoundError(method, path, "not found: check the workflow or job id", **kwargs)
+    if status_code == 429:
+        retry_after = parse_retry_after(retry_after_header)
+        return OpusRateLimitError(method, path, "rate limited by Opus", retry_after=retry_after, **kwargs)
+    if status_code >= 500:
+        retry_after = parse_retry_after(retry_after_header)
+        return OpusServerError(method, path, "Opus server error", retry_after=retry_after, **kwargs)
+    if 400 <= status_code < 500:
+        return OpusBadRequestError(method, path, "the request was rejected", **kwargs)
+    return OpusResponseError(method, path, "unexpected HTTP status", **kwargs)
+
+
+def parse_success_body(endpoint: Endpoint, path: str, status_code: int, body: bytes) -> Any:
+    """
+    The JSON of a 2xx response, checked against the endpoint's documented shape.
+
+    :param endpoint: the endpoint called.
+    :param path: the path called.
+    :param status_code: the HTTP status.
+    :param body: the raw body.
+    :raises OpusResponseError: the body is not JSON, not an object, or lacks a key.
+    """
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        snippet = body[:80].decode("utf-8", errors="replace")
+        raise OpusResponseError(
+            endpoint.method,
+            path,
+            f"the response of {endpoint.name} is not JSON (starts with {snippet!r})",
+            status_code=status_code,
+        ) from None
+    if not isinstance(parsed, dict):
+        raise OpusResponseError(
+            endpoint.method,
+            path,
+            f"the response of {endpoint.name} is a JSON {type(parsed).__name__}, expected an object",
+            status_code=status_code,
+        )
+    missing = [key for key in endpoint.required_keys if key not in parsed]
+    if missing:
+        raise OpusResponseError(
+            endpoint.method,
+            path,
+            f"the response of {endpoint.name} lacks {', '.join(missing)} (keys: {', '.join(sorted(parsed)) or 'none'})",
+            status_code=status_code,
+        )
+    return parsed
+
+
+def read_response(
+    endpoint: Endpoint, path: str, status_code: int, body: bytes, retry_after_header: str | None
+) -> Any:
+    """
+    The parsed JSON of a response, or the matching :class:`OpusRequestError` raised.
+
+    :param endpoint: the endpoint called.
+    :param path: the path called.
+    :param status_code: the HTTP status.
+    :param body: the raw body.
+    :param retry_after_header: the ``Retry-After`` header, if any.
+    """
+    if 200 <= status_code < 300:
+        return parse_success_body(endpoint, path, status_code, body)
+    raise error_for_status(endpoint, path, status_code, body, retry_after_header)

@@ -1,0 +1,153 @@
+"""Errors raised by the Opus provider.
+
+Every error is an :class:`OpusError`. Messages name the call (method and path), the HTTP
+status and the server's own message where there is one; they never contain the service
+key. Errors that no retry can fix (a refused key, an invalid payload, a job that ended
+in failure, a misconfigured connection) also subclass ``AirflowFailException`` so the
+task fails at once instead of burning its Airflow retries.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+
+class OpusError(AirflowException):
+    """Base class of every error raised by the Opus provider."""
+
+
+class OpusConnectionConfigError(OpusError, AirflowFailException):
+    """The Airflow connection cannot be used as it is (no service key, a bad host URL)."""
+
+
+class OpusInvalidArgumentError(OpusError, AirflowFailException, ValueError):
+    """An argument given to the provider cannot work (an empty id, a missing file, a bad scope)."""
+
+
+class OpusPayloadError(OpusError, AirflowFailException):
+    """
+    The inputs given for a job do not fit the workflow's jobPayloadSchema.
+
+    Raised before any billed call, with every problem listed at once.
+
+    :param message: the whole message, listing every problem.
+    :param problems: the individual problems, one string each.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[str] = list(problems or [])
+
+
+class OpusRequestError(OpusError):
+    """
+    A call to the Opus API failed.
+
+    :param method: HTTP method of the call.
+    :param path: path of the call, without the host (never carries the key).
+    :param reason: what went wrong, in words.
+    :param status_code: the HTTP status, when a response arrived.
+    :param server_message: the ``message`` the server sent back, when there was one.
+    :param retry_after: seconds the server asked us to wait (``Retry-After``), when it said.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        reason: str,
+        *,
+        status_code: int | None = None,
+        server_message: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.reason = reason
+        self.status_code = status_code
+        self.server_message = server_message
+        self.retry_after = retry_after
+        status = f" returned HTTP {status_code}" if status_code is not None else " failed"
+        detail = f": {server_message}" if server_message else ""
+        super().__init__(f"Opus {method} {path}{status}{detail} ({reason})")
+
+
+class OpusAuthError(OpusRequestError, AirflowFailException):
+    """The service key was refused (HTTP 401 or 403): fix the connection's password."""
+
+
+class OpusNotFoundError(OpusRequestError):
+    """The workflow or job does not exist (HTTP 404)."""
+
+
+class OpusBadRequestError(OpusRequestError, AirflowFailException):
+    """The server rejected the request as invalid (HTTP 400, 409 or 422): retrying cannot help."""
+
+
+class OpusRateLimitError(OpusRequestError):
+    """The server asked us to slow down (HTTP 429); ``retry_after`` says for how long."""
+
+
+class OpusServerError(OpusRequestError):
+    """The server failed (HTTP 5xx)."""
+
+
+class OpusTransportError(OpusRequestError):
+    """
+    No usable response arrived: connection refused, timeout, or a connection dropped.
+
+    :param request_sent: False only when the request provably never reached the server
+        (connection refused, connect timeout). After a read timeout or a dropped response
+        the server may have acted, so calls that start billed work are not retried.
+    """
+
+    def __init__(self, method: str, path: str, reason: str, *, request_sent: bool) -> None:
+        super().__init__(method, path, reason)
+        self.request_sent = request_sent
+
+
+class OpusResponseError(OpusRequestError):
+    """A 2xx response whose body is not JSON or not of the documented shape."""
+
+
+class OpusJobFailedError(OpusError, AirflowFailException):
+    """
+    An Opus job ended in a status other than COMPLETED.
+
+    Fails the task without Airflow retries: rerunning a business workflow that failed
+    would bill a second job for the same inputs. The message carries the last audit
+    entries so the reason shows in the task log.
+
+    :param job_execution_id: the job.
+    :param status: the final status Opus reported.
+    :param audit_tail: the last entries of the job's audit trail.
+    """
+
+    def __init__(self, job_execution_id: str, status: str, audit_tail: list[dict] | None = None) -> None:
+        self.job_execution_id = job_execution_id
+        self.status = status
+        self.audit_tail = list(audit_tail or [])
+        lines = "; ".join(
+            f"{entry.get('timestamp', '?')} {entry.get('actor', '?')}: {entry.get('action', '?')}"
+            for entry in self.audit_tail
+        )
+        audit = f" Last audit entries: {lines}" if lines else ""
+        super().__init__(f"Opus job {job_execution_id} ended with status {status!r}.{audit}")
+
+
+class OpusJobTimeoutError(OpusError):
+    """
+    Waiting for a job took longer than the given timeout. The job itself keeps running.
+
+    :param job_execution_id: the job.
+    :param last_status: the last status seen.
+    :param timeout: the timeout in seconds.
+    """
+
+    def __init__(self, job_execution_id: str, last_status: str | None, timeout: float) -> None:
+        self.job_execution_id = job_execution_id
+        self.last_status = last_status
+        super().__init__(
+            f"Opus job {job_execution_id} did not finish within {timeout:g} s (last status "
+            f"{last_status!r}). Opus has no cancel call: job {job_execution_id} keeps running."
+        )

@@ -1,0 +1,135 @@
+"""The one retry policy of the provider, used by the sync and the async hook alike.
+
+What is retried:
+
+* idempotent calls (GETs, the upload-URL request, the presigned PUT): connection
+  errors, timeouts, dropped connections, 429 and 5xx;
+* calls that create or start billed work (``/job/initiate``, ``/job/execute``): only
+  where the server provably did not act: connection refused or connect timeout, 429,
+  and 503. Never after a read timeout, a dropped response or another 5xx, so a retry
+  never bills a second job.
+
+Waits grow exponentially with jitter; a ``Retry-After`` header is honoured as given.
+A ``Retry-After`` longer than ``max_retry_after`` is not slept through in the task:
+the error is raised so that Airflow's own task retry (which frees the worker) takes over.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
+
+from airflow_provider_opus.api import Endpoint, RetrySafety
+from airflow_provider_opus.exceptions import (
+    OpusRateLimitError,
+    OpusRequestError,
+    OpusServerError,
+    OpusTransportError,
+)
+
+log = logging.getLogger(__name__)
+
+
+def is_retryable(exc: BaseException, endpoint: Endpoint) -> bool:
+    """
+    Whether ``exc`` raised by a call to ``endpoint`` may be retried at all.
+
+    :param exc: the error the call raised.
+    :param endpoint: the endpoint called.
+    """
+    idempotent = endpoint.retry_safety is RetrySafety.IDEMPOTENT
+    if isinstance(exc, OpusTransportError):
+        return idempotent or not exc.request_sent
+    if isinstance(exc, OpusRateLimitError):
+        return True
+    if isinstance(exc, OpusServerError):
+        # 503 says the server did not take the request on; other 5xx may have acted.
+        return idempotent or exc.status_code == 503
+    return False
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """
+    How often and how long to retry a failed call. Plain numbers, so it serialises into a trigger.
+
+    :param retry_limit: retries after the first attempt (0 disables retrying).
+    :param retry_delay: base delay in seconds; the n-th retry waits about
+        ``retry_delay * 2 ** (n - 1)`` plus up to ``retry_delay`` of jitter.
+    :param max_delay: upper bound of a backoff wait in seconds.
+    :param max_retry_after: the longest ``Retry-After`` in seconds that is waited out in place.
+    """
+
+    retry_limit: int = 3
+    retry_delay: float = 1.0
+    max_delay: float = 60.0
+    max_retry_after: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.retry_limit < 0:
+            raise ValueError(f"retry_limit must be 0 or more, got {self.retry_limit}")
+        if self.retry_delay < 0:
+            raise ValueError(f"retry_delay must be 0 or more seconds, got {self.retry_delay}")
+
+    def should_retry(self, exc: BaseException, endpoint: Endpoint) -> bool:
+        """
+        Whether to retry ``exc`` (attempt counting is tenacity's).
+
+        :param exc: the error the call raised.
+        :param endpoint: the endpoint called.
+        """
+        if not is_retryable(exc, endpoint):
+            return False
+        retry_after = getattr(exc, "retry_after", None)
+        return retry_after is None or retry_after <= self.max_retry_after
+
+    def wait_seconds(self, attempt_number: int, exc: BaseException | None) -> float:
+        """
+        Seconds to wait before the next attempt.
+
+        :param attempt_number: the attempt that just failed, from 1.
+        :param exc: the error it raised.
+        """
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return float(retry_after)
+        backoff = min(self.max_delay, self.retry_delay * 2 ** (attempt_number - 1))
+        return backoff + random.uniform(0, self.retry_delay)
+
+    def tenacity_kwargs(self, endpoint: Endpoint, description: str) -> dict[str, Any]:
+        """
+        Arguments for ``tenacity.Retrying`` or ``tenacity.AsyncRetrying``.
+
+        :param endpoint: the endpoint called.
+        :param description: what is called, for the log line before each retry (method and path).
+        """
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            return self.wait_seconds(state.attempt_number, exc)
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            reason = exc.reason if isinstance(exc, OpusRequestError) else type(exc).__name__
+            status = f"HTTP {exc.status_code}, " if isinstance(exc, OpusRequestError) and exc.status_code else ""
+            log.warning(
+                "Opus %s failed (%s%s); retry %d of %d in %.1f s",
+                description,
+                status,
+                reason,
+                state.attempt_number,
+                self.retry_limit,
+                state.upcoming_sleep,
+            )
+
+        return {
+            "retry": retry_if_exception(lambda exc: self.should_retry(exc, endpoint)),
+            "stop": stop_after_attempt(self.retry_limit + 1),
+            "wait": wait,
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }

@@ -1,0 +1,41 @@
+"""Test-wide setup: a private AIRFLOW_HOME, and the emulator fixtures."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Before anything imports Airflow: never touch ~/airflow, never load Airflow's examples.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="opus-tests-airflow-home-")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ.pop("AIRFLOW_CONN_OPUS_DEFAULT", None)
+
+from collections.abc import Iterator  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+import pytest  # noqa: E402
+
+if TYPE_CHECKING:
+    from airflow_provider_opus.emulator import OpusEmulator
+
+#: A key long enough for Airflow's masker, distinctive enough to grep for in leak checks.
+SERVICE_KEY = "opus-test-key-7f3c9a1e5b2d4680"
+
+
+@pytest.fixture(scope="session")
+def _emulator_server() -> Iterator[OpusEmulator]:
+    from airflow_provider_opus.emulator import OpusEmulator
+
+    with OpusEmulator(service_key=SERVICE_KEY, job_duration=0.3) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulator(_emulator_server: OpusEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpusEmulator]:
+    """The shared emulator, reset, with ``opus_default`` pointing at it."""
+    _emulator_server.reset()
+    _emulator_server.configure(job_duration=0.3, job_duration_jitter=0.0)
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", _emulator_server.connection_json())
+    yield _emulator_server
+    _emulator_server.reset()
