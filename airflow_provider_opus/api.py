@@ -99,9 +99,7 @@ class Endpoint:
 
 
 GET_WORKFLOW = Endpoint("get_workflow", "GET", "/workflow/{workflow_id}", RetrySafety.IDEMPOTENT, ("jobPayloadSchema",))
-INITIATE_JOB = Endpoint(
-    "initiate_job", "POST", "/job/initiate", RetrySafety.ONLY_IF_NOT_ACTED, ("jobExecutionId",)
-)
+INITIATE_JOB = Endpoint("initiate_job", "POST", "/job/initiate", RetrySafety.ONLY_IF_NOT_ACTED, ("jobExecutionId",))
 GET_UPLOAD_URL = Endpoint(
     "get_upload_url", "POST", "/job/file/upload", RetrySafety.IDEMPOTENT, ("presignedUrl", "fileUrl")
 )
@@ -223,9 +221,7 @@ def parse_success_body(endpoint: Endpoint, path: str, status_code: int, body: by
     return parsed
 
 
-def read_response(
-    endpoint: Endpoint, path: str, status_code: int, body: bytes, retry_after_header: str | None
-) -> Any:
+def read_response(endpoint: Endpoint, path: str, status_code: int, body: bytes, retry_after_header: str | None) -> Any:
     """
     The parsed JSON of a response, or the matching :class:`OpusRequestError` raised.
 

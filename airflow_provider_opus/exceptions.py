@@ -46,7 +46,7 @@ class OpusRequestError(OpusError):
     :param method: HTTP method of the call.
     :param path: path of the call, without the host (never carries the key).
     :param reason: what went wrong, in words.
-    :param status_code: the HTTP status, when a response arrived.
+    :param status_code: the HTTP status, when a response arrived (kept as ``http_status``).
     :param server_message: the ``message`` the server sent back, when there was one.
     :param retry_after: seconds the server asked us to wait (``Retry-After``), when it said.
     """
@@ -64,7 +64,7 @@ class OpusRequestError(OpusError):
         self.method = method
         self.path = path
         self.reason = reason
-        self.status_code = status_code
+        self.http_status = status_code
         self.server_message = server_message
         self.retry_after = retry_after
         status = f" returned HTTP {status_code}" if status_code is not None else " failed"
@@ -137,17 +137,18 @@ class OpusJobFailedError(OpusError, AirflowFailException):
 
 class OpusJobTimeoutError(OpusError):
     """
-    Waiting for a job took longer than the given timeout. The job itself keeps running.
+    Waiting for a job took longer than allowed. The job itself keeps running in Opus.
 
     :param job_execution_id: the job.
     :param last_status: the last status seen.
-    :param timeout: the timeout in seconds.
+    :param timeout: the timeout in seconds, when known.
     """
 
-    def __init__(self, job_execution_id: str, last_status: str | None, timeout: float) -> None:
+    def __init__(self, job_execution_id: str, last_status: str | None, timeout: float | None = None) -> None:
         self.job_execution_id = job_execution_id
         self.last_status = last_status
+        limit = f"within {timeout:g} s" if timeout is not None else "before its deadline"
         super().__init__(
-            f"Opus job {job_execution_id} did not finish within {timeout:g} s (last status "
-            f"{last_status!r}). Opus has no cancel call: job {job_execution_id} keeps running."
+            f"Opus job {job_execution_id} did not finish {limit} (last status {last_status!r}). "
+            f"Opus has no cancel call: job {job_execution_id} keeps running."
         )

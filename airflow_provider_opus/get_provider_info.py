@@ -26,13 +26,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_opus.hooks.opus"]}],
-        "operators": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_opus.operators.opus"]}
-        ],
+        "operators": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_opus.operators.opus"]}],
         "sensors": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_opus.sensors.opus"]}],
-        "triggers": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_opus.triggers.opus"]}
-        ],
+        "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_opus.triggers.opus"]}],
         "extra-links": ["airflow_provider_opus.links.opus.OpusWorkflowLink"],
         "connection-types": [
             {
@@ -55,8 +51,7 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "app_url": {
                         "label": "Opus app URL",
-                        "description": "Base URL of the Opus web app used for links "
-                        "(default https://app.opus.com).",
+                        "description": "Base URL of the Opus web app used for links (default https://app.opus.com).",
                         "schema": {"type": ["string", "null"]},
                     },
                 },

@@ -196,8 +196,8 @@ class JobPayloadSchema:
         """
         Check a ``jobPayloadSchemaInstance`` a user wrote themselves.
 
-        Values are checked by the same rules as :meth:`build`, but not converted: the instance must
-        already be as Opus takes it.
+        Values are checked by the same rules as :meth:`build`, and must already be in the form
+        :meth:`build` would send (``"2025-11-09"``, not a date object), as the instance is sent as is.
 
         :param instance: ``{variable_name: {"value": ..., "type": ...}}``.
         :raises OpusPayloadError: listing every problem found.
@@ -216,22 +216,26 @@ class JobPayloadSchema:
                     f"{_show(key)} is not a variable name of this workflow "
                     f"(variable names: {', '.join(by_variable_name)})"
                 )
-            elif not isinstance(item, Mapping) or "value" not in item or "type" not in item:
+                continue
+            name = f"'{inp.display_name}'"
+            if not isinstance(item, Mapping) or "value" not in item or "type" not in item:
                 malformed.add(key)
-                value_problems.append(
-                    f"'{inp.display_name}': expected {{'value': ..., 'type': {inp.type!r}}}, "
-                    f"got {_describe(item)}"
-                )
+                shape = f"{{'value': ..., 'type': {inp.type!r}}}"
+                value_problems.append(f"{name}: expected {shape}, got {_describe(item)}")
             elif item["type"] != inp.type:
                 malformed.add(key)
-                value_problems.append(
-                    f"'{inp.display_name}': type {_show(item['type'])} does not match the workflow's "
-                    f"type {inp.type!r}"
-                )
+                given = _show(item["type"])
+                value_problems.append(f"{name}: type {given} does not match the workflow's type {inp.type!r}")
             else:
-                values[key] = item["value"]
-                if not _is_missing(inp, item["value"]):
-                    value_problems += _check_value(inp, item["value"])[1]
+                value = values[key] = item["value"]
+                if not _is_missing(inp, value):
+                    sent, problems = _check_value(inp, value)
+                    # The instance goes to Opus as it is, so a value build() would convert (a date
+                    # object, a tuple, a Path) would not arrive as meant, or not serialize at all.
+                    if not problems and sent != value:
+                        got = _describe(value)
+                        problems = [f"{name}: expected {_show(sent)} as the instance is sent as is, got {got}"]
+                    value_problems += problems
         # A malformed item is reported above: do not also call its input missing.
         missing = [
             f"'{inp.display_name}' is required"
@@ -323,9 +327,7 @@ def build_job_payload(
     return JobPayloadSchema(schema, workflow_id).build(inputs, uploaded=uploaded)
 
 
-def check_file_extension(
-    path_or_url: str | os.PathLike[str], allowed: frozenset[str] | None = None
-) -> str | None:
+def check_file_extension(path_or_url: str | os.PathLike[str], allowed: frozenset[str] | None) -> str | None:
     """
     Check that Opus, and the input if it restricts them, accept a file's type.
 
@@ -343,22 +345,17 @@ def check_file_extension(
             return f"{_show(text)} is not a valid URL"
     extension = os.path.splitext(path)[1]
     normalized = _normalize_extension(extension)
+    file_type = f"file type {_show(extension)}"
+    supported = _extension_list(SUPPORTED_FILE_EXTENSIONS)
     if not normalized:
-        return (
-            f"{_show(text)} has no file extension (supported: {_extension_list(SUPPORTED_FILE_EXTENSIONS)})"
-        )
-    if normalized not in SUPPORTED_FILE_EXTENSIONS:
-        return (
-            f"file type {_show(extension)} is not supported by Opus "
-            f"(supported: {_extension_list(SUPPORTED_FILE_EXTENSIONS)})"
-        )
+        return f"{_show(text)} has no file extension (supported: {supported})"
+    # The input's own list first: it is the shorter, more useful one to show.
     if allowed:
         accepted = frozenset(_normalize_extension(a) for a in allowed)
         if normalized not in accepted:
-            return (
-                f"file type {_show(extension)} is not allowed for this input "
-                f"(allowed: {_extension_list(accepted)})"
-            )
+            return f"{file_type} is not allowed for this input (allowed: {_extension_list(accepted)})"
+    if normalized not in SUPPORTED_FILE_EXTENSIONS:
+        return f"{file_type} is not supported by Opus (supported: {supported})"
     return None
 
 

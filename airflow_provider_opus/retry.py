@@ -48,7 +48,7 @@ def is_retryable(exc: BaseException, endpoint: Endpoint) -> bool:
         return True
     if isinstance(exc, OpusServerError):
         # 503 says the server did not take the request on; other 5xx may have acted.
-        return idempotent or exc.status_code == 503
+        return idempotent or exc.http_status == 503
     return False
 
 
@@ -115,7 +115,7 @@ class RetryPolicy:
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             reason = exc.reason if isinstance(exc, OpusRequestError) else type(exc).__name__
-            status = f"HTTP {exc.status_code}, " if isinstance(exc, OpusRequestError) and exc.status_code else ""
+            status = f"HTTP {exc.http_status}, " if isinstance(exc, OpusRequestError) and exc.http_status else ""
             log.warning(
                 "Opus %s failed (%s%s); retry %d of %d in %.1f s",
                 description,

@@ -11,12 +11,13 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ.pop("AIRFLOW_CONN_OPUS_DEFAULT", None)
 
-from collections.abc import Iterator  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
+from typing import TYPE_CHECKING
 
-import pytest  # noqa: E402
+import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from airflow_provider_opus.emulator import OpusEmulator
 
 #: A key long enough for Airflow's masker, distinctive enough to grep for in leak checks.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
@@ -53,6 +52,8 @@ from airflow_provider_opus.payload import ACCESS_SCOPES, check_file_extension
 from airflow_provider_opus.retry import RetryPolicy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     import aiohttp
     from airflow.sdk import Connection
 
@@ -128,8 +129,7 @@ class OpusConnectionSettings:
             timeout_seconds = -1.0
         if not timeout_seconds > 0:
             raise OpusConnectionConfigError(
-                f"Opus connection {conn_id!r}: timeout must be a positive number of seconds, "
-                f"got {chosen_timeout!r}."
+                f"Opus connection {conn_id!r}: timeout must be a positive number of seconds, got {chosen_timeout!r}."
             )
         app_url = str(_extra_field(extra, "app_url") or DEFAULT_APP_URL).rstrip("/")
         return cls(conn_id, base_url, conn.password, timeout_seconds, app_url)
@@ -191,9 +191,7 @@ def _requests_transport_error(endpoint: Endpoint, path: str, exc: requests.Reque
         "ConnectTimeoutError",
     ):
         return OpusTransportError(endpoint.method, path, "could not connect", request_sent=False)
-    return OpusTransportError(
-        endpoint.method, path, f"connection dropped ({type(exc).__name__})", request_sent=True
-    )
+    return OpusTransportError(endpoint.method, path, f"connection dropped ({type(exc).__name__})", request_sent=True)
 
 
 def _aiohttp_transport_error(endpoint: Endpoint, path: str, exc: Exception) -> OpusTransportError:
@@ -203,9 +201,7 @@ def _aiohttp_transport_error(endpoint: Endpoint, path: str, exc: Exception) -> O
         return OpusTransportError(endpoint.method, path, "could not connect", request_sent=False)
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         return OpusTransportError(endpoint.method, path, "read timeout", request_sent=True)
-    return OpusTransportError(
-        endpoint.method, path, f"connection dropped ({type(exc).__name__})", request_sent=True
-    )
+    return OpusTransportError(endpoint.method, path, f"connection dropped ({type(exc).__name__})", request_sent=True)
 
 
 class OpusHook(BaseHook):
@@ -246,7 +242,11 @@ class OpusHook(BaseHook):
         """The API session: carries the service key, reused across calls for keep-alive."""
         session = requests.Session()
         session.headers.update(
-            {SERVICE_KEY_HEADER: self.settings.service_key, "Accept": "application/json", "User-Agent": USER_AGENT}
+            {
+                SERVICE_KEY_HEADER: self.settings.service_key,
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            }
         )
         return session
 
@@ -343,7 +343,12 @@ class OpusHook(BaseHook):
         body = {"fileExtension": extension, "accessScope": access_scope}
         return self._call(GET_UPLOAD_URL, json_body=body)
 
-    def upload_file(self, path: str | os.PathLike[str], access_scope: str = "organization", content_type: str | None = None) -> str:
+    def upload_file(
+        self,
+        path: str | os.PathLike[str],
+        access_scope: str = "organization",
+        content_type: str | None = None,
+    ) -> str:
         """
         Upload a local file: get a presigned URL, then stream the file to it.
 
@@ -404,7 +409,10 @@ class OpusHook(BaseHook):
         :return: Opus's answer (success, message, jobExecutionId, jobPayloadSchemaInstance).
         """
         _job_id_param(job_execution_id)
-        body = {"jobExecutionId": job_execution_id, "jobPayloadSchemaInstance": dict(job_payload_schema_instance)}
+        body = {
+            "jobExecutionId": job_execution_id,
+            "jobPayloadSchemaInstance": dict(job_payload_schema_instance),
+        }
         return self._call(EXECUTE_JOB, json_body=body)
 
     def get_job_status(self, job_execution_id: str) -> str:
@@ -433,9 +441,7 @@ class OpusHook(BaseHook):
         params = _job_id_param(job_execution_id)
         return _audit_trail_from(self._call(GET_JOB_AUDIT_LOG, params), GET_JOB_AUDIT_LOG.path(**params))
 
-    def wait_for_job(
-        self, job_execution_id: str, poll_interval: float = 30.0, timeout: float | None = None
-    ) -> str:
+    def wait_for_job(self, job_execution_id: str, poll_interval: float = 30.0, timeout: float | None = None) -> str:
         """
         Block until the job leaves ``IN PROGRESS``; for non-deferrable tasks.
 
@@ -446,25 +452,21 @@ class OpusHook(BaseHook):
         :raises OpusJobTimeoutError: the timeout passed; the job keeps running in Opus.
         """
         if poll_interval <= 0:
-            raise OpusInvalidArgumentError(
-                f"poll_interval must be a positive number of seconds, got {poll_interval!r}"
-            )
+            raise OpusInvalidArgumentError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
         last_status: str | None = None
         while True:
             status = self.get_job_status(job_execution_id)
             if status != last_status:
-                self.log.info(
-                    "Opus job %s is %s (after %.0f s)", job_execution_id, status, time.monotonic() - started
-                )
+                self.log.info("Opus job %s is %s (after %.0f s)", job_execution_id, status, time.monotonic() - started)
                 last_status = status
             if JobStatus.is_terminal(status):
                 return status
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise OpusJobTimeoutError(job_execution_id, last_status, float(timeout or 0))
+                    raise OpusJobTimeoutError(job_execution_id, last_status, timeout)
                 time.sleep(min(poll_interval, remaining))
             else:
                 time.sleep(poll_interval)
@@ -483,7 +485,10 @@ class OpusHook(BaseHook):
         except OpusNotFoundError:
             return True, f"Connected to {settings.base_url}: the service key was accepted."
         except OpusAuthError as exc:
-            return False, f"{settings.base_url} refused the service key (HTTP {exc.status_code}): check the password."
+            return (
+                False,
+                f"{settings.base_url} refused the service key (HTTP {exc.http_status}): check the password.",
+            )
         except OpusTransportError as exc:
             return False, f"Could not reach {settings.base_url}: {exc.reason}."
         except OpusRequestError as exc:

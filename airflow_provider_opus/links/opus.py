@@ -39,7 +39,7 @@ class OpusWorkflowLink(BaseOperatorLink):
         :param operator: the task's operator.
         :param ti_key: the task instance.
         """
-        value: Any = BaseXCom.get_value(ti_key=ti_key, key=self.xcom_key)
+        value: Any = BaseXCom.get_value(ti_key=ti_key, key=self.xcom_key)  # type: ignore[arg-type]
         return str(value) if value else ""
 
     @classmethod

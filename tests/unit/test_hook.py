@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import pytest
 import requests
@@ -53,7 +53,10 @@ def hook(**kwargs) -> OpusHook:
         ({"conn_type": "opus", "password": KEY}, "https://operator.opus.com"),
         ({"conn_type": "opus", "host": "http://127.0.0.1:8765/", "password": KEY}, "http://127.0.0.1:8765"),
         ({"conn_type": "opus", "host": "opus.internal", "password": KEY}, "https://opus.internal"),
-        ({"conn_type": "opus", "host": "opus.internal", "port": 8443, "password": KEY}, "https://opus.internal:8443"),
+        (
+            {"conn_type": "opus", "host": "opus.internal", "port": 8443, "password": KEY},
+            "https://opus.internal:8443",
+        ),
     ],
 )
 def test_base_url_from_connection(monkeypatch, conn, expected_url):
@@ -76,8 +79,14 @@ def test_timeout_from_connection_extra_and_override(monkeypatch):
     [
         ({"conn_type": "opus"}, "has no service key: set its password"),
         ({"conn_type": "opus", "host": "ftp://x", "password": KEY}, r"is not an http\(s\) URL"),
-        ({"conn_type": "opus", "password": KEY, "extra": {"timeout": "soon"}}, "timeout must be a positive number"),
-        ({"conn_type": "opus", "password": KEY, "extra": {"timeout": 0}}, "timeout must be a positive number"),
+        (
+            {"conn_type": "opus", "password": KEY, "extra": {"timeout": "soon"}},
+            "timeout must be a positive number",
+        ),
+        (
+            {"conn_type": "opus", "password": KEY, "extra": {"timeout": 0}},
+            "timeout must be a positive number",
+        ),
     ],
 )
 def test_bad_connection_fails_without_retries(monkeypatch, requests_mock, conn, message):
@@ -104,7 +113,10 @@ def test_every_endpoint_sends_key_and_returns_parsed_body(requests_mock):
     assert h.get_workflow("wf1")["workflowId"] == "wf1"
     assert h.get_job_payload_schema("wf1") == {"a": {}}
     assert h.initiate_job("wf1", "t", "d") == "j1"
-    assert h.get_upload_url(".PDF", "workspace") == {"presignedUrl": "https://s3.test/u?sig=1", "fileUrl": "f"}
+    assert h.get_upload_url(".PDF", "workspace") == {
+        "presignedUrl": "https://s3.test/u?sig=1",
+        "fileUrl": "f",
+    }
     assert h.execute_job("j1", {"x": {"value": 1, "type": "float"}})["success"] is True
     assert h.get_job_status("j1") == "IN PROGRESS"
     assert h.get_job_results("j1")["status"] == "COMPLETED"
@@ -113,7 +125,10 @@ def test_every_endpoint_sends_key_and_returns_parsed_body(requests_mock):
     assert all(r.headers["x-service-key"] == KEY for r in history)
     assert history[2].json() == {"workflowId": "wf1", "title": "t", "description": "d"}
     assert history[3].json() == {"fileExtension": ".pdf", "accessScope": "workspace"}
-    assert history[4].json() == {"jobExecutionId": "j1", "jobPayloadSchemaInstance": {"x": {"value": 1, "type": "float"}}}
+    assert history[4].json() == {
+        "jobExecutionId": "j1",
+        "jobPayloadSchemaInstance": {"x": {"value": 1, "type": "float"}},
+    }
 
 
 def test_one_session_is_reused(requests_mock):
@@ -315,7 +330,8 @@ def test_upload_streams_through_a_bare_session(requests_mock, tmp_path):
     path = tmp_path / "invoice.PDF"
     path.write_bytes(b"%PDF-1.4 hello")
     requests_mock.post(
-        f"{BASE}/job/file/upload", json={"presignedUrl": "https://bucket.test/up/1?X-Sig=abc", "fileUrl": "https://files/1.pdf"}
+        f"{BASE}/job/file/upload",
+        json={"presignedUrl": "https://bucket.test/up/1?X-Sig=abc", "fileUrl": "https://files/1.pdf"},
     )
     requests_mock.put("https://bucket.test/up/1", status_code=200)
     assert hook().upload_file(path) == "https://files/1.pdf"
@@ -363,7 +379,11 @@ def test_wait_for_job_returns_final_status(requests_mock, mocker):
     mocker.patch("airflow_provider_opus.hooks.opus.time.sleep")
     requests_mock.get(
         f"{BASE}/job/j1/status",
-        [{"json": {"status": "IN PROGRESS"}}, {"json": {"status": "IN PROGRESS"}}, {"json": {"status": "FAILED"}}],
+        [
+            {"json": {"status": "IN PROGRESS"}},
+            {"json": {"status": "IN PROGRESS"}},
+            {"json": {"status": "FAILED"}},
+        ],
     )
     assert hook().wait_for_job("j1", poll_interval=0.01) == "FAILED"
     assert requests_mock.call_count == 3

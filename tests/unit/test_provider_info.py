@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -13,15 +14,19 @@ from airflow_provider_opus.get_provider_info import get_provider_info
 
 
 def _airflow(*args: str) -> str:
+    # Unit-test mode makes Airflow print a banner on stdout, which would spoil the JSON.
+    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW__CORE__UNIT_TEST_MODE"}
     result = subprocess.run(
-        [sys.executable, "-m", "airflow", *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "airflow", *args], capture_output=True, text=True, timeout=120, check=False, env=env
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 
 
 def test_entry_point_points_at_get_provider_info():
-    (entry,) = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_opus")]
+    (entry,) = [
+        ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_opus")
+    ]
     assert entry.load() is get_provider_info
 
 
@@ -48,8 +53,8 @@ def test_airflow_cli_shows_provider_hook_and_form():
     hooks = json.loads(_airflow("providers", "hooks", "-o", "json"))
     opus = [h for h in hooks if h["connection_type"] == "opus"]
     assert opus and opus[0]["class"] == "airflow_provider_opus.hooks.opus.OpusHook"
-    behaviours = _airflow("providers", "behaviours", "-o", "json")
-    assert "airflow_provider_opus.hooks.opus.OpusHook" in behaviours
+    behaviours = json.loads(_airflow("providers", "behaviours", "-o", "json"))
+    assert {"field_behaviours": "opus"} in behaviours
     assert "Service key" in json.dumps(get_provider_info()["connection-types"][0]["ui-field-behaviour"])
     links = _airflow("providers", "links", "-o", "json")
     assert "airflow_provider_opus.links.opus.OpusWorkflowLink" in links

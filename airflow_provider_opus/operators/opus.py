@@ -1,0 +1,442 @@
+"""Operators that upload inputs to Opus, run Opus jobs, and fetch their results."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
+
+from airflow_provider_opus.api import JobStatus
+from airflow_provider_opus.exceptions import OpusError, OpusInvalidArgumentError, OpusJobFailedError
+from airflow_provider_opus.hooks.opus import OpusHook
+from airflow_provider_opus.jobs import (
+    audit_tail,
+    check_trigger_event,
+    raise_unless_completed,
+    record_asset_events,
+)
+from airflow_provider_opus.links.opus import OpusWorkflowLink, workflow_url
+from airflow_provider_opus.payload import ACCESS_SCOPES, JobPayloadSchema, check_file_extension
+from airflow_provider_opus.triggers.opus import OpusJobTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def _check_access_scope(access_scope: str) -> None:
+    if access_scope not in ACCESS_SCOPES:
+        raise OpusInvalidArgumentError(f"access_scope must be one of {', '.join(ACCESS_SCOPES)}, got {access_scope!r}")
+
+
+def check_local_files(paths: Sequence[str], allowed: frozenset[str] | None = None) -> None:
+    """
+    Check that every path is a readable file of a type Opus accepts, before anything is uploaded.
+
+    :param paths: local file paths.
+    :param allowed: extensions an input allows (uppercase), if it restricts them.
+    :raises OpusInvalidArgumentError: listing every bad path and what to do about it.
+    """
+    problems = []
+    for path in paths:
+        if not os.path.exists(path):
+            problems.append(f"{path!r} does not exist")
+        elif os.path.isdir(path):
+            problems.append(f"{path!r} is a directory, not a file")
+        elif not os.access(path, os.R_OK):
+            problems.append(f"{path!r} is not readable by this process")
+        elif os.path.getsize(path) == 0:
+            problems.append(f"{path!r} is empty")
+        elif problem := check_file_extension(path, allowed):
+            problems.append(f"{path!r}: {problem}")
+    if problems:
+        raise OpusInvalidArgumentError(f"Cannot upload to Opus: {'; '.join(problems)}")
+
+
+class _OpusOperatorMixin:
+    """The connection and retry settings every Opus operator shares."""
+
+    opus_conn_id: str
+    opus_retry_limit: int
+    opus_retry_delay: float
+
+    @cached_property
+    def hook(self) -> OpusHook:
+        """The hook for this task's connection."""
+        return OpusHook(self.opus_conn_id, retry_limit=self.opus_retry_limit, retry_delay=self.opus_retry_delay)
+
+
+class OpusUploadOperator(_OpusOperatorMixin, BaseOperator):
+    """
+    Uploads local files to Opus and returns their fileUrls, for ``file`` and ``array_files`` inputs.
+
+    Every file is checked (exists, readable, not empty, a type Opus accepts) before the
+    first upload. Files are streamed, never read whole into memory.
+
+    :param files: one path or a list of paths (templated).
+    :param access_scope: who may read the files: ``all``, ``user``, ``workspace`` or ``organization``.
+    :param opus_conn_id: the Airflow connection of type ``opus``.
+    :param opus_retry_limit: retries of a failed Opus API call.
+    :param opus_retry_delay: base delay between those retries in seconds.
+    :return: the fileUrl (str) for one path, a list of fileUrls for a list.
+    """
+
+    template_fields = ("files",)
+    ui_color = "#e3ecfa"
+
+    def __init__(
+        self,
+        *,
+        files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        access_scope: str = "organization",
+        opus_conn_id: str = OpusHook.default_conn_name,
+        opus_retry_limit: int = 3,
+        opus_retry_delay: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _check_access_scope(access_scope)
+        self.files = files
+        self.access_scope = access_scope
+        self.opus_conn_id = opus_conn_id
+        self.opus_retry_limit = opus_retry_limit
+        self.opus_retry_delay = opus_retry_delay
+
+    def execute(self, context: Context) -> str | list[str]:
+        """
+        Upload the files.
+
+        :param context: the task's context.
+        """
+        single = isinstance(self.files, (str, os.PathLike))
+        files: Any = self.files
+        paths = [os.fspath(files)] if single else [os.fspath(path) for path in files]
+        if not paths:
+            raise OpusInvalidArgumentError("files is empty: give one path or a list of paths to upload")
+        check_local_files(paths)
+        file_urls = [self.hook.upload_file(path, self.access_scope) for path in paths]
+        return file_urls[0] if single else file_urls
+
+
+class OpusExecuteJobOperator(_OpusOperatorMixin, ResumableJobMixin, BaseOperator):
+    """
+    Runs an Opus workflow as a job: check inputs, upload files, initiate, execute, and wait.
+
+    The inputs are checked against the workflow's jobPayloadSchema, and local files are
+    uploaded, before the job is initiated: a bad input costs no billed job. The
+    jobExecutionId is pushed to XCom (key ``job_execution_id``) as soon as the job exists,
+    and returned as ``return_value`` in every mode.
+
+    On a task retry the job is not started again while it can still be used: the id is
+    kept in the task state store, and a retry reattaches to a job that is running, or
+    returns at once for one that completed. Only a job that ended otherwise is replaced.
+
+    Opus has no cancel call: when the task is killed or times out, the job keeps running.
+
+    :param workflow_id: the workflow to run (templated).
+    :param inputs: input values keyed by display name, variable name or input id
+        (templated; a JSON string is parsed). ``file`` inputs take a fileUrl or a local path,
+        which is uploaded first.
+    :param job_payload_schema_instance: a ready jobPayloadSchemaInstance instead of
+        ``inputs`` (templated; may be a ``.json`` file). It is checked against the schema too.
+    :param title: the job's title (templated); by default names the DAG and task.
+    :param description: the job's description (templated); by default names the DAG, task and run.
+    :param access_scope: who may read uploaded files.
+    :param wait_for_completion: wait for the job to finish; otherwise return once it started.
+    :param deferrable: wait in the triggerer instead of a worker slot (after one status check).
+    :param poll_interval: seconds between status checks while waiting.
+    :param timeout: seconds to wait for the job at most; None waits as long as it runs.
+    :param opus_conn_id: the Airflow connection of type ``opus``.
+    :param opus_retry_limit: retries of a failed Opus API call where retrying is safe (Airflow's
+        own ``retries`` retry the whole task).
+    :param opus_retry_delay: base delay between those retries in seconds.
+    :param durable: keep the job id in the task state store so a retry reattaches (Airflow 3.3+).
+    """
+
+    template_fields = ("workflow_id", "inputs", "job_payload_schema_instance", "title", "description")
+    template_ext = (".json",)
+    template_fields_renderers = {"inputs": "json", "job_payload_schema_instance": "json"}
+    operator_extra_links = (OpusWorkflowLink(),)
+    ui_color = "#e3ecfa"
+    external_id_key = "opus_job_execution_id"
+
+    def __init__(
+        self,
+        *,
+        workflow_id: str,
+        inputs: Mapping[str, Any] | str | None = None,
+        job_payload_schema_instance: Mapping[str, Any] | str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        access_scope: str = "organization",
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30,
+        timeout: float | None = None,
+        opus_conn_id: str = OpusHook.default_conn_name,
+        opus_retry_limit: int = 3,
+        opus_retry_delay: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if inputs is not None and job_payload_schema_instance is not None:
+            raise OpusInvalidArgumentError(
+                f"Task {self.task_id!r}: give either inputs or job_payload_schema_instance, not both"
+            )
+        if poll_interval <= 0:
+            raise OpusInvalidArgumentError(f"Task {self.task_id!r}: poll_interval must be positive")
+        if timeout is not None and timeout <= 0:
+            raise OpusInvalidArgumentError(f"Task {self.task_id!r}: timeout must be positive or None")
+        _check_access_scope(access_scope)
+        self.workflow_id = workflow_id
+        self.inputs = inputs
+        self.job_payload_schema_instance = job_payload_schema_instance
+        self.title = title
+        self.description = description
+        self.access_scope = access_scope
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.opus_conn_id = opus_conn_id
+        self.opus_retry_limit = opus_retry_limit
+        self.opus_retry_delay = opus_retry_delay
+        self.job_execution_id: str | None = None
+
+    # -- BaseOperator ----------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> str:
+        """
+        Start the job (or reattach to the one a previous try started) and wait as configured.
+
+        :param context: the task's context.
+        :return: the jobExecutionId.
+        """
+        # The mixin returns nothing when it reattaches, so the id is taken from self.
+        self.execute_resumable(context)
+        job_execution_id = str(self.job_execution_id)
+        if self.wait_for_completion:
+            record_asset_events(context, self.outlets, job_execution_id, self.hook)
+            self.log.info("Opus job %s COMPLETED (workflow %s)", job_execution_id, self.workflow_id)
+        return job_execution_id
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        """
+        Resume after the trigger fired: succeed only on ``COMPLETED``.
+
+        :param context: the task's context.
+        :param event: the trigger's event.
+        :return: the jobExecutionId.
+        """
+        job_execution_id = check_trigger_event(self.hook, event)
+        record_asset_events(context, self.outlets, job_execution_id, self.hook)
+        self.log.info("Opus job %s COMPLETED (workflow %s)", job_execution_id, self.workflow_id)
+        return job_execution_id
+
+    def on_kill(self) -> None:
+        """Say plainly that the remote job keeps running: Opus cannot cancel a job."""
+        if self.job_execution_id:
+            self.log.warning(
+                "Task killed. Opus has no cancel call: job %s keeps running in Opus.", self.job_execution_id
+            )
+
+    # -- ResumableJobMixin -----------------------------------------------------------------------
+
+    def submit_job(self, context: Context) -> str:
+        """
+        Check inputs, upload local files, initiate and execute the job.
+
+        The id is stored in the task state store before the execute call, so a retry after
+        an execute whose answer was lost reattaches instead of billing a second job.
+
+        :param context: the task's context.
+        :return: the jobExecutionId.
+        """
+        workflow_id = self._checked_workflow_id()
+        payload = self._build_payload(workflow_id)  # every input check happens before initiate
+        dag_id, task_id, run_id = context["dag"].dag_id, self.task_id, context["run_id"]
+        title = self.title or f"{dag_id}.{task_id}"
+        description = self.description or f"Started by Airflow: DAG {dag_id}, task {task_id}, run {run_id}"
+        job_execution_id = self.hook.initiate_job(workflow_id, title, description)
+        self.job_execution_id = job_execution_id
+        link = workflow_url(self.hook.settings.app_url, workflow_id)
+        context["ti"].xcom_push(key="job_execution_id", value=job_execution_id)
+        OpusWorkflowLink.persist(context, link)
+        self.log.info("Initiated Opus job %s of workflow %s: %s", job_execution_id, workflow_id, link)
+        task_state_store = context.get("task_state_store")
+        if task_state_store is not None and self.durable:
+            task_state_store.set(self.external_id_key, job_execution_id)
+        self.hook.execute_job(job_execution_id, payload)
+        self.log.info("Opus job %s started with %d inputs", job_execution_id, len(payload))
+        return job_execution_id
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        """
+        The status of the job a previous try started.
+
+        :param external_id: the stored jobExecutionId.
+        :param context: the task's context.
+        """
+        self.job_execution_id = str(external_id)
+        context["ti"].xcom_push(key="job_execution_id", value=self.job_execution_id)
+        return self.hook.get_job_status(self.job_execution_id)
+
+    def is_job_active(self, status: str) -> bool:
+        """
+        Whether a previous try's job is still running, so this try reattaches to it.
+
+        :param status: its status.
+        """
+        return not JobStatus.is_terminal(status)
+
+    def is_job_succeeded(self, status: str) -> bool:
+        """
+        Whether a previous try's job completed, so this try returns at once.
+
+        :param status: its status.
+        """
+        return JobStatus.is_success(status)
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> None:
+        """
+        Wait for the job as configured: not at all, in this worker, or deferred to the triggerer.
+
+        :param external_id: the jobExecutionId.
+        :param context: the task's context.
+        """
+        job_execution_id = str(external_id)
+        if not self.wait_for_completion:
+            return
+        if self.deferrable:
+            status = self.hook.get_job_status(job_execution_id)  # a finished job does not defer
+            if JobStatus.is_terminal(status):
+                raise_unless_completed(self.hook, job_execution_id, status)
+                return
+            self.defer(
+                trigger=OpusJobTrigger(
+                    job_execution_id=job_execution_id,
+                    opus_conn_id=self.opus_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=None if self.timeout is None else time.time() + self.timeout,
+                    retry_limit=self.opus_retry_limit,
+                    retry_delay=self.opus_retry_delay,
+                ),
+                method_name="execute_complete",
+            )
+        status = self.hook.wait_for_job(job_execution_id, self.poll_interval, self.timeout)
+        raise_unless_completed(self.hook, job_execution_id, status)
+
+    def get_job_result(self, external_id: Any, context: Context) -> str:
+        """
+        The jobExecutionId: what the task returns.
+
+        :param external_id: the jobExecutionId.
+        :param context: the task's context.
+        """
+        return str(external_id)
+
+    # -- inputs ------------------------------------------------------------------------------------
+
+    def _checked_workflow_id(self) -> str:
+        if not isinstance(self.workflow_id, str) or not self.workflow_id.strip():
+            raise OpusInvalidArgumentError(
+                f"Task {self.task_id!r}: workflow_id is empty; give the id from app.opus.com/app/workflow/<id>"
+            )
+        return self.workflow_id.strip()
+
+    def _build_payload(self, workflow_id: str) -> dict[str, Any]:
+        schema = JobPayloadSchema(self.hook.get_job_payload_schema(workflow_id), workflow_id)
+        if self.job_payload_schema_instance is not None:
+            instance = _parsed_mapping(self.job_payload_schema_instance, "job_payload_schema_instance")
+            schema.validate_instance(instance)
+            return dict(instance)
+        inputs = _parsed_mapping(self.inputs if self.inputs is not None else {}, "inputs")
+        local_paths = schema.local_file_paths(inputs)  # raises on any invalid input
+        check_local_files(local_paths)
+        uploaded = {path: self.hook.upload_file(path, self.access_scope) for path in dict.fromkeys(local_paths)}
+        return schema.build(inputs, uploaded=uploaded)
+
+
+def _parsed_mapping(value: Mapping[str, Any] | str, name: str) -> Mapping[str, Any]:
+    """A mapping given directly, or rendered from a template or a .json file as JSON text."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise OpusInvalidArgumentError(f"{name} is a string but not valid JSON: {exc}") from None
+    if not isinstance(value, Mapping):
+        raise OpusInvalidArgumentError(f"{name} must be a mapping of input name to value, got {type(value).__name__}")
+    return value
+
+
+class OpusGetJobResultsOperator(_OpusOperatorMixin, BaseOperator):
+    """
+    Fetches a completed job's results, and its audit log, for downstream tasks.
+
+    Returns ``{"job_execution_id", "status", "results", "audit_trail"}``, so a downstream
+    task reads e.g. ``op.output["results"]["data"]``. A job that is not ``COMPLETED``
+    fails the task: a failed one with its audit tail, a running one with a hint to wait first.
+
+    :param job_execution_id: the job (templated), e.g. ``run.output``.
+    :param include_audit_log: also fetch the audit trail (one more call); ``audit_trail`` is
+        an empty list otherwise.
+    :param opus_conn_id: the Airflow connection of type ``opus``.
+    :param opus_retry_limit: retries of a failed Opus API call.
+    :param opus_retry_delay: base delay between those retries in seconds.
+    """
+
+    template_fields = ("job_execution_id",)
+    ui_color = "#e3ecfa"
+
+    def __init__(
+        self,
+        *,
+        job_execution_id: str,
+        include_audit_log: bool = True,
+        opus_conn_id: str = OpusHook.default_conn_name,
+        opus_retry_limit: int = 3,
+        opus_retry_delay: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_execution_id = job_execution_id
+        self.include_audit_log = include_audit_log
+        self.opus_conn_id = opus_conn_id
+        self.opus_retry_limit = opus_retry_limit
+        self.opus_retry_delay = opus_retry_delay
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """
+        Fetch the results.
+
+        :param context: the task's context.
+        """
+        job_execution_id = str(self.job_execution_id)
+        body = self.hook.get_job_results(job_execution_id)
+        status = str(body.get("status") or self.hook.get_job_status(job_execution_id))
+        if not JobStatus.is_terminal(status):
+            raise OpusError(
+                f"Opus job {job_execution_id} is still {status}: wait for it first "
+                "(OpusJobSensor, or OpusExecuteJobOperator with wait_for_completion=True)."
+            )
+        if not JobStatus.is_success(status):
+            raise OpusJobFailedError(job_execution_id, status, audit_tail(self.hook, job_execution_id))
+        audit_trail = self.hook.get_job_audit_log(job_execution_id) if self.include_audit_log else []
+        results = body.get("results") or {}
+        self.log.info(
+            "Opus job %s results: %s (%d output files)",
+            job_execution_id,
+            results.get("summary", "no summary"),
+            len(results.get("outputFiles") or []),
+        )
+        return {
+            "job_execution_id": job_execution_id,
+            "status": status,
+            "results": results,
+            "audit_trail": audit_trail,
+        }

@@ -1,0 +1,113 @@
+"""Deferrable waiting for an Opus job: native async polling in the triggerer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_opus.api import JobStatus
+from airflow_provider_opus.exceptions import OpusError
+from airflow_provider_opus.hooks.opus import OpusAsyncHook
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+
+class OpusJobTrigger(BaseTrigger):
+    """
+    Polls an Opus job's status until it leaves ``IN PROGRESS`` or the deadline passes.
+
+    Fires exactly one event: ``{"status": "success" | "failed" | "timeout" | "error",
+    "job_execution_id", "opus_status", "message"}``. Transient HTTP errors are retried by
+    the hook's policy; anything left over ends in an ``error`` event, never in success.
+
+    :param job_execution_id: the job to watch.
+    :param opus_conn_id: the Airflow connection of type ``opus``.
+    :param poll_interval: seconds between status checks.
+    :param end_time: absolute deadline as a Unix timestamp, or None to wait as long as the job
+        runs. Checked before each poll; the last poll happens at the deadline itself.
+    :param retry_limit: retries of a failed status call.
+    :param retry_delay: base delay between those retries in seconds.
+    """
+
+    def __init__(
+        self,
+        job_execution_id: str,
+        opus_conn_id: str = "opus_default",
+        poll_interval: float = 30.0,
+        end_time: float | None = None,
+        retry_limit: int = 3,
+        retry_delay: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.job_execution_id = job_execution_id
+        self.opus_conn_id = opus_conn_id
+        self.poll_interval = poll_interval
+        self.end_time = end_time
+        self.retry_limit = retry_limit
+        self.retry_delay = retry_delay
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Every constructor argument, so a restarted triggerer rebuilds the same trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_execution_id": self.job_execution_id,
+                "opus_conn_id": self.opus_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "retry_limit": self.retry_limit,
+                "retry_delay": self.retry_delay,
+            },
+        )
+
+    def _event(self, status: str, opus_status: str | None, message: str) -> TriggerEvent:
+        return TriggerEvent(
+            {
+                "status": status,
+                "job_execution_id": self.job_execution_id,
+                "opus_status": opus_status,
+                "message": message,
+            }
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the job ends or the deadline passes, then yield one event."""
+        job = self.job_execution_id
+        started = time.monotonic()
+        last_status: str | None = None
+        hook = OpusAsyncHook(self.opus_conn_id, retry_limit=self.retry_limit, retry_delay=self.retry_delay)
+        try:
+            while True:
+                deadline_reached = self.end_time is not None and time.time() >= self.end_time
+                status = await hook.get_job_status(job)
+                elapsed = time.monotonic() - started
+                if status != last_status:
+                    self.log.info("Opus job %s is %s (after %.0f s)", job, status, elapsed)
+                    last_status = status
+                if JobStatus.is_success(status):
+                    yield self._event("success", status, f"Opus job {job} COMPLETED after {elapsed:.0f} s")
+                    return
+                if JobStatus.is_terminal(status):
+                    yield self._event("failed", status, f"Opus job {job} ended with status {status!r}")
+                    return
+                if deadline_reached:
+                    yield self._event(
+                        "timeout",
+                        status,
+                        f"Opus job {job} still {status} at the deadline. Opus has no cancel call: "
+                        f"job {job} keeps running.",
+                    )
+                    return
+                wait = self.poll_interval
+                if self.end_time is not None:
+                    wait = max(0.0, min(wait, self.end_time - time.time()))
+                await asyncio.sleep(wait)
+        except Exception as exc:
+            # Fail closed with the reason: an event the task can explain beats a crashed trigger.
+            yield self._event("error", last_status, str(exc) if isinstance(exc, OpusError) else repr(exc))
+        finally:
+            await hook.close()

@@ -1,0 +1,621 @@
+"""Building and validating the jobPayloadSchemaInstance from user inputs and a workflow's schema."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from pathlib import Path
+
+import pendulum
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_opus.exceptions import OpusPayloadError
+from airflow_provider_opus.payload import (
+    ACCESS_SCOPES,
+    SUPPORTED_FILE_EXTENSIONS,
+    JobPayloadSchema,
+    WorkflowInput,
+    build_job_payload,
+    check_file_extension,
+)
+
+WORKFLOW_ID = "B9uGJfZ3CFwOdMKH"
+
+
+def _entry(input_id: str, display_name: str, type_: str, nullable: bool, allowed: list[str] | None = None):
+    entry = {
+        "id": input_id,
+        "variable_name": f"workflow_input_{input_id}",
+        "display_name": display_name,
+        "type": type_,
+        "is_nullable": nullable,
+    }
+    if allowed is not None:
+        entry["tags"] = [{"variable_name": "allowed_file_types", "value": allowed}]
+    return entry
+
+
+# The jobPayloadSchema of the emulator's bundled default workflow.
+SCHEMA = {
+    f"workflow_input_{e['id']}": e
+    for e in (
+        _entry("we4tej0ly", "Customer Name", "str", False),
+        _entry("a0hk6ujuo", "Threshold", "float", False),
+        _entry("h69vx5i4a", "Invoice", "file", False, ["PDF", "PNG", "JPG", "JPEG"]),
+        _entry("m2z6rkzgj", "Priority", "bool", True),
+        _entry("2kbsjrx1y", "Reviewers", "array", True),
+        _entry("bzti690ga", "Metadata", "object", True),
+        _entry("k3ayfjyh7", "Due Date", "date", False),
+        _entry("auqgnzk8d", "Supporting Documents", "array_files", True, ["PDF", "DOCX", "PNG", "CSV", "TXT"]),
+    )
+}
+ALL_NAMES = "Customer Name, Threshold, Invoice, Priority, Reviewers, Metadata, Due Date, Supporting Documents"
+SUPPORTED = "CSV, DOCX, HTML, JPEG, JPG, JSON, PDF, PNG, TXT, XLS, XLSX, XML"
+INVOICE_URL = "https://files.opus.com/media/private/uploaded/media_file_001.pdf"
+REQUIRED = {"Customer Name": "ACME", "Threshold": 45.8, "Invoice": INVOICE_URL, "Due Date": "2025-11-09"}
+
+
+@pytest.fixture
+def schema() -> JobPayloadSchema:
+    # A deep copy, so no test can change the schema another test reads.
+    return JobPayloadSchema(copy.deepcopy(SCHEMA), WORKFLOW_ID)
+
+
+def _problems(call, *args, **kwargs) -> list[str]:
+    with pytest.raises(OpusPayloadError) as raised:
+        call(*args, **kwargs)
+    return raised.value.problems
+
+
+def _sent(schema: JobPayloadSchema, name: str, value) -> object:
+    """The value ``build`` sends for one input given alongside valid required inputs."""
+    instance = schema.build({**REQUIRED, name: value})
+    return instance[schema.resolve(name).variable_name]["value"]
+
+
+# --- constants and schema reading -------------------------------------------------------------------
+
+
+def test_constants():
+    assert (
+        frozenset({"jpeg", "png", "jpg", "pdf", "docx", "csv", "xls", "xlsx", "txt", "json", "html", "xml"})
+        == SUPPORTED_FILE_EXTENSIONS
+    )
+    assert ACCESS_SCOPES == ("all", "user", "workspace", "organization")
+
+
+def test_inputs_are_read_from_the_schema_in_order(schema):
+    assert [inp.display_name for inp in schema.inputs] == ALL_NAMES.split(", ")
+    assert schema.inputs[2] == WorkflowInput(
+        variable_name="workflow_input_h69vx5i4a",
+        id="h69vx5i4a",
+        display_name="Invoice",
+        type="file",
+        is_nullable=False,
+        allowed_file_types=frozenset({"pdf", "png", "jpg", "jpeg"}),
+    )
+    assert schema.inputs[0].allowed_file_types is None
+
+
+def test_schema_entry_normalizes_allowed_types_and_reads_an_empty_list_as_no_restriction():
+    entry = _entry("x", "X", "file", False, [".Pdf", " DOCX "])
+    assert WorkflowInput.from_schema_entry("workflow_input_x", entry).allowed_file_types == {"pdf", "docx"}
+    entry = _entry("x", "X", "file", False, [])
+    assert WorkflowInput.from_schema_entry("workflow_input_x", entry).allowed_file_types is None
+
+
+# --- resolving keys -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["Threshold", "workflow_input_a0hk6ujuo", "a0hk6ujuo", "threshold", "THRESHOLD"])
+def test_resolve_by_display_name_variable_name_id_or_display_name_in_any_case(schema, key):
+    assert schema.resolve(key).variable_name == "workflow_input_a0hk6ujuo"
+
+
+def test_resolve_unknown_key_lists_every_input(schema):
+    with pytest.raises(OpusPayloadError) as raised:
+        schema.resolve("Foo")
+    assert str(raised.value) == (
+        f"1 input is invalid for workflow {WORKFLOW_ID}: 'Foo' is not an input of this workflow (inputs: {ALL_NAMES})"
+    )
+    assert raised.value.problems == [f"'Foo' is not an input of this workflow (inputs: {ALL_NAMES})"]
+
+
+def test_ids_are_not_matched_in_any_case(schema):
+    assert _problems(schema.resolve, "A0HK6UJUO") == [
+        f"'A0HK6UJUO' is not an input of this workflow (inputs: {ALL_NAMES})"
+    ]
+
+
+def _twin_schema() -> JobPayloadSchema:
+    return JobPayloadSchema(
+        {
+            "workflow_input_x": _entry("x", "Amount", "float", False),
+            "workflow_input_y": _entry("y", "Amount", "float", False),
+            "workflow_input_z": _entry("z", "amount", "float", False),
+            "workflow_input_w": _entry("w", "Net", "float", False),
+            "workflow_input_v": _entry("v", "workflow_input_w", "float", True),
+        }
+    )
+
+
+def test_ambiguous_display_name_asks_for_the_variable_name():
+    assert _problems(_twin_schema().resolve, "Amount") == [
+        "'Amount' matches several inputs (workflow_input_x, workflow_input_y): use the variable name"
+    ]
+
+
+def test_case_insensitive_match_must_be_unambiguous_but_an_exact_one_wins():
+    twins = _twin_schema()
+    assert twins.resolve("amount").variable_name == "workflow_input_z"
+    assert _problems(twins.resolve, "AMOUNT") == [
+        "'AMOUNT' matches several inputs (workflow_input_x, workflow_input_y, workflow_input_z): use the variable name"
+    ]
+
+
+def test_variable_name_wins_over_another_inputs_display_name():
+    assert _twin_schema().resolve("workflow_input_w").display_name == "Net"
+
+
+def test_same_input_given_twice_is_a_problem(schema):
+    problems = _problems(schema.build, {**REQUIRED, "workflow_input_we4tej0ly": "Other", "customer name": "x"})
+    assert problems == [
+        "'Customer Name' is given more than once (as 'Customer Name' and 'workflow_input_we4tej0ly'): give it once",
+        "'Customer Name' is given more than once (as 'Customer Name' and 'customer name'): give it once",
+    ]
+
+
+# --- building --------------------------------------------------------------------------------------
+
+
+def test_build_full_payload():
+    inputs = {
+        "Customer Name": "API Test Project",
+        "workflow_input_a0hk6ujuo": 45.8,
+        "h69vx5i4a": INVOICE_URL,
+        "Priority": True,
+        "Reviewers": ("User1", "User2"),
+        "Metadata": {"client_id": "C-456", "is_priority": True},
+        "Due Date": dt.date(2025, 11, 9),
+        "Supporting Documents": ["https://files.opus.com/media/report.docx", "https://x.test/image.png"],
+    }
+    assert build_job_payload(SCHEMA, inputs, workflow_id=WORKFLOW_ID) == {
+        "workflow_input_we4tej0ly": {
+            "value": "API Test Project",
+            "type": "str",
+            "displayName": "Customer Name",
+        },
+        "workflow_input_a0hk6ujuo": {"value": 45.8, "type": "float", "displayName": "Threshold"},
+        "workflow_input_h69vx5i4a": {"value": INVOICE_URL, "type": "file", "displayName": "Invoice"},
+        "workflow_input_m2z6rkzgj": {"value": True, "type": "bool", "displayName": "Priority"},
+        "workflow_input_2kbsjrx1y": {
+            "value": ["User1", "User2"],
+            "type": "array",
+            "displayName": "Reviewers",
+        },
+        "workflow_input_bzti690ga": {
+            "value": {"client_id": "C-456", "is_priority": True},
+            "type": "object",
+            "displayName": "Metadata",
+        },
+        "workflow_input_k3ayfjyh7": {"value": "2025-11-09", "type": "date", "displayName": "Due Date"},
+        "workflow_input_auqgnzk8d": {
+            "value": ["https://files.opus.com/media/report.docx", "https://x.test/image.png"],
+            "type": "array_files",
+            "displayName": "Supporting Documents",
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "sent"),
+    [
+        ("Customer Name", "", ""),
+        ("Customer Name", "Zoë", "Zoë"),
+        ("Threshold", 3, 3),
+        ("Threshold", -0.5, -0.5),
+        ("Priority", False, False),
+        ("Reviewers", [], []),
+        ("Reviewers", ("a", 1), ["a", 1]),
+        ("Metadata", {}, {}),
+        ("Metadata", {"nested": {"a": [1]}}, {"nested": {"a": [1]}}),
+        ("Invoice", "https://files.opus.com/x.PDF", "https://files.opus.com/x.PDF"),
+        ("Invoice", "HTTP://files.opus.com/x.jpeg", "HTTP://files.opus.com/x.jpeg"),
+        ("Supporting Documents", ("https://h.test/a.csv",), ["https://h.test/a.csv"]),
+    ],
+)
+def test_accepted_values(schema, name, value, sent):
+    assert _sent(schema, name, value) == sent
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("Customer Name", 5, "'Customer Name': expected a string, got int 5"),
+        ("Customer Name", b"ACME", "'Customer Name': expected a string, got bytes b'ACME'"),
+        ("Threshold", True, "'Threshold': expected a number, got bool True"),
+        ("Threshold", "45.8", "'Threshold': expected a number, got '45.8'"),
+        ("Threshold", float("nan"), "'Threshold': expected a number, got float nan"),
+        ("Threshold", float("inf"), "'Threshold': expected a number, got float inf"),
+        ("Priority", 1, "'Priority': expected a bool (True or False), got int 1"),
+        ("Priority", "true", "'Priority': expected a bool (True or False), got 'true'"),
+        ("Reviewers", "User1", "'Reviewers': expected a list, got 'User1'"),
+        ("Reviewers", {"a"}, "'Reviewers': expected a list, got set {'a'}"),
+        ("Metadata", [("a", 1)], "'Metadata': expected a dict, got list [('a', 1)]"),
+        ("Due Date", 20251109, "'Due Date': expected a date (YYYY-MM-DD), got int 20251109"),
+        ("Invoice", 3, "'Invoice': expected a file URL (http/https) or local path, got int 3"),
+        ("Invoice", "", "'Invoice': expected a file URL (http/https) or local path, got ''"),
+        (
+            "Invoice",
+            ["https://h.test/a.pdf"],
+            "'Invoice': expected a file URL (http/https) or local path, got list ['https://h.test/a.pdf']",
+        ),
+        (
+            "Supporting Documents",
+            "https://h.test/a.pdf",
+            "'Supporting Documents': expected a list of file URLs or local paths, got 'https://h.test/a.pdf'",
+        ),
+        (
+            "Supporting Documents",
+            ["https://h.test/a.pdf", None],
+            "'Supporting Documents'[1]: expected a file URL (http/https) or local path, got NoneType None",
+        ),
+    ],
+)
+def test_rejected_values(schema, name, value, problem):
+    assert _problems(schema.build, {**REQUIRED, name: value}) == [problem]
+
+
+def test_values_in_messages_are_truncated(schema):
+    long_value = "x" * 500
+    with pytest.raises(OpusPayloadError) as raised:
+        schema.build({**REQUIRED, "Threshold": long_value, "y" * 500: 1})
+    shown = "'" + "x" * 56 + "..."
+    assert len(shown) == 60
+    assert raised.value.problems == [
+        f"'Threshold': expected a number, got {shown}",
+        f"'{'y' * 56}... is not an input of this workflow (inputs: {ALL_NAMES})",
+    ]
+    assert "x" * 57 not in str(raised.value)
+    assert "y" * 57 not in str(raised.value)
+
+
+def test_unknown_schema_type_is_a_problem_not_a_pass_through():
+    schema = JobPayloadSchema({"workflow_input_m": _entry("m", "Matrix", "matrix", True)})
+    assert _problems(schema.build, {"Matrix": [[1]]}) == [
+        "'Matrix' has type 'matrix' in the workflow, which this provider cannot send "
+        "(known types: array, array_files, bool, date, file, float, object, str)"
+    ]
+    # Left out, a nullable input of an unknown type sends nothing, so there is nothing wrong.
+    assert schema.build({}) == {}
+
+
+def test_inputs_must_be_a_mapping(schema):
+    assert _problems(schema.build, '{"Threshold": 1}') == [
+        "inputs must be a dict of input name to value, got '{\"Threshold\": 1}'"
+    ]
+
+
+# --- required and nullable --------------------------------------------------------------------------
+
+
+def test_required_inputs_missing_or_none(schema):
+    assert _problems(schema.build, {"Customer Name": None, "Invoice": INVOICE_URL}) == [
+        "'Customer Name' is required",
+        "'Threshold' is required",
+        "'Due Date' is required",
+    ]
+
+
+def test_nullable_inputs_left_out_are_omitted_and_none_is_sent_as_null(schema):
+    instance = schema.build({**REQUIRED, "Priority": None, "Supporting Documents": []})
+    assert list(instance) == [
+        "workflow_input_we4tej0ly",
+        "workflow_input_a0hk6ujuo",
+        "workflow_input_h69vx5i4a",
+        "workflow_input_m2z6rkzgj",
+        "workflow_input_k3ayfjyh7",
+        "workflow_input_auqgnzk8d",
+    ]
+    assert instance["workflow_input_m2z6rkzgj"] == {"value": None, "type": "bool", "displayName": "Priority"}
+    assert instance["workflow_input_auqgnzk8d"]["value"] == []
+
+
+def test_empty_file_list_does_not_fill_a_required_input():
+    schema_dict = copy.deepcopy(SCHEMA)
+    schema_dict["workflow_input_auqgnzk8d"]["is_nullable"] = False
+    schema = JobPayloadSchema(schema_dict)
+    assert _problems(schema.build, {**REQUIRED, "Supporting Documents": []}) == ["'Supporting Documents' is required"]
+    assert _problems(schema.build, {**REQUIRED, "Supporting Documents": ()}) == ["'Supporting Documents' is required"]
+
+
+# --- dates ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.date(2025, 11, 9),
+        dt.datetime(2025, 11, 9, 23, 59),
+        dt.datetime(2025, 11, 9, 23, 59, tzinfo=dt.timezone(dt.timedelta(hours=5))),
+        pendulum.date(2025, 11, 9),
+        pendulum.datetime(2025, 11, 9, 8, tz="Europe/Berlin"),
+        "2025-11-09",
+        "2025-11-09T23:30",
+        "2025-11-09T23:30:00",
+        "2025-11-09T23:30:00.123456",
+        "2025-11-09T23:30:00Z",
+        "2025-11-09T23:30:00+02:00",
+        "2025-11-09 23:30:00",
+    ],
+)
+def test_dates_of_each_kind_are_sent_as_iso_dates(schema, value):
+    assert _sent(schema, "Due Date", value) == "2025-11-09"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "tomorrow",
+        "2025-02-30",
+        "09/11/2025",
+        "20251109",
+        "2025-11-9",
+        "2025-11-09T",
+        "2025-11-09Tnoon",
+        " 2025-11-09",
+    ],
+)
+def test_bad_date_strings_are_rejected(schema, value):
+    assert _problems(schema.build, {**REQUIRED, "Due Date": value}) == [
+        f"'Due Date': expected a date (YYYY-MM-DD), got {value!r}"
+    ]
+
+
+# --- file extensions --------------------------------------------------------------------------------
+
+
+def test_check_file_extension_without_restriction():
+    assert check_file_extension("report.XLSX", None) is None
+    assert check_file_extension(Path("dir.v2/report.json")) is None
+    assert (
+        check_file_extension("setup.exe", None) == f"file type '.exe' is not supported by Opus (supported: {SUPPORTED})"
+    )
+    assert check_file_extension("README", None) == f"'README' has no file extension (supported: {SUPPORTED})"
+    assert check_file_extension("https://h.test/", None) == (
+        f"'https://h.test/' has no file extension (supported: {SUPPORTED})"
+    )
+
+
+def test_check_file_extension_reads_the_url_path_not_its_query_string():
+    assert check_file_extension("https://h.test/a.pdf?X-Amz-Signature=abc.exe#x.exe", None) is None
+    assert check_file_extension("https://h.test/download?name=a.pdf", None) == (
+        f"'https://h.test/download?name=a.pdf' has no file extension (supported: {SUPPORTED})"
+    )
+    assert check_file_extension("https://[broken/a.pdf", None) == "'https://[broken/a.pdf' is not a valid URL"
+
+
+def test_check_file_extension_with_allowed_types_compares_case_insensitively():
+    assert check_file_extension("scan.pdf", frozenset({"PDF"})) is None
+    assert check_file_extension("SCAN.PDF", frozenset({".pdf"})) is None
+    assert check_file_extension("data.csv", frozenset({"PDF", "PNG"})) == (
+        "file type '.csv' is not allowed for this input (allowed: PDF, PNG)"
+    )
+    assert check_file_extension("setup.exe", frozenset({"PDF", "PNG"})) == (
+        "file type '.exe' is not allowed for this input (allowed: PDF, PNG)"
+    )
+    # A type the schema allows but Opus cannot take is still refused, with Opus's list.
+    assert check_file_extension("anim.gif", frozenset({"GIF", "PDF"})) == (
+        f"file type '.gif' is not supported by Opus (supported: {SUPPORTED})"
+    )
+
+
+def test_jpg_and_jpeg_are_different_types():
+    assert check_file_extension("photo.jpg", frozenset({"JPEG"})) == (
+        "file type '.jpg' is not allowed for this input (allowed: JPEG)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        (
+            "Invoice",
+            "invoice.exe",
+            "'Invoice': file type '.exe' is not allowed for this input (allowed: JPEG, JPG, PDF, PNG)",
+        ),
+        (
+            "Invoice",
+            "notes.docx",
+            "'Invoice': file type '.docx' is not allowed for this input (allowed: JPEG, JPG, PDF, PNG)",
+        ),
+        (
+            "Invoice",
+            "https://h.test/invoice.docx?sig=a.pdf",
+            "'Invoice': file type '.docx' is not allowed for this input (allowed: JPEG, JPG, PDF, PNG)",
+        ),
+        (
+            "Supporting Documents",
+            ["ok.pdf", "photo.jpg"],
+            "'Supporting Documents'[1]: file type '.jpg' is not allowed for this input "
+            "(allowed: CSV, DOCX, PDF, PNG, TXT)",
+        ),
+    ],
+)
+def test_file_inputs_check_supported_and_allowed_types(schema, name, value, problem):
+    assert _problems(schema.build, {**REQUIRED, name: value}) == [problem]
+
+
+# --- local files and uploads ------------------------------------------------------------------------
+
+
+def test_local_file_paths_lists_each_local_file_once(schema):
+    inputs = {
+        **REQUIRED,
+        "Invoice": Path("/data/invoice.pdf"),
+        "Supporting Documents": [
+            "/data/notes.txt",
+            "https://h.test/a.csv",
+            "/data/invoice.pdf",
+            Path("rel/b.png"),
+        ],
+    }
+    assert schema.local_file_paths(inputs) == ["/data/invoice.pdf", "/data/notes.txt", "rel/b.png"]
+    assert schema.local_file_paths(REQUIRED) == []
+
+
+def test_local_file_paths_validates_first(schema):
+    problems = _problems(schema.local_file_paths, {"Invoice": "/data/invoice.exe", "Threshold": "x"})
+    assert problems == [
+        "'Invoice': file type '.exe' is not allowed for this input (allowed: JPEG, JPG, PDF, PNG)",
+        "'Threshold': expected a number, got 'x'",
+        "'Customer Name' is required",
+        "'Due Date' is required",
+    ]
+
+
+def test_build_substitutes_uploaded_file_urls(schema):
+    uploaded = {
+        "/data/invoice.pdf": "https://files.opus.com/media/u1.pdf",
+        "/data/notes.txt": "https://files.opus.com/media/u2.txt",
+    }
+    inputs = {
+        **REQUIRED,
+        "Invoice": Path("/data/invoice.pdf"),
+        "Supporting Documents": ["/data/notes.txt", "https://h.test/a.csv"],
+    }
+    instance = schema.build(inputs, uploaded=uploaded)
+    assert instance["workflow_input_h69vx5i4a"]["value"] == "https://files.opus.com/media/u1.pdf"
+    assert instance["workflow_input_auqgnzk8d"]["value"] == [
+        "https://files.opus.com/media/u2.txt",
+        "https://h.test/a.csv",
+    ]
+
+
+def test_build_refuses_local_files_not_uploaded(schema):
+    inputs = {
+        **REQUIRED,
+        "Invoice": "/data/invoice.pdf",
+        "Supporting Documents": ["/data/a.txt", "/data/b.csv"],
+    }
+    with pytest.raises(OpusPayloadError) as raised:
+        schema.build(inputs, uploaded={"/data/a.txt": "https://files.opus.com/a.txt"})
+    assert str(raised.value) == (
+        f"2 inputs are invalid for workflow {WORKFLOW_ID}: "
+        "'Invoice': local file '/data/invoice.pdf' was not uploaded; "
+        "'Supporting Documents': local file '/data/b.csv' was not uploaded"
+    )
+
+
+# --- the aggregated error ---------------------------------------------------------------------------
+
+
+def test_all_problems_in_one_error_with_the_exact_message(schema):
+    inputs = {"Due Date": "tomorrow", "Customer Name": "ACME", "Invoice": INVOICE_URL, "Foo": 1}
+    with pytest.raises(OpusPayloadError) as raised:
+        schema.validate(inputs)
+    assert str(raised.value) == (
+        "3 inputs are invalid for workflow B9uGJfZ3CFwOdMKH: "
+        "'Due Date': expected a date (YYYY-MM-DD), got 'tomorrow'; "
+        "'Threshold' is required; "
+        "'Foo' is not an input of this workflow (inputs: Customer Name, Threshold, Invoice, Priority, "
+        "Reviewers, Metadata, Due Date, Supporting Documents)"
+    )
+    assert len(raised.value.problems) == 3
+    # No Airflow retry can fix bad inputs.
+    assert isinstance(raised.value, AirflowFailException)
+
+
+def test_message_without_a_workflow_id():
+    JobPayloadSchema(SCHEMA).validate(REQUIRED)
+    with pytest.raises(OpusPayloadError, match=r"^1 input is invalid: 'Threshold' is required$"):
+        JobPayloadSchema(SCHEMA).validate({**REQUIRED, "Threshold": None})
+
+
+# --- a jobPayloadSchemaInstance given directly ------------------------------------------------------
+
+
+def _instance() -> dict:
+    return {
+        "workflow_input_we4tej0ly": {"value": "API Test Project", "type": "str"},
+        "workflow_input_a0hk6ujuo": {"value": 45.8, "type": "float"},
+        "workflow_input_h69vx5i4a": {"value": INVOICE_URL, "type": "file"},
+        "workflow_input_m2z6rkzgj": {"value": True, "type": "bool"},
+        "workflow_input_2kbsjrx1y": {"value": ["User1", "User2", "User3"], "type": "array"},
+        "workflow_input_bzti690ga": {"value": {"client_id": "C-456"}, "type": "object"},
+        "workflow_input_k3ayfjyh7": {"value": "2025-11-09", "type": "date"},
+        "workflow_input_auqgnzk8d": {"value": ["https://h.test/report.docx"], "type": "array_files"},
+    }
+
+
+def test_validate_instance_accepts_the_documented_example(schema):
+    schema.validate_instance(_instance())
+    # What build() returns is a valid instance too.
+    schema.validate_instance(schema.build(REQUIRED))
+
+
+def test_validate_instance_reports_every_problem(schema):
+    instance = _instance()
+    del instance["workflow_input_we4tej0ly"]
+    instance["workflow_input_a0hk6ujuo"] = {"value": True, "type": "float"}
+    instance["workflow_input_h69vx5i4a"] = INVOICE_URL
+    instance["workflow_input_m2z6rkzgj"] = {"value": True}
+    instance["workflow_input_2kbsjrx1y"] = {"value": ["a"], "type": "list"}
+    instance["workflow_input_k3ayfjyh7"] = {"value": None, "type": "date"}
+    instance["Metadata"] = {"value": {}, "type": "object"}
+    assert _problems(schema.validate_instance, instance) == [
+        "'Threshold': expected a number, got bool True",
+        "'Invoice': expected {'value': ..., 'type': 'file'}, "
+        "got 'https://files.opus.com/media/private/uploaded/media_file...",
+        "'Priority': expected {'value': ..., 'type': 'bool'}, got dict {'value': True}",
+        "'Reviewers': type 'list' does not match the workflow's type 'array'",
+        "'Customer Name' is required",
+        "'Due Date' is required",
+        "'Metadata' is not a variable name of this workflow (variable names: workflow_input_we4tej0ly, "
+        "workflow_input_a0hk6ujuo, workflow_input_h69vx5i4a, workflow_input_m2z6rkzgj, "
+        "workflow_input_2kbsjrx1y, workflow_input_bzti690ga, workflow_input_k3ayfjyh7, "
+        "workflow_input_auqgnzk8d)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variable_name", "value", "problem"),
+    [
+        (
+            "workflow_input_k3ayfjyh7",
+            dt.date(2025, 11, 9),
+            "'Due Date': expected '2025-11-09' as the instance is sent as is, got date datetime.date(2025, 11, 9)",
+        ),
+        (
+            "workflow_input_k3ayfjyh7",
+            "2025-11-09T10:00:00Z",
+            "'Due Date': expected '2025-11-09' as the instance is sent as is, got '2025-11-09T10:00:00Z'",
+        ),
+        (
+            "workflow_input_2kbsjrx1y",
+            ("a",),
+            "'Reviewers': expected ['a'] as the instance is sent as is, got tuple ('a',)",
+        ),
+        (
+            "workflow_input_auqgnzk8d",
+            ["https://h.test/a.exe"],
+            "'Supporting Documents'[0]: file type '.exe' is not allowed for this input "
+            "(allowed: CSV, DOCX, PDF, PNG, TXT)",
+        ),
+    ],
+)
+def test_validate_instance_wants_values_as_sent(schema, variable_name, value, problem):
+    instance = _instance()
+    instance[variable_name]["value"] = value
+    assert _problems(schema.validate_instance, instance) == [problem]
+
+
+def test_validate_instance_lets_nullable_inputs_be_left_out_or_null(schema):
+    instance = {k: v for k, v in _instance().items() if k != "workflow_input_m2z6rkzgj"}
+    instance["workflow_input_auqgnzk8d"] = {"value": None, "type": "array_files"}
+    schema.validate_instance(instance)
+
+
+def test_validate_instance_must_be_a_mapping(schema):
+    assert _problems(schema.validate_instance, [1]) == ["the jobPayloadSchemaInstance must be a dict, got list [1]"]
