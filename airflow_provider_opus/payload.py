@@ -233,8 +233,8 @@ class JobPayloadSchema:
                     # The instance goes to Opus as it is, so a value build() would convert (a date
                     # object, a tuple, a Path) would not arrive as meant, or not serialize at all.
                     if not problems and sent != value:
-                        got = _describe(value)
-                        problems = [f"{name}: expected {_show(sent)} as the instance is sent as is, got {got}"]
+                        want, got = _show(sent), _describe(value)
+                        problems = [f"{name}: expected {want} as the instance is sent as is, got {got}"]
                     value_problems += problems
         # A malformed item is reported above: do not also call its input missing.
         missing = [

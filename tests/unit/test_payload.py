@@ -36,6 +36,7 @@ def _entry(input_id: str, display_name: str, type_: str, nullable: bool, allowed
     return entry
 
 
+SUPPORTING_TYPES = ["PDF", "DOCX", "PNG", "CSV", "TXT"]
 # The jobPayloadSchema of the emulator's bundled default workflow.
 SCHEMA = {
     f"workflow_input_{e['id']}": e
@@ -47,7 +48,7 @@ SCHEMA = {
         _entry("2kbsjrx1y", "Reviewers", "array", True),
         _entry("bzti690ga", "Metadata", "object", True),
         _entry("k3ayfjyh7", "Due Date", "date", False),
-        _entry("auqgnzk8d", "Supporting Documents", "array_files", True, ["PDF", "DOCX", "PNG", "CSV", "TXT"]),
+        _entry("auqgnzk8d", "Supporting Documents", "array_files", True, SUPPORTING_TYPES),
     )
 }
 ALL_NAMES = "Customer Name, Threshold, Invoice, Priority, Reviewers, Metadata, Due Date, Supporting Documents"
@@ -108,7 +109,10 @@ def test_schema_entry_normalizes_allowed_types_and_reads_an_empty_list_as_no_res
 # --- resolving keys -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["Threshold", "workflow_input_a0hk6ujuo", "a0hk6ujuo", "threshold", "THRESHOLD"])
+KEYS_FOR_THRESHOLD = ["Threshold", "workflow_input_a0hk6ujuo", "a0hk6ujuo", "threshold", "THRESHOLD"]
+
+
+@pytest.mark.parametrize("key", KEYS_FOR_THRESHOLD)
 def test_resolve_by_display_name_variable_name_id_or_display_name_in_any_case(schema, key):
     assert schema.resolve(key).variable_name == "workflow_input_a0hk6ujuo"
 
@@ -116,10 +120,9 @@ def test_resolve_by_display_name_variable_name_id_or_display_name_in_any_case(sc
 def test_resolve_unknown_key_lists_every_input(schema):
     with pytest.raises(OpusPayloadError) as raised:
         schema.resolve("Foo")
-    assert str(raised.value) == (
-        f"1 input is invalid for workflow {WORKFLOW_ID}: 'Foo' is not an input of this workflow (inputs: {ALL_NAMES})"
-    )
-    assert raised.value.problems == [f"'Foo' is not an input of this workflow (inputs: {ALL_NAMES})"]
+    problem = f"'Foo' is not an input of this workflow (inputs: {ALL_NAMES})"
+    assert str(raised.value) == f"1 input is invalid for workflow {WORKFLOW_ID}: {problem}"
+    assert raised.value.problems == [problem]
 
 
 def test_ids_are_not_matched_in_any_case(schema):
@@ -149,8 +152,9 @@ def test_ambiguous_display_name_asks_for_the_variable_name():
 def test_case_insensitive_match_must_be_unambiguous_but_an_exact_one_wins():
     twins = _twin_schema()
     assert twins.resolve("amount").variable_name == "workflow_input_z"
+    variable_names = "workflow_input_x, workflow_input_y, workflow_input_z"
     assert _problems(twins.resolve, "AMOUNT") == [
-        "'AMOUNT' matches several inputs (workflow_input_x, workflow_input_y, workflow_input_z): use the variable name"
+        f"'AMOUNT' matches several inputs ({variable_names}): use the variable name"
     ]
 
 
@@ -159,10 +163,12 @@ def test_variable_name_wins_over_another_inputs_display_name():
 
 
 def test_same_input_given_twice_is_a_problem(schema):
-    problems = _problems(schema.build, {**REQUIRED, "workflow_input_we4tej0ly": "Other", "customer name": "x"})
+    inputs = {**REQUIRED, "workflow_input_we4tej0ly": "Other", "customer name": "x"}
+    problems = _problems(schema.build, inputs)
+    twice = "'Customer Name' is given more than once (as 'Customer Name' and"
     assert problems == [
-        "'Customer Name' is given more than once (as 'Customer Name' and 'workflow_input_we4tej0ly'): give it once",
-        "'Customer Name' is given more than once (as 'Customer Name' and 'customer name'): give it once",
+        f"{twice} 'workflow_input_we4tej0ly'): give it once",
+        f"{twice} 'customer name'): give it once",
     ]
 
 
@@ -326,8 +332,9 @@ def test_empty_file_list_does_not_fill_a_required_input():
     schema_dict = copy.deepcopy(SCHEMA)
     schema_dict["workflow_input_auqgnzk8d"]["is_nullable"] = False
     schema = JobPayloadSchema(schema_dict)
-    assert _problems(schema.build, {**REQUIRED, "Supporting Documents": []}) == ["'Supporting Documents' is required"]
-    assert _problems(schema.build, {**REQUIRED, "Supporting Documents": ()}) == ["'Supporting Documents' is required"]
+    for empty in ([], ()):
+        problems = _problems(schema.build, {**REQUIRED, "Supporting Documents": empty})
+        assert problems == ["'Supporting Documents' is required"]
 
 
 # --- dates ------------------------------------------------------------------------------------------
@@ -378,9 +385,9 @@ def test_bad_date_strings_are_rejected(schema, value):
 
 def test_check_file_extension_without_restriction():
     assert check_file_extension("report.XLSX", None) is None
-    assert check_file_extension(Path("dir.v2/report.json")) is None
-    assert (
-        check_file_extension("setup.exe", None) == f"file type '.exe' is not supported by Opus (supported: {SUPPORTED})"
+    assert check_file_extension(Path("dir.v2/report.json"), None) is None
+    assert check_file_extension("setup.exe", None) == (
+        f"file type '.exe' is not supported by Opus (supported: {SUPPORTED})"
     )
     assert check_file_extension("README", None) == f"'README' has no file extension (supported: {SUPPORTED})"
     assert check_file_extension("https://h.test/", None) == (
@@ -579,23 +586,26 @@ def test_validate_instance_reports_every_problem(schema):
     ]
 
 
+AS_IS = "as the instance is sent as is, got"
+
+
 @pytest.mark.parametrize(
     ("variable_name", "value", "problem"),
     [
         (
             "workflow_input_k3ayfjyh7",
             dt.date(2025, 11, 9),
-            "'Due Date': expected '2025-11-09' as the instance is sent as is, got date datetime.date(2025, 11, 9)",
+            f"'Due Date': expected '2025-11-09' {AS_IS} date datetime.date(2025, 11, 9)",
         ),
         (
             "workflow_input_k3ayfjyh7",
             "2025-11-09T10:00:00Z",
-            "'Due Date': expected '2025-11-09' as the instance is sent as is, got '2025-11-09T10:00:00Z'",
+            f"'Due Date': expected '2025-11-09' {AS_IS} '2025-11-09T10:00:00Z'",
         ),
         (
             "workflow_input_2kbsjrx1y",
             ("a",),
-            "'Reviewers': expected ['a'] as the instance is sent as is, got tuple ('a',)",
+            f"'Reviewers': expected ['a'] {AS_IS} tuple ('a',)",
         ),
         (
             "workflow_input_auqgnzk8d",
@@ -618,4 +628,5 @@ def test_validate_instance_lets_nullable_inputs_be_left_out_or_null(schema):
 
 
 def test_validate_instance_must_be_a_mapping(schema):
-    assert _problems(schema.validate_instance, [1]) == ["the jobPayloadSchemaInstance must be a dict, got list [1]"]
+    problems = _problems(schema.validate_instance, [1])
+    assert problems == ["the jobPayloadSchemaInstance must be a dict, got list [1]"]

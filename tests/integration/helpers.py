@@ -1,0 +1,56 @@
+"""A task context good enough to run operators outside the task runner, against the emulator."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
+
+
+class FakeTaskStateStore:
+    """The task state store's get/set, kept across "tries" the way Airflow keeps it."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+
+class FakeTaskInstance:
+    """Records XCom pushes."""
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+        self.stats_tags: dict[str, str] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+class FakeOutletEvent:
+    def __init__(self) -> None:
+        self.extra: dict[str, Any] = {}
+
+
+def make_context(store: FakeTaskStateStore | None = None) -> dict[str, Any]:
+    """A context with a recording ti, a task state store and outlet events."""
+    return {
+        "ti": FakeTaskInstance(),
+        "dag": SimpleNamespace(dag_id="opus_dag"),
+        "run_id": "manual__2026-01-01",
+        "task_state_store": store if store is not None else FakeTaskStateStore(),
+        "outlet_events": defaultdict(FakeOutletEvent),
+    }
+
+
+#: Inputs that fill every required input of the emulator's default workflow.
+VALID_INPUTS = {
+    "Customer Name": "ACME GmbH",
+    "Threshold": 0.8,
+    "Invoice": "https://files.opus.com/media/private/uploaded/media_invoice.pdf",
+    "Due Date": "2026-12-01",
+}

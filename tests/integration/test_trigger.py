@@ -1,0 +1,119 @@
+"""OpusJobTrigger against the emulator: real aiohttp over loopback, one event per run."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+
+import pytest
+
+from airflow_provider_opus.hooks.opus import OpusHook
+from airflow_provider_opus.triggers.opus import OpusJobTrigger
+from tests.integration.helpers import VALID_INPUTS
+
+pytestmark = pytest.mark.integration
+
+
+def start_job() -> str:
+    hook = OpusHook(retry_delay=0.01)
+    from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
+    from airflow_provider_opus.payload import build_job_payload
+
+    schema = hook.get_job_payload_schema(DEFAULT_WORKFLOW_ID)
+    job_id = hook.initiate_job(DEFAULT_WORKFLOW_ID, "t", "d")
+    hook.execute_job(job_id, build_job_payload(schema, VALID_INPUTS, workflow_id=DEFAULT_WORKFLOW_ID))
+    return job_id
+
+
+async def events_of(trigger: OpusJobTrigger) -> list[dict]:
+    return [event.payload async for event in trigger.run()]
+
+
+def trigger_for(job_id: str, **kwargs) -> OpusJobTrigger:
+    return OpusJobTrigger(job_id, poll_interval=kwargs.pop("poll_interval", 0.05), retry_delay=0.01, **kwargs)
+
+
+async def test_success_event(emulator):
+    job_id = start_job()
+    (event,) = await events_of(trigger_for(job_id))
+    assert event["status"] == "success"
+    assert event["opus_status"] == "COMPLETED"
+    assert event["job_execution_id"] == job_id
+    assert len(emulator.requests("get_job_status")) >= 2
+
+
+async def test_failed_event(emulator):
+    job_id = start_job()
+    emulator.set_job_status(job_id, "FAILED")
+    (event,) = await events_of(trigger_for(job_id))
+    assert (event["status"], event["opus_status"]) == ("failed", "FAILED")
+
+
+async def test_unknown_status_fails_closed(emulator):
+    job_id = start_job()
+    emulator.set_job_status(job_id, "CANCELLED")
+    (event,) = await events_of(trigger_for(job_id))
+    assert (event["status"], event["opus_status"]) == ("failed", "CANCELLED")
+
+
+async def test_deadline_makes_a_final_check_and_times_out(emulator):
+    emulator.configure(job_duration=30)
+    job_id = start_job()
+    end_time = time.time() + 0.3
+    (event,) = await events_of(trigger_for(job_id, poll_interval=10, end_time=end_time))
+    assert event["status"] == "timeout"
+    assert "keeps running" in event["message"]
+    polls = emulator.requests("get_job_status")
+    assert len(polls) == 2  # one at the start, a final one at the deadline (not after 10 s)
+    assert polls[-1]["time"] >= end_time
+
+
+async def test_job_finishing_at_the_deadline_is_success(emulator):
+    emulator.configure(job_duration=0.2)
+    job_id = start_job()
+    (event,) = await events_of(trigger_for(job_id, poll_interval=10, end_time=time.time() + 0.4))
+    assert event["status"] == "success"
+
+
+async def test_past_deadline_still_checks_once(emulator):
+    emulator.configure(job_duration=0)
+    job_id = start_job()
+    (event,) = await events_of(trigger_for(job_id, end_time=time.time() - 5))
+    assert event["status"] == "success"
+
+
+async def test_503_during_polling_is_retried(emulator):
+    job_id = start_job()
+    emulator.inject("get_job_status", {"status": 503}, {"status": 502})
+    (event,) = await events_of(trigger_for(job_id))
+    assert event["status"] == "success"
+
+
+async def test_persistent_error_yields_one_error_event(emulator):
+    emulator.inject("get_job_status", {"status": 500, "times": 10})
+    (event,) = await events_of(trigger_for("some-job", retry_limit=1))
+    assert event["status"] == "error"
+    assert "HTTP 500" in event["message"]
+
+
+async def test_unknown_job_yields_error_event(emulator):
+    (event,) = await events_of(trigger_for("no-such-job"))
+    assert event["status"] == "error" and "HTTP 404" in event["message"]
+
+
+def test_serialize_round_trips_every_argument():
+    trigger = OpusJobTrigger("j1", "my_conn", poll_interval=12.5, end_time=1234.5, retry_limit=7, retry_delay=0.5)
+    classpath, kwargs = trigger.serialize()
+    module_name, _, class_name = classpath.rpartition(".")
+    rebuilt = getattr(importlib.import_module(module_name), class_name)(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert kwargs == {
+        "job_execution_id": "j1",
+        "opus_conn_id": "my_conn",
+        "poll_interval": 12.5,
+        "end_time": 1234.5,
+        "retry_limit": 7,
+        "retry_delay": 0.5,
+    }
+    assert set(inspect.signature(OpusJobTrigger.__init__).parameters) - {"self"} == set(kwargs)
