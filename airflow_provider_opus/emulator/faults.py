@@ -35,7 +35,8 @@ class Fault:
     :param body: response body for ``status``.
     :param media_type: content type of ``body``.
     :param retry_after: ``Retry-After`` header value for ``status``.
-    :param delay: seconds to wait before handling the request.
+    :param delay: seconds to hold the response back (the request is handled at once); with a status or a
+        drop, seconds to wait before applying it.
     :param drop: close the connection "before" processing, or "after" it, partway through the response.
     """
 

@@ -191,9 +191,7 @@ def _parse_emulator_section(section: Any, where: str) -> tuple[float | None, dic
             f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_EMULATOR_KEYS))}"
         )
     duration = section.get("duration_seconds")
-    if duration is not None and (
-        isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0
-    ):
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0):
         raise WorkflowConfigError(f"{where}: duration_seconds must be a non-negative number")
     results_data = section.get("results_data", DEFAULT_RESULTS_DATA)
     if not isinstance(results_data, dict):
@@ -201,9 +199,7 @@ def _parse_emulator_section(section: Any, where: str) -> tuple[float | None, dic
     return (None if duration is None else float(duration)), copy.deepcopy(results_data)
 
 
-def _default_details(
-    workflow_id: str, name: str, description: str | None, industry: str | None
-) -> dict[str, Any]:
+def _default_details(workflow_id: str, name: str, description: str | None, industry: str | None) -> dict[str, Any]:
     description = description or name
     industry = industry or "general"
     io_section = {"description": description, "inputItems": [], "outputItems": []}

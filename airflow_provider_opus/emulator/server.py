@@ -1,0 +1,280 @@
+"""In-process runner: two uvicorn servers (API and storage) on one event loop in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from airflow_provider_opus.emulator.app import create_api_app, create_storage_app
+from airflow_provider_opus.emulator.state import EmulatorState
+from airflow_provider_opus.emulator.workflows import WorkflowSource, load_workflows
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import TracebackType
+
+    from starlette.types import ASGIApp, Scope
+
+DEFAULT_SERVICE_KEY = "emulator-service-key"
+_START_TIMEOUT = 10.0
+# How long stop() lets in-flight requests (an injected delay, say) finish before cancelling them.
+_SHUTDOWN_GRACE = 3
+
+
+class OpusEmulator:
+    """
+    A local Opus API, with the storage its presigned upload URLs point to, for tests and demos.
+
+    ::
+
+        with OpusEmulator(job_duration=0.2) as emulator:
+            emulator.inject("get_job_status", {"status": 503, "retry_after": "1"})
+            run_code_against(emulator.url, emulator.service_key)
+            assert emulator.requests("get_job_status")[0]["status"] == 503
+
+    :param service_key: the ``x-service-key`` the API accepts.
+    :param workflows: None for the bundled workflows, a path to a workflows JSON file, or a list of
+        workflow dicts (see docs/emulator.md).
+    :param job_duration: seconds from execute until a job completes or fails.
+    :param host: interface both listeners bind to.
+    :param port: API port; 0 picks a free one.
+    :param storage_port: storage port; 0 picks a free one.
+    :raises WorkflowConfigError: if the workflows are invalid.
+    """
+
+    def __init__(
+        self,
+        service_key: str = DEFAULT_SERVICE_KEY,
+        workflows: WorkflowSource = None,
+        job_duration: float = 1.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        storage_port: int = 0,
+    ) -> None:
+        self.state = EmulatorState(load_workflows(workflows), service_key, job_duration=job_duration)
+        self._host = host
+        self._ports = (port, storage_port)
+        self._thread: threading.Thread | None = None
+        self._servers: list[uvicorn.Server] = []
+        self._sockets: list[socket.socket] = []
+        self._urls: tuple[str, str] | None = None
+        self._error: BaseException | None = None
+
+    # Lifecycle ----------------------------------------------------------------------------------------
+
+    def start(self) -> OpusEmulator:
+        """
+        Bind both listeners and serve them in a background thread.
+
+        :return: self, once both listeners accept connections.
+        :raises RuntimeError: if already running or the servers fail to start.
+        :raises OSError: if a port cannot be bound.
+        """
+        if self._thread is not None:
+            raise RuntimeError("OpusEmulator is already running")
+        # Binding here, not in uvicorn, makes the ports known (and bind errors raised) before start returns.
+        self._sockets = []
+        try:
+            for port in self._ports:
+                self._sockets.append(_bind(self._host, port))
+        except OSError:
+            for sock in self._sockets:
+                sock.close()
+            raise
+        api_url, storage_url = (_url(self._host, sock) for sock in self._sockets)
+        self.state.storage_url = storage_url
+        apps: list[ASGIApp] = [
+            create_api_app(self.state, close_connection=self._close_connection),
+            create_storage_app(self.state, close_connection=self._close_connection),
+        ]
+        self._servers = [uvicorn.Server(_config(app)) for app in apps]
+        self._error = None
+        self._thread = threading.Thread(target=self._run, name="opus-emulator", daemon=True)
+        self._thread.start()
+
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not all(server.started for server in self._servers):
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                error = self._error
+                self.stop()
+                raise RuntimeError(f"Opus emulator failed to start: {error!r}") from error
+            time.sleep(0.005)
+        self._urls = (api_url, storage_url)
+        return self
+
+    def stop(self) -> None:
+        """Shut both listeners down and wait for the thread to end. Does nothing if not running."""
+        thread = self._thread
+        if thread is None:
+            return
+        for server in self._servers:
+            server.should_exit = True
+        thread.join(_SHUTDOWN_GRACE + 5)
+        if thread.is_alive():
+            for server in self._servers:
+                server.force_exit = True
+            thread.join(5)
+        for sock in self._sockets:
+            sock.close()
+        self._thread, self._servers, self._sockets, self._urls = None, [], [], None
+
+    def __enter__(self) -> OpusEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._urls is not None
+
+    @property
+    def url(self) -> str:
+        """API base URL, e.g. ``http://127.0.0.1:8765``."""
+        return self._running_urls()[0]
+
+    @property
+    def storage_url(self) -> str:
+        """Base URL of the storage listener that presigned upload URLs point to."""
+        return self._running_urls()[1]
+
+    @property
+    def service_key(self) -> str:
+        return self.state.service_key
+
+    def connection_json(self) -> str:
+        """The value for ``AIRFLOW_CONN_OPUS_DEFAULT`` (or any ``AIRFLOW_CONN_*``) that targets this emulator."""
+        return json.dumps({"conn_type": "opus", "host": self.url, "password": self.service_key})
+
+    # Test helpers (the same operations are on the /_emulator/ admin routes) --------------------------
+
+    def inject(self, endpoint: str, *faults: Mapping[str, Any]) -> int:
+        """
+        Queue faults for an endpoint; each matching request consumes the next one.
+
+        :param endpoint: one of :data:`~airflow_provider_opus.emulator.faults.ENDPOINTS`.
+        :param faults: fault dicts, see docs/emulator.md.
+        :return: the number of faults now queued for the endpoint.
+        :raises ValueError: for an unknown endpoint or an invalid fault.
+        """
+        return self.state.inject(endpoint, faults)
+
+    def clear_faults(self, endpoint: str | None = None) -> None:
+        """
+        :param endpoint: drop only this endpoint's queued faults; None drops all.
+        """
+        self.state.clear_faults(endpoint)
+
+    def requests(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        """
+        :param endpoint: only requests to this endpoint name (or "admin"); None for all.
+        :return: logged requests, oldest first.
+        """
+        return self.state.requests(endpoint)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """:return: every job with its current status, oldest first."""
+        return self.state.jobs()
+
+    def uploads(self) -> list[dict[str, Any]]:
+        """:return: every issued upload URL with what was PUT to it (size, sha256, headers seen)."""
+        return self.state.uploads()
+
+    def set_job_status(self, job_id: str, status: str) -> None:
+        """
+        Force the status a job reports from now on.
+
+        :raises LookupError: for an unknown job.
+        """
+        self.state.set_job_status(job_id, status)
+
+    def configure(
+        self,
+        job_duration: float | None = None,
+        job_duration_jitter: float | None = None,
+        upload_url_ttl: float | None = None,
+    ) -> dict[str, float]:
+        """
+        Change timing for jobs executed and upload URLs issued from now on; None leaves a value as is.
+
+        :param job_duration: seconds from execute until a job completes or fails.
+        :param job_duration_jitter: each job gets a uniformly random extra [0, jitter] seconds.
+        :param upload_url_ttl: seconds a presigned upload URL stays valid.
+        :return: the resulting configuration.
+        """
+        return self.state.configure(job_duration, job_duration_jitter, upload_url_ttl)
+
+    def reset(self) -> None:
+        """Forget all jobs, uploads, logged requests and queued faults."""
+        self.state.reset()
+
+    # Internals ----------------------------------------------------------------------------------------
+
+    def _running_urls(self) -> tuple[str, str]:
+        if self._urls is None:
+            raise RuntimeError("OpusEmulator is not running; call start() first")
+        return self._urls
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # SystemExit included: uvicorn exits that way on startup failure.
+            self._error = exc
+
+    async def _serve(self) -> None:
+        await asyncio.gather(
+            *(server.serve(sockets=[sock]) for server, sock in zip(self._servers, self._sockets, strict=True))
+        )
+
+    def _close_connection(self, scope: Scope) -> None:
+        peer = (scope.get("client"), scope.get("server"))
+        for server in self._servers:
+            for protocol in list(server.server_state.connections):
+                # H11Protocol because _config() asks for it; other protocols keep their peers elsewhere.
+                if isinstance(protocol, H11Protocol) and (protocol.client, protocol.server) == peer:
+                    protocol.transport.close()
+
+
+def _config(app: ASGIApp) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        http="h11",
+        ws="none",
+        lifespan="off",
+        log_config=None,  # leave the host process's logging configuration alone
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=_SHUTDOWN_GRACE,
+    )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets that say so, and without it
+    # every response waits ~40 ms on Nagle and delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        # Lets a restarted CLI emulator reuse its fixed port while old connections sit in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _url(host: str, sock: socket.socket) -> str:
+    port = sock.getsockname()[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

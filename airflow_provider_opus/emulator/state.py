@@ -1,0 +1,489 @@
+"""
+The emulator's in-memory model: workflows, jobs, issued uploads, the request log, queued faults, config.
+
+Both listeners' event loop and the test thread (through :class:`OpusEmulator` helpers) use one
+:class:`EmulatorState`, so every public method takes the lock. Job progress is never driven by timers:
+a job's status is derived from when it was executed and how long it takes, which keeps polling
+thousands of jobs cheap.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_opus.emulator.errors import BadRequest, Conflict, Forbidden, NotFound
+from airflow_provider_opus.emulator.faults import Fault, check_endpoint, parse_faults
+from airflow_provider_opus.emulator.workflows import FILE_INPUT_TYPES, Workflow
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+# The API reference documents IN PROGRESS, COMPLETED and FAILED only; what the real service reports for
+# a job that was initiated but not executed is undocumented.
+NOT_STARTED = "NOT STARTED"
+IN_PROGRESS = "IN PROGRESS"
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+
+FILE_EXTENSIONS = ("jpeg", "png", "jpg", "pdf", "docx", "csv", "xls", "xlsx", "txt", "json", "html", "xml")
+ACCESS_SCOPES = ("all", "user", "workspace", "organization")
+REQUEST_LOG_LIMIT = 100_000
+
+
+@dataclass
+class _Job:
+    job_id: str
+    workflow: Workflow
+    title: str
+    description: str
+    created_at: float
+    executed_at: float | None = None
+    finishes_at: float | None = None
+    instance: dict[str, Any] = field(default_factory=dict)  # the jobPayloadSchemaInstance as submitted
+    # Files that passed validation; each gets a "File validated and processed" audit entry.
+    files: list[str] = field(default_factory=list)
+    failure: str | None = None
+    override: tuple[str, float] | None = None  # (status, when) set by set_job_status
+
+    def status(self, now: float) -> str:
+        if self.override is not None:
+            return self.override[0]
+        if self.finishes_at is None:
+            return NOT_STARTED
+        if now < self.finishes_at:
+            return IN_PROGRESS
+        return FAILED if self.failure else COMPLETED
+
+    def audit_trail(self, now: float) -> list[dict[str, str]]:
+        events = [(self.created_at, "Job initiated")]
+        if self.executed_at is not None and self.finishes_at is not None:
+            events.append((self.executed_at, "Job execution started"))
+            halfway = (self.executed_at + self.finishes_at) / 2
+            events.extend((halfway, "File validated and processed") for _ in self.files)
+            events.append((self.finishes_at, self.failure or "Job completed successfully"))
+        # An overridden status freezes the natural course of the job at the moment of the override.
+        cutoff = now if self.override is None else min(now, self.override[1])
+        events = [event for event in events if event[0] <= cutoff]
+        if self.override is not None:
+            events.append((self.override[1], f"Job status set to {self.override[0]} (emulator override)"))
+        events.sort(key=lambda event: event[0])
+        return [{"timestamp": iso(at), "actor": "SYSTEM", "action": action} for at, action in events]
+
+    def summary(self, now: float) -> dict[str, Any]:
+        return {
+            "jobExecutionId": self.job_id,
+            "workflowId": self.workflow.workflow_id,
+            "title": self.title,
+            "description": self.description,
+            "status": self.status(now),
+            "createdAt": iso(self.created_at),
+            "executedAt": None if self.executed_at is None else iso(self.executed_at),
+            "finishesAt": None if self.finishes_at is None else iso(self.finishes_at),
+            "jobPayloadSchemaInstance": self.instance,
+            "failure": self.failure,
+        }
+
+
+@dataclass
+class _Upload:
+    token: str
+    signature: str
+    file_url: str
+    extension: str
+    access_scope: str
+    issued_at: float
+    expires_at: float
+    uploaded_at: float | None = None
+    size: int | None = None
+    sha256: str | None = None
+    content_type: str | None = None
+    had_service_key: bool | None = None
+    had_authorization: bool | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "fileUrl": self.file_url,
+            "extension": self.extension,
+            "accessScope": self.access_scope,
+            "issuedAt": iso(self.issued_at),
+            "uploaded": self.uploaded_at is not None,
+            "size": self.size,
+            "sha256": self.sha256,
+            "content_type": self.content_type,
+            "had_service_key": self.had_service_key,
+            "had_authorization": self.had_authorization,
+        }
+
+
+def iso(timestamp: float) -> str:
+    """Format a POSIX timestamp as ISO 8601 UTC with a ``Z`` suffix and millisecond precision."""
+    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class EmulatorState:
+    """
+    Everything the emulator remembers, guarded by one lock.
+
+    :param workflows: the workflows to serve, by workflowId.
+    :param service_key: the ``x-service-key`` value the API accepts.
+    :param job_duration: seconds from execute until a job completes or fails.
+    :param job_duration_jitter: each job takes a uniformly random extra [0, jitter] seconds.
+    :param upload_url_ttl: seconds a presigned upload URL stays valid.
+    """
+
+    def __init__(
+        self,
+        workflows: Mapping[str, Workflow],
+        service_key: str,
+        job_duration: float = 1.0,
+        job_duration_jitter: float = 0.0,
+        upload_url_ttl: float = 3600.0,
+    ) -> None:
+        self.workflows = dict(workflows)
+        self.service_key = service_key
+        # Set by the server once the storage listener is bound; upload URLs point there.
+        self.storage_url = "http://127.0.0.1"
+        self._lock = threading.Lock()
+        self._random = random.Random()
+        self._config: dict[str, float] = {}
+        self.configure(
+            job_duration=job_duration, job_duration_jitter=job_duration_jitter, upload_url_ttl=upload_url_ttl
+        )
+        self._jobs: dict[str, _Job] = {}
+        self._uploads: dict[str, _Upload] = {}
+        self._uploads_by_file_url: dict[str, _Upload] = {}
+        self._log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
+        self._faults: dict[str, deque[Fault]] = {}
+
+    # Workflows and jobs (the Opus API) --------------------------------------------------------------
+
+    def workflow_details(self, workflow_id: str) -> dict[str, Any]:
+        """:raises NotFound: for an unknown workflow."""
+        return self._workflow(workflow_id).details
+
+    def create_job(self, workflow_id: str, title: str, description: str) -> str:
+        """
+        Create a job that waits to be executed.
+
+        :return: the new jobExecutionId.
+        :raises NotFound: for an unknown workflow.
+        """
+        workflow = self._workflow(workflow_id)
+        job = _Job(uuid.uuid4().hex, workflow, title, description, created_at=time.time())
+        with self._lock:
+            self._jobs[job.job_id] = job
+        return job.job_id
+
+    def execute_job(self, job_id: str, instance: Any) -> dict[str, Any]:
+        """
+        Start a job. Whether it will fail is decided now and revealed once its duration has passed.
+
+        :param instance: the jobPayloadSchemaInstance, ``{variable: {"value": ..., "type": ...}}``.
+        :return: the submitted values, ``{variable: value}``.
+        :raises NotFound: for an unknown job.
+        :raises Conflict: if the job was already executed.
+        :raises BadRequest: if the instance does not match the workflow's jobPayloadSchema.
+        """
+        with self._lock:
+            job = self._job(job_id)
+            if job.executed_at is not None:
+                raise Conflict(f"Job {job_id} has already been executed")
+            inputs = job.workflow.inputs
+            values = _check_instance(instance, inputs)
+            files, failure = self._outcome(values, inputs)
+            now = time.time()
+            duration = job.workflow.duration_seconds
+            if duration is None:
+                duration = self._config["job_duration"]
+            duration += self._random.uniform(0, self._config["job_duration_jitter"])
+            job.executed_at, job.finishes_at = now, now + duration
+            job.instance, job.files, job.failure = instance, files, failure
+        return values
+
+    def job_status(self, job_id: str) -> str:
+        """:raises NotFound: for an unknown job."""
+        with self._lock:
+            return self._job(job_id).status(time.time())
+
+    def job_results(self, job_id: str) -> dict[str, Any]:
+        """
+        :return: the ``GET /job/{id}/results`` body; ``results`` is empty unless the job COMPLETED.
+        :raises NotFound: for an unknown job.
+        """
+        with self._lock:
+            job = self._job(job_id)
+            status = job.status(time.time())
+            results: dict[str, Any] = {}
+            if status == COMPLETED:
+                results = {
+                    "summary": "Job executed successfully.",
+                    "outputFiles": [f"{self.storage_url}/media/private/generated/output_{job_id}.pdf"],
+                    "data": {**job.workflow.results_data, "inputs_received": len(job.instance)},
+                }
+        return {"jobExecutionId": job_id, "status": status, "results": results}
+
+    def job_audit_trail(self, job_id: str) -> list[dict[str, str]]:
+        """:raises NotFound: for an unknown job."""
+        with self._lock:
+            return self._job(job_id).audit_trail(time.time())
+
+    # Uploads ------------------------------------------------------------------------------------------
+
+    def issue_upload(self, file_extension: str, access_scope: str) -> tuple[str, str]:
+        """
+        Issue a presigned upload URL on the storage listener.
+
+        :param file_extension: e.g. ``".pdf"`` or ``"PDF"``.
+        :param access_scope: one of :data:`ACCESS_SCOPES`.
+        :return: ``(presignedUrl, fileUrl)``.
+        :raises BadRequest: for an unsupported extension or scope.
+        """
+        extension = file_extension.strip().lstrip(".").lower()
+        if extension not in FILE_EXTENSIONS:
+            raise BadRequest(f"Unsupported fileExtension {file_extension!r}; supported: {', '.join(FILE_EXTENSIONS)}")
+        if access_scope not in ACCESS_SCOPES:
+            raise BadRequest(f"Invalid accessScope {access_scope!r}; expected one of: {', '.join(ACCESS_SCOPES)}")
+        now = time.time()
+        with self._lock:
+            upload = _Upload(
+                token=secrets.token_urlsafe(16),
+                signature=secrets.token_hex(32),
+                file_url=f"{self.storage_url}/media/private/uploaded/media_{uuid.uuid4()}.{extension}",
+                extension=extension,
+                access_scope=access_scope,
+                issued_at=now,
+                expires_at=now + self._config["upload_url_ttl"],
+            )
+            self._uploads[upload.token] = upload
+            self._uploads_by_file_url[upload.file_url] = upload
+        presigned_url = f"{self.storage_url}/upload/{upload.token}?X-Amz-Signature={upload.signature}"
+        return presigned_url, upload.file_url
+
+    def check_upload(self, token: str, signature: str | None) -> None:
+        """
+        :raises Forbidden: for an unknown token, a wrong signature or an expired URL.
+        """
+        with self._lock:
+            upload = self._uploads.get(token)
+            if upload is None or signature is None or not secrets.compare_digest(signature, upload.signature):
+                raise Forbidden("Invalid or unknown upload URL")
+            if time.time() > upload.expires_at:
+                raise Forbidden("Upload URL has expired")
+
+    def record_upload(
+        self,
+        token: str,
+        *,
+        size: int,
+        sha256: str,
+        content_type: str | None,
+        had_service_key: bool,
+        had_authorization: bool,
+    ) -> None:
+        """Record a completed PUT to a presigned URL (a later PUT replaces the object, as on S3)."""
+        with self._lock:
+            upload = self._uploads[token]
+            upload.uploaded_at = time.time()
+            upload.size, upload.sha256, upload.content_type = size, sha256, content_type
+            upload.had_service_key, upload.had_authorization = had_service_key, had_authorization
+
+    # Request log and faults ---------------------------------------------------------------------------
+
+    def log_request(
+        self, listener: str, endpoint: str | None, method: str, path: str, had_service_key: bool
+    ) -> dict[str, Any]:
+        """
+        Append a request to the log before it is handled.
+
+        :return: the entry, to pass to :meth:`set_request_status` once the response starts.
+        """
+        entry = {
+            "listener": listener,
+            "endpoint": endpoint,
+            "method": method,
+            "path": path,
+            "status": None,
+            "had_service_key": had_service_key,
+            "time": time.time(),
+            "fault": None,
+        }
+        with self._lock:
+            self._log.append(entry)
+        return entry
+
+    def update_request(self, entry: dict[str, Any], **changes: Any) -> None:
+        """Fill in what became known while handling a logged request (``status``, ``fault``)."""
+        with self._lock:
+            entry.update(changes)
+
+    def requests(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        """
+        :param endpoint: only requests to this endpoint name; None for all.
+        :return: copies of the logged requests, oldest first.
+        """
+        with self._lock:
+            return [dict(entry) for entry in self._log if endpoint is None or entry["endpoint"] == endpoint]
+
+    def inject(self, endpoint: str, faults: Iterable[Mapping[str, Any]]) -> int:
+        """
+        Queue faults for an endpoint; each matching request consumes the next one.
+
+        :return: the number of faults now queued for the endpoint.
+        :raises BadRequest: for an unknown endpoint or an invalid fault (nothing is queued then).
+        """
+        check_endpoint(endpoint)
+        parsed = [fault for spec in faults for fault in parse_faults(spec)]
+        with self._lock:
+            queue = self._faults.setdefault(endpoint, deque())
+            queue.extend(parsed)
+            return len(queue)
+
+    def take_fault(self, endpoint: str | None) -> Fault | None:
+        """Pop the next fault queued for ``endpoint``, if any."""
+        with self._lock:
+            queue = self._faults.get(endpoint) if endpoint else None
+            return queue.popleft() if queue else None
+
+    def clear_faults(self, endpoint: str | None = None) -> None:
+        """
+        Drop the queued faults of one endpoint, or of all when ``endpoint`` is None.
+
+        :raises BadRequest: for an unknown endpoint.
+        """
+        if endpoint is not None:
+            check_endpoint(endpoint)
+        with self._lock:
+            if endpoint is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(endpoint, None)
+
+    # Admin --------------------------------------------------------------------------------------------
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """:return: a summary of every job, oldest first."""
+        now = time.time()
+        with self._lock:
+            return [job.summary(now) for job in self._jobs.values()]
+
+    def uploads(self) -> list[dict[str, Any]]:
+        """:return: a summary of every issued upload URL and what was PUT to it."""
+        with self._lock:
+            return [upload.summary() for upload in self._uploads.values()]
+
+    def set_job_status(self, job_id: str, status: str) -> None:
+        """
+        Force the status a job reports from now on, whatever its timing.
+
+        :raises NotFound: for an unknown job.
+        :raises BadRequest: for an empty status.
+        """
+        if not isinstance(status, str) or not status:
+            raise BadRequest("status must be a non-empty string")
+        with self._lock:
+            self._job(job_id).override = (status, time.time())
+
+    def configure(
+        self,
+        job_duration: float | None = None,
+        job_duration_jitter: float | None = None,
+        upload_url_ttl: float | None = None,
+    ) -> dict[str, float]:
+        """
+        Change settings for jobs executed and upload URLs issued from now on; None leaves one unchanged.
+
+        :return: the resulting configuration.
+        :raises BadRequest: for a negative or non-numeric value.
+        """
+        changes = {
+            "job_duration": job_duration,
+            "job_duration_jitter": job_duration_jitter,
+            "upload_url_ttl": upload_url_ttl,
+        }
+        for name, value in changes.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                raise BadRequest(f"{name} must be a non-negative number")
+        with self._lock:
+            self._config.update({name: float(value) for name, value in changes.items() if value is not None})
+            return dict(self._config)
+
+    def reset(self) -> None:
+        """Forget all jobs, uploads, logged requests and queued faults; keep workflows and config."""
+        with self._lock:
+            self._jobs.clear()
+            self._uploads.clear()
+            self._uploads_by_file_url.clear()
+            self._log.clear()
+            self._faults.clear()
+
+    # Internals ----------------------------------------------------------------------------------------
+
+    def _workflow(self, workflow_id: str) -> Workflow:
+        workflow = self.workflows.get(workflow_id)
+        if workflow is None:
+            raise NotFound(f"Workflow {workflow_id} not found")
+        return workflow
+
+    def _job(self, job_id: str) -> _Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"Job {job_id} not found")
+        return job
+
+    def _outcome(self, values: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> tuple[list[str], str | None]:
+        """Decide which files get processed and why the job will fail, if it will."""
+        files: list[str] = []
+        for name, definition in inputs.items():
+            value = values.get(name)
+            if value is None:
+                if not definition["is_nullable"]:
+                    label = definition["display_name"]
+                    return files, f"Job failed: required input '{label}' ({name}) was not provided"
+                continue
+            if definition["type"] not in FILE_INPUT_TYPES:
+                continue
+            urls = value if isinstance(value, list) else [value]
+            for url in urls:
+                if isinstance(url, str) and not self._was_uploaded(url):
+                    return files, f"Job failed: file {url} ({name}) was never uploaded"
+                files.append(str(url))
+        return files, None
+
+    def _was_uploaded(self, url: str) -> bool:
+        upload = self._uploads_by_file_url.get(url)
+        if upload is not None:
+            return upload.uploaded_at is not None
+        # A URL on our storage that we never issued (a mangled fileUrl, say) cannot have been uploaded;
+        # anything else, like https://files.opus.com/..., is taken to exist.
+        return not url.startswith(f"{self.storage_url}/")
+
+
+def _check_instance(instance: Any, inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Validate a jobPayloadSchemaInstance's shape and return ``{variable: value}``."""
+    if not isinstance(instance, dict):
+        raise BadRequest("jobPayloadSchemaInstance must be an object")
+    values: dict[str, Any] = {}
+    for name, item in instance.items():
+        definition = inputs.get(name)
+        if definition is None:
+            raise BadRequest(
+                f"jobPayloadSchemaInstance has unknown input {name!r}; the workflow's inputs are: {', '.join(inputs)}"
+            )
+        if not isinstance(item, dict) or "value" not in item or "type" not in item:
+            raise BadRequest(f'jobPayloadSchemaInstance.{name} must be an object {{"value": ..., "type": ...}}')
+        if item["type"] != definition["type"]:
+            raise BadRequest(
+                f"jobPayloadSchemaInstance.{name} has type {item['type']!r} "
+                f"but the workflow expects {definition['type']!r}"
+            )
+        values[name] = item["value"]
+    return values

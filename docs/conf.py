@@ -1,0 +1,92 @@
+"""Sphinx configuration for the airflow-provider-opus documentation (built by ``make docs``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# Autodoc imports the provider, which imports Airflow: give Airflow a throwaway home so the
+# build never writes ~/airflow, and keep Airflow's example DAGs out of it.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="opus-docs-airflow-home-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from airflow_provider_opus import __version__  # noqa: E402
+
+project = "airflow-provider-opus"
+author = "airflow-provider-opus developers"
+copyright = "airflow-provider-opus developers"  # noqa: A001
+version = release = __version__
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.viewcode",
+]
+
+source_suffix = {".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build"]
+
+myst_heading_anchors = 3
+myst_enable_extensions = ["colon_fence"]
+
+autodoc_default_options = {
+    "members": True,
+    "undoc-members": False,
+    "show-inheritance": True,
+    "member-order": "bysource",
+}
+autodoc_typehints = "signature"
+autodoc_preserve_defaults = True
+autoclass_content = "class"
+
+# Nitpicky mode stays on for the provider's own references. Types from other packages cannot be
+# resolved without intersphinx (the build has no network), so only those are ignored here.
+nitpick_ignore_regex = [
+    # Other packages, and the standard library.
+    (r"py:.*", r"(airflow|aiohttp|requests|tenacity|pendulum|pytest|_pytest|uvicorn|starlette|fastapi)(\..*)?"),
+    (r"py:.*", r"(collections\.abc|os|enum|typing|types|datetime|asyncio)\..*"),
+    # Airflow types the provider imports only under TYPE_CHECKING, so annotations name them bare.
+    (r"py:class", r"Context|Connection|BaseOperator|TaskInstanceKey|TriggerEvent"),
+]
+
+
+def _drop_private_bases(app: object, name: str, obj: object, options: object, bases: list[type]) -> None:
+    """Leave private mixins (``_OpusOperatorMixin``) out of the "Bases:" line: they have no page."""
+    bases[:] = [base for base in bases if not base.__name__.startswith("_")]
+
+
+def _resolve_provider_short_names(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """
+    Resolve a bare name such as ``:class:`OpusRequestError``` to the one provider object of that name.
+
+    A docstring may name a class its module imports; Sphinx looks for it in the docstring's own module only.
+    """
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or "." in target:
+        return None
+    domain = env.get_domain("py")
+    matches = [name for name in domain.objects if name.startswith("airflow_provider_opus.") and name.rsplit(".", 1)[-1] == target]
+    if len(matches) != 1:
+        return None
+    return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], matches[0], node, contnode)
+
+
+def setup(app: Any) -> None:
+    app.connect("autodoc-process-bases", _drop_private_bases)
+    app.connect("missing-reference", _resolve_provider_short_names)
+
+try:
+    import furo  # noqa: F401
+
+    html_theme = "furo"
+except ImportError:  # the docs extra installs furo; a bare Sphinx still builds
+    html_theme = "alabaster"
+html_title = f"airflow-provider-opus {release}"
+html_static_path: list[str] = []
