@@ -83,7 +83,7 @@ def test_invalid_payload_fails_before_any_billed_call(emulator, tmp_path):
 
 def test_missing_local_file_fails_before_upload_and_initiate(emulator, tmp_path):
     op = execute_op(inputs={**VALID_INPUTS, "Invoice": str(tmp_path / "missing.pdf")})
-    with pytest.raises(OpusInvalidArgumentError, match="missing.pdf' does not exist"):
+    with pytest.raises(OpusInvalidArgumentError, match=r"missing\.pdf' does not exist"):
         op.execute(make_context())
     assert emulator.requests() and api_calls(emulator, "initiate_job") == 0
     assert api_calls(emulator, "get_upload_url") == 0

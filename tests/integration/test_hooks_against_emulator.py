@@ -1,0 +1,242 @@
+"""Both hooks against the emulator over real loopback HTTP: full jobs, faults, and no leaks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+
+import pytest
+
+from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
+from airflow_provider_opus.exceptions import (
+    OpusAuthError,
+    OpusBadRequestError,
+    OpusError,
+    OpusNotFoundError,
+    OpusResponseError,
+    OpusTransportError,
+)
+from airflow_provider_opus.hooks.opus import OpusAsyncHook, OpusHook
+from airflow_provider_opus.payload import build_job_payload
+from tests.conftest import SERVICE_KEY
+from tests.integration.helpers import VALID_INPUTS
+
+pytestmark = pytest.mark.integration
+
+
+def fast_hook(**kwargs) -> OpusHook:
+    return OpusHook(retry_delay=0.01, **kwargs)
+
+
+def start_job(hook: OpusHook, inputs=VALID_INPUTS) -> str:
+    schema = hook.get_job_payload_schema(DEFAULT_WORKFLOW_ID)
+    job_id = hook.initiate_job(DEFAULT_WORKFLOW_ID, "title", "description")
+    hook.execute_job(job_id, build_job_payload(schema, inputs, workflow_id=DEFAULT_WORKFLOW_ID))
+    return job_id
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_full_job_with_two_uploaded_files(emulator, tmp_path, caplog):
+    invoice, notes = tmp_path / "invoice.pdf", tmp_path / "notes.csv"
+    invoice.write_bytes(b"%PDF-1.4\n" + b"x" * 100_000)
+    notes.write_text("a,b\n1,2\n")
+    hook = fast_hook()
+    with caplog.at_level(logging.DEBUG):
+        details = hook.get_workflow(DEFAULT_WORKFLOW_ID)
+        assert details["workflowId"] == DEFAULT_WORKFLOW_ID
+        assert len(details["jobPayloadSchema"]) == 8
+        invoice_url = hook.upload_file(invoice)
+        notes_url = hook.upload_file(notes, access_scope="workspace")
+        inputs = {**VALID_INPUTS, "Invoice": invoice_url, "Supporting Documents": [notes_url]}
+        job_id = start_job(hook, inputs)
+        assert hook.get_job_status(job_id) == "IN PROGRESS"
+        assert hook.wait_for_job(job_id, poll_interval=0.05, timeout=10) == "COMPLETED"
+        results = hook.get_job_results(job_id)
+        audit = hook.get_job_audit_log(job_id)
+    assert results["status"] == "COMPLETED"
+    assert results["results"]["data"]["verdict"] == "PASS"
+    assert [entry["action"] for entry in audit][0] == "Job initiated"
+    assert audit[-1]["action"] == "Job completed successfully"
+    uploads = emulator.uploads()
+    assert sorted(upload["size"] for upload in uploads) == sorted([invoice.stat().st_size, notes.stat().st_size])
+    puts = emulator.requests("storage_put")
+    assert len(puts) == 2 and all(put["had_service_key"] is False for put in puts)
+    assert SERVICE_KEY not in caplog.text
+
+
+def test_test_connection_against_a_real_server(emulator, monkeypatch):
+    assert fast_hook().test_connection() == (True, f"Connected to {emulator.url}: the service key was accepted.")
+    bad_key = {"conn_type": "opus", "host": emulator.url, "password": "wrong-key-123456"}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(bad_key))
+    ok, message = fast_hook().test_connection()
+    assert not ok and "refused the service key (HTTP 401)" in message
+    unreachable = {"conn_type": "opus", "host": f"http://127.0.0.1:{closed_port()}", "password": SERVICE_KEY}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(unreachable))
+    ok, message = fast_hook().test_connection()
+    assert not ok and message.startswith("Could not reach http://127.0.0.1:")
+    assert SERVICE_KEY not in message
+
+
+def test_429_with_retry_after_then_success(emulator):
+    job_id = start_job(fast_hook())
+    emulator.inject("get_job_status", {"status": 429, "retry_after": "1"})
+    started = time.monotonic()
+    assert fast_hook().get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
+    assert time.monotonic() - started >= 0.9  # Retry-After was honoured, not the 0.01 s backoff
+    assert [r["status"] for r in emulator.requests("get_job_status")] == [429, 200]
+
+
+def test_503_on_a_get_is_retried(emulator):
+    emulator.inject("get_workflow", {"status": 503}, {"status": 502})
+    assert fast_hook().get_workflow(DEFAULT_WORKFLOW_ID)["workflowId"] == DEFAULT_WORKFLOW_ID
+    assert [r["status"] for r in emulator.requests("get_workflow")] == [503, 502, 200]
+
+
+def test_read_timeout_on_initiate_is_not_retried(emulator):
+    emulator.inject("initiate_job", {"delay": 1.5})
+    with pytest.raises(OpusTransportError) as info:
+        fast_hook(timeout=0.5).initiate_job(DEFAULT_WORKFLOW_ID, "t", "d")
+    assert info.value.request_sent is True
+    assert "read timeout" in str(info.value)
+    time.sleep(1.2)  # let the server finish the request the client gave up on
+    assert len(emulator.requests("initiate_job")) == 1
+    assert len(emulator.jobs()) == 1
+
+
+def test_dropped_response_on_execute_is_not_retried(emulator):
+    hook = fast_hook()
+    schema = hook.get_job_payload_schema(DEFAULT_WORKFLOW_ID)
+    job_id = hook.initiate_job(DEFAULT_WORKFLOW_ID, "t", "d")
+    emulator.inject("execute_job", {"drop": "after"})
+    with pytest.raises(OpusTransportError):
+        hook.execute_job(job_id, build_job_payload(schema, VALID_INPUTS))
+    assert len(emulator.requests("execute_job")) == 1
+    assert hook.get_job_status(job_id) == "IN PROGRESS"  # the server did act
+
+
+def test_refused_connection_on_initiate_is_retried(monkeypatch):
+    conn = {"conn_type": "opus", "host": f"http://127.0.0.1:{closed_port()}", "password": SERVICE_KEY}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+    with pytest.raises(OpusTransportError) as info:
+        OpusHook(retry_limit=2, retry_delay=0.01).initiate_job("wf", "t", "d")
+    assert info.value.request_sent is False
+    assert SERVICE_KEY not in str(info.value)
+
+
+def test_503_on_initiate_is_retried_and_bills_once(emulator):
+    emulator.inject("initiate_job", {"status": 503}, {"status": 429})
+    fast_hook().initiate_job(DEFAULT_WORKFLOW_ID, "t", "d")
+    assert [r["status"] for r in emulator.requests("initiate_job")] == [503, 429, 201]
+    assert len(emulator.jobs()) == 1
+
+
+def test_500_on_initiate_is_not_retried(emulator):
+    emulator.inject("initiate_job", {"status": 500})
+    with pytest.raises(OpusError, match="HTTP 500"):
+        fast_hook().initiate_job(DEFAULT_WORKFLOW_ID, "t", "d")
+    assert len(emulator.requests("initiate_job")) == 1
+
+
+def test_presigned_put_is_retried_and_carries_no_key(emulator, tmp_path):
+    path = tmp_path / "scan.png"
+    path.write_bytes(b"\x89PNG" + b"0" * 5000)
+    emulator.inject("storage_put", {"status": 503})
+    fast_hook().upload_file(path)
+    puts = emulator.requests("storage_put")
+    assert [p["status"] for p in puts] == [503, 200]
+    assert not any(p["had_service_key"] for p in puts)
+    (upload,) = emulator.uploads()
+    assert upload["size"] == path.stat().st_size
+    assert upload["content_type"] == "image/png"
+
+
+def test_non_json_and_wrong_shape_name_the_endpoint(emulator):
+    emulator.inject("get_job_status", {"status": 200, "body": "<html>maintenance</html>"})
+    with pytest.raises(OpusResponseError, match="get_job_status is not JSON"):
+        fast_hook().get_job_status("x")
+    emulator.inject("initiate_job", {"status": 201, "json": {"id": "1"}})
+    with pytest.raises(OpusResponseError, match="initiate_job lacks jobExecutionId"):
+        fast_hook().initiate_job(DEFAULT_WORKFLOW_ID, "t", "d")
+
+
+def test_server_validation_errors_surface_the_server_message(emulator):
+    with pytest.raises(OpusNotFoundError, match="GET /workflow/nope returned HTTP 404"):
+        fast_hook().get_workflow("nope")
+    job_id = start_job(fast_hook())
+    with pytest.raises(OpusBadRequestError, match="HTTP 409"):
+        fast_hook().execute_job(job_id, {})
+
+
+def test_key_appears_in_no_log_and_no_exception(emulator, monkeypatch, caplog, capsys):
+    texts = []
+    with caplog.at_level(logging.DEBUG):
+        emulator.inject("get_job_status", {"status": 503, "times": 10})
+        with pytest.raises(OpusError) as info:
+            fast_hook(retry_limit=2).get_job_status("x")
+        texts.append(str(info.value))
+        bad = {"conn_type": "opus", "host": emulator.url, "password": SERVICE_KEY + "-revoked"}
+        monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(bad))
+        with pytest.raises(OpusAuthError) as info:
+            fast_hook().get_workflow(DEFAULT_WORKFLOW_ID)
+        texts.append(str(info.value))
+        texts.append(repr(info.value))
+    out = capsys.readouterr()
+    for text in [*texts, caplog.text, out.out, out.err]:
+        assert SERVICE_KEY not in text
+    assert "retry 1 of 2" in caplog.text + out.out + out.err
+
+
+# -- async hook ---------------------------------------------------------------------------------
+
+
+async def test_async_hook_reads_a_job(emulator):
+    job_id = start_job(fast_hook())
+    async with OpusAsyncHook(retry_delay=0.01) as hook:
+        assert await hook.get_job_status(job_id) == "IN PROGRESS"
+        session = hook._session
+        for _ in range(40):
+            if await hook.get_job_status(job_id) == "COMPLETED":
+                break
+            time.sleep(0.02)
+        assert hook._session is session  # one session, reused
+        results = await hook.get_job_results(job_id)
+        audit = await hook.get_job_audit_log(job_id)
+    assert results["results"]["data"]["verdict"] == "PASS"
+    assert audit[-1]["action"] == "Job completed successfully"
+    assert hook._session is None
+
+
+async def test_async_hook_retries_503_and_a_dropped_connection(emulator):
+    job_id = start_job(fast_hook())
+    emulator.inject("get_job_status", {"status": 503}, {"drop": "after"}, {"status": 429, "retry_after": "0"})
+    async with OpusAsyncHook(retry_delay=0.01, retry_limit=4) as hook:
+        assert await hook.get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
+    assert [r["status"] for r in emulator.requests("get_job_status")][-1] == 200
+
+
+async def test_async_hook_gives_up_with_own_errors(emulator, monkeypatch):
+    async with OpusAsyncHook(retry_delay=0.01) as hook:
+        with pytest.raises(OpusNotFoundError, match="GET /job/missing/status returned HTTP 404"):
+            await hook.get_job_status("missing")
+    conn = {"conn_type": "opus", "host": f"http://127.0.0.1:{closed_port()}", "password": SERVICE_KEY}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+    async with OpusAsyncHook(retry_delay=0.01, retry_limit=1) as hook:
+        with pytest.raises(OpusTransportError) as info:
+            await hook.get_job_status("x")
+    assert info.value.request_sent is False
+    assert SERVICE_KEY not in str(info.value)
+
+
+async def test_async_read_timeout_is_retried_for_gets(emulator):
+    job_id = start_job(fast_hook())
+    emulator.inject("get_job_status", {"delay": 1.0})
+    async with OpusAsyncHook(timeout=0.3, retry_delay=0.01) as hook:
+        assert await hook.get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
+    assert len(emulator.requests("get_job_status")) >= 2
