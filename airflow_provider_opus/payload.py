@@ -235,6 +235,13 @@ class JobPayloadSchema:
                     if not problems and sent != value:
                         want, got = _show(sent), _describe(value)
                         problems = [f"{name}: expected {want} as the instance is sent as is, got {got}"]
+                    if not problems and inp.type in _FILE_TYPES:
+                        problems = [
+                            f"{name}: {_show(path)} is a local path, and an instance is sent as is: give a "
+                            "fileUrl, or pass the path in inputs= to have it uploaded first"
+                            for path in _files_of(inp, value)
+                            if not _is_url(path)
+                        ]
                     value_problems += problems
         # A malformed item is reported above: do not also call its input missing.
         missing = [

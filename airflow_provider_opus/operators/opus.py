@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
+from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from airflow_provider_opus.api import JobStatus
 from airflow_provider_opus.exceptions import OpusError, OpusInvalidArgumentError, OpusJobFailedError
@@ -328,7 +329,11 @@ class OpusExecuteJobOperator(_OpusOperatorMixin, ResumableJobMixin, BaseOperator
                 ),
                 method_name="execute_complete",
             )
-        status = self.hook.wait_for_job(job_execution_id, self.poll_interval, self.timeout)
+        try:
+            status = self.hook.wait_for_job(job_execution_id, self.poll_interval, self.timeout)
+        except AirflowTaskTimeout:
+            self.log.warning("Task timed out. Opus has no cancel call: job %s keeps running.", job_execution_id)
+            raise
         raise_unless_completed(self.hook, job_execution_id, status)
 
     def get_job_result(self, external_id: Any, context: Context) -> str:

@@ -364,3 +364,14 @@ def test_results_operator_refuses_unfinished_and_failed_jobs(emulator):
     emulator.set_job_status(job_id, "FAILED")
     with pytest.raises(OpusJobFailedError):
         OpusGetJobResultsOperator(task_id="r", job_execution_id=job_id).execute(make_context())
+
+
+def test_task_timeout_while_waiting_says_the_job_keeps_running(emulator, mocker, capsys):
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    mocker.patch.object(OpusHook, "wait_for_job", side_effect=AirflowTaskTimeout("execution_timeout"))
+    with pytest.raises(AirflowTaskTimeout):
+        execute_op().execute(make_context())
+    (job,) = emulator.jobs()
+    out = capsys.readouterr()
+    assert f"Opus has no cancel call: job {job['jobExecutionId']} keeps running" in out.out + out.err

@@ -630,3 +630,19 @@ def test_validate_instance_lets_nullable_inputs_be_left_out_or_null(schema):
 def test_validate_instance_must_be_a_mapping(schema):
     problems = _problems(schema.validate_instance, [1])
     assert problems == ["the jobPayloadSchemaInstance must be a dict, got list [1]"]
+
+
+def test_validate_instance_rejects_local_paths_in_file_inputs():
+    schema = JobPayloadSchema(SCHEMA, workflow_id=WORKFLOW_ID)
+    instance = {
+        "workflow_input_we4tej0ly": {"value": "ACME", "type": "str"},
+        "workflow_input_a0hk6ujuo": {"value": 1.0, "type": "float"},
+        "workflow_input_h69vx5i4a": {"value": "/data/invoice.pdf", "type": "file"},
+        "workflow_input_k3ayfjyh7": {"value": "2025-11-09", "type": "date"},
+    }
+    with pytest.raises(OpusPayloadError) as info:
+        schema.validate_instance(instance)
+    assert info.value.problems == [
+        "'Invoice': '/data/invoice.pdf' is a local path, and an instance is sent as is: give a fileUrl, "
+        "or pass the path in inputs= to have it uploaded first"
+    ]
