@@ -62,7 +62,7 @@ def test_full_job_with_two_uploaded_files(emulator, tmp_path, caplog):
         audit = hook.get_job_audit_log(job_id)
     assert results["status"] == "COMPLETED"
     assert results["results"]["data"]["verdict"] == "PASS"
-    assert [entry["action"] for entry in audit][0] == "Job initiated"
+    assert audit[0]["action"] == "Job initiated"
     assert audit[-1]["action"] == "Job completed successfully"
     uploads = emulator.uploads()
     assert sorted(upload["size"] for upload in uploads) == sorted([invoice.stat().st_size, notes.stat().st_size])
