@@ -1,0 +1,204 @@
+"""Every endpoint x every fault, against the emulator: retried where safe, never billed twice, failed clearly."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from email.utils import format_datetime
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from airflow_provider_opus.api import RetrySafety
+from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
+from airflow_provider_opus.exceptions import OpusError, OpusResponseError
+from airflow_provider_opus.hooks import opus as hooks
+from airflow_provider_opus.hooks.opus import OpusAsyncHook, OpusHook
+from airflow_provider_opus.payload import build_job_payload
+from tests.conftest import SERVICE_KEY
+from tests.integration.helpers import VALID_INPUTS
+
+CATEGORY = "fault_matrix"
+pytestmark = pytest.mark.integration
+
+TIMEOUT = 0.5
+ENDPOINT_SAFETY = {
+    "get_workflow": RetrySafety.IDEMPOTENT,
+    "get_upload_url": RetrySafety.IDEMPOTENT,
+    "storage_put": RetrySafety.IDEMPOTENT,
+    "initiate_job": RetrySafety.ONLY_IF_NOT_ACTED,
+    "execute_job": RetrySafety.ONLY_IF_NOT_ACTED,
+    "get_job_status": RetrySafety.IDEMPOTENT,
+    "get_job_results": RetrySafety.IDEMPOTENT,
+    "get_job_audit_log": RetrySafety.IDEMPOTENT,
+}
+ASYNC_ENDPOINTS = ("get_job_status", "get_job_results", "get_job_audit_log")
+
+RETRIED_OK = "retried, succeeded"
+OK = "succeeded"
+UNSAFE = "not retried (unsafe), failed clearly"
+FAILED = "not retried, failed clearly"
+GAVE_UP = "retried, then failed clearly"
+
+
+def _http_date_in(seconds: float) -> str:
+    return format_datetime(datetime.now(timezone.utc) + timedelta(seconds=seconds), usegmt=True)
+
+
+#: fault name -> (fault spec factory, expected outcome for idempotent calls, for billed calls)
+FAULTS: dict[str, tuple[Any, str, str]] = {
+    "connection refused": (None, GAVE_UP, GAVE_UP),
+    "dropped mid-response": (lambda: {"drop": "after"}, RETRIED_OK, UNSAFE),
+    "read timeout": (lambda: {"delay": TIMEOUT + 0.7}, RETRIED_OK, UNSAFE),
+    "429 Retry-After seconds": (lambda: {"status": 429, "retry_after": "1"}, RETRIED_OK, RETRIED_OK),
+    "429 Retry-After HTTP date": (lambda: {"status": 429, "retry_after": _http_date_in(1)}, RETRIED_OK, RETRIED_OK),
+    "500 burst": (lambda: {"status": 500, "times": 2}, RETRIED_OK, UNSAFE),
+    "502 burst": (lambda: {"status": 502, "times": 2}, RETRIED_OK, UNSAFE),
+    "503 burst": (lambda: {"status": 503, "times": 2}, RETRIED_OK, RETRIED_OK),
+    "504 burst": (lambda: {"status": 504, "times": 2}, RETRIED_OK, UNSAFE),
+    "non-JSON 200": (lambda: {"status": 200, "body": "<html>proxy error</html>"}, FAILED, FAILED),
+    "JSON of the wrong shape": (lambda: {"status": 200, "json": ["unexpected"]}, FAILED, FAILED),
+    "slow response": (lambda: {"delay": 0.2}, OK, OK),
+}
+#: A PUT's answer has no body to parse: a 200 of any body is a successful upload.
+NOT_APPLICABLE = {("storage_put", "non-JSON 200"), ("storage_put", "JSON of the wrong shape")}
+
+SYNC_CELLS = [(e, f) for e in ENDPOINT_SAFETY for f in FAULTS if (e, f) not in NOT_APPLICABLE]
+ASYNC_CELLS = [(e, f) for e in ASYNC_ENDPOINTS for f in FAULTS]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _expected(endpoint: str, fault: str) -> str:
+    _, idempotent, billed = FAULTS[fault]
+    return idempotent if ENDPOINT_SAFETY[endpoint] is RetrySafety.IDEMPOTENT else billed
+
+
+def _run_logical_job(hook: OpusHook, invoice: Any) -> str:
+    """One logical run of a job, touching every endpoint once (status polls aside)."""
+    schema = hook.get_job_payload_schema(DEFAULT_WORKFLOW_ID)
+    invoice_url = hook.upload_file(invoice)
+    job_id = hook.initiate_job(DEFAULT_WORKFLOW_ID, "fault matrix", "one logical run")
+    payload = build_job_payload(schema, {**VALID_INPUTS, "Invoice": invoice_url}, workflow_id=DEFAULT_WORKFLOW_ID)
+    hook.execute_job(job_id, payload)
+    assert hook.wait_for_job(job_id, poll_interval=0.05, timeout=20) == "COMPLETED"
+    hook.get_job_results(job_id)
+    hook.get_job_audit_log(job_id)
+    return job_id
+
+
+def _classify(error: Exception | None, attempts: int, faulted: int, slow: bool) -> str:
+    if error is None:
+        return OK if slow or faulted == 0 else RETRIED_OK
+    if attempts > 1:
+        return GAVE_UP
+    # A malformed answer is no fault of the wire: retrying would read the same answer again.
+    return FAILED if isinstance(error, OpusResponseError) else UNSAFE
+
+
+def _refuse(emulator: Any, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    dead = f"http://127.0.0.1:{_closed_port()}"
+    if endpoint == "storage_put":
+        emulator.inject("get_upload_url", {"status": 200, "json": {"presignedUrl": f"{dead}/u", "fileUrl": "f"}})
+        return
+    # Everything before the endpoint works; from it on the API host refuses connections.
+    real_send = OpusHook._send_once
+
+    def send(self: OpusHook, ep: Any, path: str, json_body: Any = None) -> Any:
+        if ep.name == endpoint:
+            conn = {"conn_type": "opus", "host": dead, "password": SERVICE_KEY}
+            monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+            self.__dict__.pop("settings", None)
+        return real_send(self, ep, path, json_body)
+
+    monkeypatch.setattr(OpusHook, "_send_once", send)
+
+
+@pytest.mark.parametrize(("endpoint", "fault"), SYNC_CELLS, ids=[f"{e}-{f}" for e, f in SYNC_CELLS])
+def test_sync_fault_cell(emulator, recorder, monkeypatch, mocker, tmp_path, endpoint, fault):
+    emulator.configure(job_duration=0.1)
+    invoice = tmp_path / "invoice.pdf"
+    invoice.write_bytes(b"%PDF-1.4 fault matrix")
+    factory = FAULTS[fault][0]
+    if factory is None:
+        _refuse(emulator, endpoint, monkeypatch)
+    else:
+        emulator.inject(endpoint, factory())
+    attempts_spy = mocker.spy(OpusHook, "_put_stream" if endpoint == "storage_put" else "_send_once")
+    hook = OpusHook(timeout=TIMEOUT, retry_limit=2, retry_delay=0.01)
+    error: Exception | None = None
+    try:
+        _run_logical_job(hook, invoice)
+    except OpusError as exc:
+        error = exc
+    time.sleep(0.8 if fault == "read timeout" else 0)  # let a held-back answer finish before counting
+    attempts = [c for c in attempts_spy.call_args_list if endpoint == "storage_put" or c.args[1].name == endpoint]
+    faulted = [r for r in emulator.requests(endpoint) if r.get("fault")]
+    observed = _classify(error, len(attempts), len(faulted) or (factory is None), fault == "slow response")
+    jobs = emulator.jobs()
+    executions = sum(job["status"] != "NOT STARTED" for job in jobs)
+    expected = _expected(endpoint, fault)
+    clear = error is None or (SERVICE_KEY not in str(error) and (" /" in str(error) or endpoint in str(error)))
+    passed = observed == expected and len(jobs) <= 1 and executions <= 1 and clear
+    recorder.record(
+        endpoint=f"{endpoint} (sync)",
+        fault=fault,
+        expected=expected,
+        observed=observed,
+        jobs=len(jobs),
+        executions=executions,
+        passed=passed,
+    )
+    assert observed == expected, error
+    assert len(jobs) <= 1 and executions <= 1
+    assert not [r for r in emulator.requests("execute_job") if r["status"] == 409], "a job was executed twice"
+    assert clear, f"unclear error: {error}"
+
+
+@pytest.mark.parametrize(("endpoint", "fault"), ASYNC_CELLS, ids=[f"{e}-{f}" for e, f in ASYNC_CELLS])
+async def test_async_fault_cell(emulator, recorder, monkeypatch, mocker, endpoint, fault):
+    emulator.configure(job_duration=0)
+    sync_hook = OpusHook(retry_delay=0.01)
+    schema = sync_hook.get_job_payload_schema(DEFAULT_WORKFLOW_ID)
+    job_id = sync_hook.initiate_job(DEFAULT_WORKFLOW_ID, "t", "d")
+    sync_hook.execute_job(job_id, build_job_payload(schema, VALID_INPUTS))
+    factory = FAULTS[fault][0]
+    if factory is None:
+        conn = {"conn_type": "opus", "host": f"http://127.0.0.1:{_closed_port()}", "password": SERVICE_KEY}
+        monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+    else:
+        emulator.inject(endpoint, factory())
+    spy = mocker.spy(OpusAsyncHook, "_send_once")
+    error: Exception | None = None
+    async with OpusAsyncHook(timeout=TIMEOUT, retry_limit=2, retry_delay=0.01) as hook:
+        try:
+            await getattr(hook, endpoint)(job_id)
+        except OpusError as exc:
+            error = exc
+    faulted = [r for r in emulator.requests(endpoint) if r.get("fault")]
+    observed = _classify(error, spy.call_count, len(faulted) or (factory is None), fault == "slow response")
+    expected = _expected(endpoint, fault)
+    jobs = emulator.jobs()
+    passed = observed == expected and len(jobs) == 1 and (error is None or SERVICE_KEY not in str(error))
+    recorder.record(
+        endpoint=f"{endpoint} (async)",
+        fault=fault,
+        expected=expected,
+        observed=observed,
+        jobs=len(jobs),
+        executions=sum(job["status"] != "NOT STARTED" for job in jobs),
+        passed=passed,
+    )
+    assert observed == expected, error
+    assert len(jobs) == 1
+
+
+def test_matrix_covers_every_endpoint_of_the_hooks():
+    names = {value.name for value in vars(hooks).values() if isinstance(value, hooks.Endpoint)}
+    assert names == set(ENDPOINT_SAFETY)
