@@ -76,8 +76,8 @@ class OpusAuthError(OpusRequestError, AirflowFailException):
     """The service key was refused (HTTP 401 or 403): fix the connection's password."""
 
 
-class OpusNotFoundError(OpusRequestError):
-    """The workflow or job does not exist (HTTP 404)."""
+class OpusNotFoundError(OpusRequestError, AirflowFailException):
+    """The workflow or job does not exist (HTTP 404): check the id; retrying cannot help."""
 
 
 class OpusBadRequestError(OpusRequestError, AirflowFailException):

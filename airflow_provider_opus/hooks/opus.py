@@ -141,12 +141,13 @@ def _extra_field(extra: Mapping[str, Any], name: str) -> Any:
 
 
 def _base_url(conn: Connection) -> str:
-    host = (conn.host or "").strip().rstrip("/")
+    host = (conn.host or "").strip()
     if not host:
         return DEFAULT_BASE_URL
     if "://" not in host:
         scheme = conn.schema if conn.schema in ("http", "https") else "https"
         host = f"{scheme}://{host}"
+    host = host.rstrip("/")
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OpusConnectionConfigError(

@@ -168,7 +168,7 @@ def test_bad_access_scope_rejected_before_any_request(requests_mock):
     [
         (401, OpusAuthError, True),
         (403, OpusAuthError, True),
-        (404, OpusNotFoundError, False),
+        (404, OpusNotFoundError, True),
         (400, OpusBadRequestError, True),
         (409, OpusBadRequestError, True),
     ],
