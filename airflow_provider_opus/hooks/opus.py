@@ -205,16 +205,8 @@ def _aiohttp_transport_error(endpoint: Endpoint, path: str, exc: Exception) -> O
     return OpusTransportError(endpoint.method, path, f"connection dropped ({type(exc).__name__})", request_sent=True)
 
 
-class OpusHook(BaseHook):
-    """
-    Calls the Opus Job Operator API, one method per endpoint, with retries.
-
-    :param opus_conn_id: the Airflow connection of type ``opus``: host is the API base URL
-        (empty for https://operator.opus.com), password the service key.
-    :param timeout: seconds to wait for each response; overrides the connection's ``timeout``.
-    :param retry_limit: retries of a failed call where retrying is safe (see :mod:`~airflow_provider_opus.retry`).
-    :param retry_delay: base delay between retries in seconds (grows exponentially, with jitter).
-    """
+class _OpusBaseHook(BaseHook):
+    """What both hooks share: the connection type and the retry settings."""
 
     conn_name_attr = "opus_conn_id"
     default_conn_name = "opus_default"
@@ -232,6 +224,18 @@ class OpusHook(BaseHook):
         self.opus_conn_id = opus_conn_id
         self.timeout = timeout
         self.retry_policy = RetryPolicy(retry_limit=retry_limit, retry_delay=retry_delay)
+
+
+class OpusHook(_OpusBaseHook):
+    """
+    Calls the Opus Job Operator API, one method per endpoint, with retries.
+
+    :param opus_conn_id: the Airflow connection of type ``opus``: host is the API base URL
+        (empty for https://operator.opus.com), password the service key.
+    :param timeout: seconds to wait for each response; overrides the connection's ``timeout``.
+    :param retry_limit: retries of a failed call where retrying is safe (see :mod:`airflow_provider_opus.retry`).
+    :param retry_delay: base delay between retries in seconds (grows exponentially, with jitter).
+    """
 
     @cached_property
     def settings(self) -> OpusConnectionSettings:
@@ -497,7 +501,7 @@ class OpusHook(BaseHook):
         return True, f"Connected to {settings.base_url}: the service key was accepted."
 
 
-class OpusAsyncHook(BaseHook):
+class OpusAsyncHook(_OpusBaseHook):
     """
     Async reads of the Opus API on ``aiohttp``, for triggers: nothing here blocks the event loop.
 
@@ -510,22 +514,14 @@ class OpusAsyncHook(BaseHook):
     :param retry_delay: base delay between retries in seconds.
     """
 
-    conn_name_attr = "opus_conn_id"
-    default_conn_name = "opus_default"
-    conn_type = "opus"
-    hook_name = "Opus"
-
     def __init__(
         self,
-        opus_conn_id: str = default_conn_name,
+        opus_conn_id: str = _OpusBaseHook.default_conn_name,
         timeout: float | None = None,
         retry_limit: int = 3,
         retry_delay: float = 1.0,
     ) -> None:
-        super().__init__()
-        self.opus_conn_id = opus_conn_id
-        self.timeout = timeout
-        self.retry_policy = RetryPolicy(retry_limit=retry_limit, retry_delay=retry_delay)
+        super().__init__(opus_conn_id, timeout, retry_limit, retry_delay)
         self._settings: OpusConnectionSettings | None = None
         self._session: aiohttp.ClientSession | None = None
 
