@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from airflow_provider_opus import __version__  # noqa: E402
 
 project = "airflow-provider-opus"
 author = "airflow-provider-opus developers"
-copyright = "airflow-provider-opus developers"  # noqa: A001
+copyright = "airflow-provider-opus developers"
 version = release = __version__
 
 extensions = [
@@ -46,18 +47,23 @@ autodoc_typehints = "signature"
 autodoc_preserve_defaults = True
 autoclass_content = "class"
 
-# Nitpicky mode stays on for the provider's own references. Types from other packages cannot be
-# resolved without intersphinx (the build has no network), so only those are ignored here.
+# Nitpicky mode (-n) stays on for the provider's own references. Types from other packages and
+# the standard library cannot be resolved without intersphinx (the build has no network access),
+# so only those are ignored here.
 nitpick_ignore_regex = [
-    # Other packages, and the standard library.
     (r"py:.*", r"(airflow|aiohttp|requests|tenacity|pendulum|pytest|_pytest|uvicorn|starlette|fastapi)(\..*)?"),
     (r"py:.*", r"(collections\.abc|os|enum|typing|types|datetime|asyncio)\..*"),
     # Airflow types the provider imports only under TYPE_CHECKING, so annotations name them bare.
     (r"py:class", r"Context|Connection|BaseOperator|TaskInstanceKey|TriggerEvent"),
 ]
 
+# furo comes with the docs extra; a bare Sphinx falls back to its default theme.
+html_theme = "furo" if importlib.util.find_spec("furo") else "alabaster"
+html_title = f"airflow-provider-opus {release}"
+html_static_path: list[str] = []
 
-def _drop_private_bases(app: object, name: str, obj: object, options: object, bases: list[type]) -> None:
+
+def _drop_private_bases(app: Any, name: str, obj: Any, options: Any, bases: list[type]) -> None:
     """Leave private mixins (``_OpusOperatorMixin``) out of the "Bases:" line: they have no page."""
     bases[:] = [base for base in bases if not base.__name__.startswith("_")]
 
@@ -72,21 +78,17 @@ def _resolve_provider_short_names(app: Any, env: Any, node: Any, contnode: Any) 
     if node.get("refdomain") != "py" or "." in target:
         return None
     domain = env.get_domain("py")
-    matches = [name for name in domain.objects if name.startswith("airflow_provider_opus.") and name.rsplit(".", 1)[-1] == target]
+    matches = [
+        name
+        for name in domain.objects
+        if name.startswith("airflow_provider_opus.") and name.rsplit(".", 1)[-1] == target
+    ]
     if len(matches) != 1:
         return None
     return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], matches[0], node, contnode)
 
 
 def setup(app: Any) -> None:
+    """Connect the two helpers above."""
     app.connect("autodoc-process-bases", _drop_private_bases)
     app.connect("missing-reference", _resolve_provider_short_names)
-
-try:
-    import furo  # noqa: F401
-
-    html_theme = "furo"
-except ImportError:  # the docs extra installs furo; a bare Sphinx still builds
-    html_theme = "alabaster"
-html_title = f"airflow-provider-opus {release}"
-html_static_path: list[str] = []
