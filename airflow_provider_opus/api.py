@@ -223,7 +223,7 @@ def parse_success_body(endpoint: Endpoint, path: str, status_code: int, body: by
 
 def read_response(endpoint: Endpoint, path: str, status_code: int, body: bytes, retry_after_header: str | None) -> Any:
     """
-    The parsed JSON of a response, or the matching :class:`OpusRequestError` raised.
+    The parsed JSON of a response, or the matching :class:`~airflow_provider_opus.exceptions.OpusRequestError` raised.
 
     :param endpoint: the endpoint called.
     :param path: the path called.

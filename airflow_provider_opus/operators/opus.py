@@ -224,6 +224,7 @@ class OpusExecuteJobOperator(_OpusOperatorMixin, ResumableJobMixin, BaseOperator
         if self.wait_for_completion:
             record_asset_events(context, self.outlets, job_execution_id, self.hook)
             self.log.info("Opus job %s COMPLETED (workflow %s)", job_execution_id, self.workflow_id)
+        self._forget_job(context)
         return job_execution_id
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
@@ -237,7 +238,21 @@ class OpusExecuteJobOperator(_OpusOperatorMixin, ResumableJobMixin, BaseOperator
         job_execution_id = check_trigger_event(self.hook, event)
         record_asset_events(context, self.outlets, job_execution_id, self.hook)
         self.log.info("Opus job %s COMPLETED (workflow %s)", job_execution_id, self.workflow_id)
+        self._forget_job(context)
         return job_execution_id
+
+    def _publish_job(self, context: Context, job_execution_id: str, workflow_id: str) -> None:
+        """Push the job id and the workflow link, so downstream tasks and the UI have them at once."""
+        self.job_execution_id = job_execution_id
+        context["ti"].xcom_push(key="job_execution_id", value=job_execution_id)
+        OpusWorkflowLink.persist(context, workflow_url(self.hook.settings.app_url, workflow_id))
+
+    def _forget_job(self, context: Context) -> None:
+        # Task state outlives success: a user who clears the task to run it again wants a new
+        # job, not the finished one. Retries happen only after failures, which keep the id.
+        task_state_store = context.get("task_state_store")
+        if task_state_store is not None and self.durable:
+            task_state_store.delete(self.external_id_key)
 
     def on_kill(self) -> None:
         """Say plainly that the remote job keeps running: Opus cannot cancel a job."""
@@ -264,11 +279,13 @@ class OpusExecuteJobOperator(_OpusOperatorMixin, ResumableJobMixin, BaseOperator
         title = self.title or f"{dag_id}.{task_id}"
         description = self.description or f"Started by Airflow: DAG {dag_id}, task {task_id}, run {run_id}"
         job_execution_id = self.hook.initiate_job(workflow_id, title, description)
-        self.job_execution_id = job_execution_id
-        link = workflow_url(self.hook.settings.app_url, workflow_id)
-        context["ti"].xcom_push(key="job_execution_id", value=job_execution_id)
-        OpusWorkflowLink.persist(context, link)
-        self.log.info("Initiated Opus job %s of workflow %s: %s", job_execution_id, workflow_id, link)
+        self._publish_job(context, job_execution_id, workflow_id)
+        self.log.info(
+            "Initiated Opus job %s of workflow %s: %s",
+            job_execution_id,
+            workflow_id,
+            workflow_url(self.hook.settings.app_url, workflow_id),
+        )
         task_state_store = context.get("task_state_store")
         if task_state_store is not None and self.durable:
             task_state_store.set(self.external_id_key, job_execution_id)
@@ -283,9 +300,8 @@ class OpusExecuteJobOperator(_OpusOperatorMixin, ResumableJobMixin, BaseOperator
         :param external_id: the stored jobExecutionId.
         :param context: the task's context.
         """
-        self.job_execution_id = str(external_id)
-        context["ti"].xcom_push(key="job_execution_id", value=self.job_execution_id)
-        return self.hook.get_job_status(self.job_execution_id)
+        self._publish_job(context, str(external_id), self._checked_workflow_id())
+        return self.hook.get_job_status(str(external_id))
 
     def is_job_active(self, status: str) -> bool:
         """
@@ -383,8 +399,8 @@ class OpusGetJobResultsOperator(_OpusOperatorMixin, BaseOperator):
     """
     Fetches a completed job's results, and its audit log, for downstream tasks.
 
-    Returns ``{"job_execution_id", "status", "results", "audit_trail"}``, so a downstream
-    task reads e.g. ``op.output["results"]["data"]``. A job that is not ``COMPLETED``
+    Returns ``{"job_execution_id", "status", "results", "audit_trail"}`` as its XCom
+    ``return_value``: pass ``op.output`` to a downstream task, which reads ``value["results"]["data"]``. A job that is not ``COMPLETED``
     fails the task: a failed one with its audit tail, a running one with a hint to wait first.
 
     :param job_execution_id: the job (templated), e.g. ``run.output``.

@@ -8,8 +8,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, conf
+from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_provider_opus.api import JobStatus
+from airflow_provider_opus.exceptions import OpusJobTimeoutError
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.jobs import check_trigger_event, raise_unless_completed, record_asset_events
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
@@ -109,5 +111,9 @@ class OpusJobSensor(BaseSensorOperator):
         :param context: the task's context.
         :param event: the trigger's event.
         """
-        job_execution_id = check_trigger_event(self.hook, event)
+        try:
+            job_execution_id = check_trigger_event(self.hook, event)
+        except OpusJobTimeoutError as exc:
+            # The same failure as a sensor timing out in poke or reschedule mode: no retries.
+            raise AirflowSensorTimeout(str(exc)) from None
         record_asset_events(context, self.outlets, job_execution_id, self.hook)

@@ -12,12 +12,18 @@ class FakeTaskStateStore:
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
+        self.history: list[tuple[str, str, Any]] = []
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
+        self.history.append(("set", key, value))
         self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.history.append(("delete", key, None))
+        self.values.pop(key, None)
 
 
 class FakeTaskInstance:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from airflow.sdk import Asset
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
 from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
 from airflow_provider_opus.exceptions import (
@@ -56,7 +56,9 @@ def test_execute_waits_and_returns_the_job_id(emulator):
     assert emulator.jobs()[0]["status"] == "COMPLETED"
     assert context["ti"].xcom["job_execution_id"] == job_id
     assert context["ti"].xcom["_link_OpusWorkflowLink"] == f"https://app.opus.com/app/workflow/{DEFAULT_WORKFLOW_ID}"
-    assert context["task_state_store"].get("opus_job_execution_id") == job_id
+    # Stored before the execute call (a retry reattaches), forgotten once the task succeeded.
+    assert context["task_state_store"].history[0] == ("set", "opus_job_execution_id", job_id)
+    assert context["task_state_store"].history[-1] == ("delete", "opus_job_execution_id", None)
     assert job["title"] == "opus_dag.run"
     assert "manual__2026-01-01" in job["description"]
 
@@ -163,29 +165,55 @@ def test_empty_workflow_id_fails_before_any_call(emulator):
 # -- execute: retry reattaches ---------------------------------------------------------------------
 
 
+def fail_while_waiting(emulator, store: FakeTaskStateStore, **kwargs) -> str:
+    """A first try that started its job, then died while waiting for it."""
+    emulator.inject("get_job_status", {"status": 500, "times": 5})
+    with pytest.raises(OpusError, match="HTTP 500"):
+        execute_op(opus_retry_limit=0, **kwargs).execute(make_context(store))
+    emulator.clear_faults()
+    return store.get("opus_job_execution_id")
+
+
 def test_retry_reattaches_to_a_running_job(emulator):
     emulator.configure(job_duration=0.6)
     store = FakeTaskStateStore()
-    first_id = execute_op(wait_for_completion=False).execute(make_context(store))
-    retried_id = execute_op().execute(make_context(store))  # the "retry": same store, new operator
+    first_id = fail_while_waiting(emulator, store)
+    context = make_context(store)
+    retried_id = execute_op().execute(context)  # the retry: same task state, new operator
     assert retried_id == first_id
+    assert context["ti"].xcom["job_execution_id"] == first_id
+    assert context["ti"].xcom["_link_OpusWorkflowLink"].endswith(DEFAULT_WORKFLOW_ID)
     assert api_calls(emulator, "initiate_job") == 1
     assert api_calls(emulator, "execute_job") == 1
 
 
 def test_retry_after_completion_returns_at_once(emulator):
+    emulator.configure(job_duration=0)
     store = FakeTaskStateStore()
-    first_id = execute_op().execute(make_context(store))
+    emulator.inject("get_job_results", {"status": 500, "times": 5})
+    with pytest.raises(OpusError):  # the job completed, then the task failed reading its outputs
+        execute_op(outlets=[Asset("opus://x")], opus_retry_limit=0).execute(make_context(store))
+    first_id = store.get("opus_job_execution_id")
+    emulator.clear_faults()
     assert execute_op().execute(make_context(store)) == first_id
     assert api_calls(emulator, "initiate_job") == 1
 
 
 def test_retry_after_a_failed_job_starts_a_new_one(emulator):
+    emulator.configure(job_duration=5)
     store = FakeTaskStateStore()
-    first_id = execute_op(wait_for_completion=False).execute(make_context(store))
+    first_id = fail_while_waiting(emulator, store)
     emulator.set_job_status(first_id, "FAILED")
+    emulator.configure(job_duration=0)
     second_id = execute_op().execute(make_context(store))
     assert second_id != first_id
+    assert api_calls(emulator, "initiate_job") == 2
+
+
+def test_clearing_a_succeeded_task_runs_a_new_job(emulator):
+    store = FakeTaskStateStore()
+    first_id = execute_op().execute(make_context(store))
+    assert execute_op().execute(make_context(store)) != first_id
     assert api_calls(emulator, "initiate_job") == 2
 
 
@@ -337,6 +365,10 @@ def test_sensor_execute_complete_fails_closed(emulator):
     with pytest.raises(OpusJobFailedError):
         sensor(job_execution_id="J").execute_complete(
             make_context(), {"status": "failed", "job_execution_id": "J", "opus_status": "FAILED"}
+        )
+    with pytest.raises(AirflowSensorTimeout, match="Opus has no cancel call: job J keeps running"):
+        sensor(job_execution_id="J").execute_complete(
+            make_context(), {"status": "timeout", "job_execution_id": "J", "opus_status": "IN PROGRESS"}
         )
 
 
