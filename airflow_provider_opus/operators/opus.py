@@ -400,8 +400,9 @@ class OpusGetJobResultsOperator(_OpusOperatorMixin, BaseOperator):
     Fetches a completed job's results, and its audit log, for downstream tasks.
 
     Returns ``{"job_execution_id", "status", "results", "audit_trail"}`` as its XCom
-    ``return_value``: pass ``op.output`` to a downstream task, which reads ``value["results"]["data"]``. A job that is not ``COMPLETED``
-    fails the task: a failed one with its audit tail, a running one with a hint to wait first.
+    ``return_value``: pass ``op.output`` to a downstream task, which reads
+    ``value["results"]["data"]``. A job that is not ``COMPLETED`` fails the task: a failed
+    one with its audit tail, a running one with a hint to wait first.
 
     :param job_execution_id: the job (templated), e.g. ``run.output``.
     :param include_audit_log: also fetch the audit trail (one more call); ``audit_trail`` is
