@@ -83,9 +83,9 @@ def _banner(emulator: OpusEmulator, key_is_default: bool) -> str:
     # The key itself is never printed: terminals and CI logs get copied around.
     connection = json.dumps({"conn_type": "opus", "host": emulator.url, "password": f"${SERVICE_KEY_ENV}"})
     key_note = (
-        "the default service key (see docs/emulator.md)"
+        f"the default service key (export {SERVICE_KEY_ENV}=emulator-service-key first)"
         if key_is_default
-        else f"your service key in ${SERVICE_KEY_ENV}"
+        else f"your service key in ${SERVICE_KEY_ENV} (export it first if you passed --service-key)"
     )
     workflows = ", ".join(f"{wid} ({wf.details['name']})" for wid, wf in emulator.state.workflows.items())
     # Double-quoted for the shell, so that the placeholder expands when the line is pasted.
