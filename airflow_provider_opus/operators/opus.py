@@ -241,11 +241,13 @@ class OpusExecuteJobOperator(_OpusOperatorMixin, ResumableJobMixin, BaseOperator
         self._forget_job(context)
         return job_execution_id
 
-    def _publish_job(self, context: Context, job_execution_id: str, workflow_id: str) -> None:
+    def _publish_job(self, context: Context, job_execution_id: str, workflow_id: str) -> str:
         """Push the job id and the workflow link, so downstream tasks and the UI have them at once."""
         self.job_execution_id = job_execution_id
+        link = workflow_url(self.hook.settings.app_url, workflow_id)
         context["ti"].xcom_push(key="job_execution_id", value=job_execution_id)
-        OpusWorkflowLink.persist(context, workflow_url(self.hook.settings.app_url, workflow_id))
+        OpusWorkflowLink.persist(context, link)
+        return link
 
     def _forget_job(self, context: Context) -> None:
         # Task state outlives success: a user who clears the task to run it again wants a new
@@ -279,13 +281,8 @@ class OpusExecuteJobOperator(_OpusOperatorMixin, ResumableJobMixin, BaseOperator
         title = self.title or f"{dag_id}.{task_id}"
         description = self.description or f"Started by Airflow: DAG {dag_id}, task {task_id}, run {run_id}"
         job_execution_id = self.hook.initiate_job(workflow_id, title, description)
-        self._publish_job(context, job_execution_id, workflow_id)
-        self.log.info(
-            "Initiated Opus job %s of workflow %s: %s",
-            job_execution_id,
-            workflow_id,
-            workflow_url(self.hook.settings.app_url, workflow_id),
-        )
+        link = self._publish_job(context, job_execution_id, workflow_id)
+        self.log.info("Initiated Opus job %s of workflow %s: %s", job_execution_id, workflow_id, link)
         task_state_store = context.get("task_state_store")
         if task_state_store is not None and self.durable:
             task_state_store.set(self.external_id_key, job_execution_id)
