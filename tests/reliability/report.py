@@ -16,9 +16,9 @@ DOC = ROOT / "docs" / "reliability.md"
 COMMANDS = {
     "fault_matrix": ".venv/bin/python -m pytest tests/reliability/test_fault_matrix.py",
     "bad_input": ".venv/bin/python -m pytest tests/reliability/test_bad_input.py",
-    "secrets": ".venv/bin/python -m pytest tests/reliability/test_secrets.py",
-    "restarts": ".venv/bin/python -m pytest tests/reliability/test_restarts.py",
-    "load": ".venv/bin/python -m pytest tests/reliability/test_load.py",
+    "secrets": ".venv/bin/python -m pytest tests/reliability/test_real_airflow.py -k key_appears_nowhere",
+    "restarts": ".venv/bin/python -m pytest tests/reliability/test_real_airflow.py -k killed",
+    "load": ".venv/bin/python -m pytest tests/reliability/test_real_airflow.py -k 200_jobs",
 }
 TITLES = {
     "fault_matrix": "Fault matrix: every endpoint x every fault",
