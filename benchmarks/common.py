@@ -1,0 +1,270 @@
+"""What every benchmark shares: the environment, the emulator process, statistics and results files."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+PYTHON = sys.executable
+#: Long enough for Airflow's secrets masker, distinctive enough to grep for.
+SERVICE_KEY = "bench-service-key-5d1e9c7a3f"
+HOST = "127.0.0.1"
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    """
+    The environment for benchmark subprocesses: a private AIRFLOW_HOME, no example DAGs.
+
+    :param extra: more variables (e.g. ``AIRFLOW_CONN_OPUS_DEFAULT``).
+    """
+    env = dict(os.environ)
+    home = os.environ.get("OPUS_BENCH_AIRFLOW_HOME")
+    if not home:
+        home = tempfile.mkdtemp(prefix="opus-bench-airflow-home-")
+        os.environ["OPUS_BENCH_AIRFLOW_HOME"] = home
+    env.update(
+        {
+            "AIRFLOW_HOME": home,
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p),
+        }
+    )
+    # Deployments import from .pyc files; any value of this variable (even "0") stops writing them.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("AIRFLOW_CONN_OPUS_DEFAULT", None)
+    env.update(extra)
+    return env
+
+
+def setup_airflow_env() -> None:
+    """Make this process's environment the benchmark environment (before Airflow is imported)."""
+    os.environ.update({k: v for k, v in bench_env().items() if k.startswith(("AIRFLOW", "OPUS_BENCH"))})
+
+
+def connection_json(url: str) -> str:
+    """``AIRFLOW_CONN_OPUS_DEFAULT`` for the emulator at ``url``."""
+    return json.dumps({"conn_type": "opus", "host": url, "password": SERVICE_KEY})
+
+
+# -- statistics ------------------------------------------------------------------------------------
+
+
+def median(values: Iterable[float]) -> float:
+    """The median, or NaN for no values."""
+    values = list(values)
+    return statistics.median(values) if values else math.nan
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """
+    The q-th percentile (nearest rank), or NaN for no values.
+
+    :param values: the sample.
+    :param q: 0..100.
+    """
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def rss_mib() -> float:
+    """This process's current resident set size in MiB (Linux)."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far in MiB (Linux: VmHWM)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False when not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+# -- results -----------------------------------------------------------------------------------------
+
+
+def save_result(name: str, data: dict[str, Any]) -> Path:
+    """Write ``benchmarks/results/<name>.json``."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
+def load_result(name: str) -> dict[str, Any] | None:
+    path = RESULTS_DIR / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, memory, OS, Python and the versions of the packages on the measured paths."""
+    cpu_model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_total = None
+    try:
+        with open("/proc/meminfo") as meminfo:
+            mem_total = round(int(meminfo.readline().split()[1]) / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        curl = subprocess.run(["curl", "--version"], capture_output=True, text=True, check=True).stdout.split()[1]
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        curl = "not installed"
+    packages = [
+        "apache-airflow",
+        "apache-airflow-core",
+        "apache-airflow-task-sdk",
+        "airflow-provider-opus",
+        "aiohttp",
+        "httpx",
+        "requests",
+        "urllib3",
+        "tenacity",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "h11",
+    ]
+    return {
+        "cpu_model": cpu_model,
+        "logical_cpus": os.cpu_count(),
+        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_gib": mem_total,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "curl": curl,
+        "packages": {name: _version(name) for name in packages},
+        "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+# -- the emulator, in a process of its own -----------------------------------------------------------
+
+
+class EmulatorProcess:
+    """
+    The emulator in a separate process (``benchmarks/emulator_proc.py``), steered over its stdin/stdout.
+
+    Its CPU is not counted in the client's, and it can create thousands of jobs in-process at once.
+
+    :param job_duration: initial job duration in seconds.
+    """
+
+    def __init__(self, job_duration: float = 1.0) -> None:
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "benchmarks.emulator_proc", "--job-duration", str(job_duration)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=bench_env(),
+        )
+        hello = self._read()
+        self.url: str = hello["url"]
+        self.storage_url: str = hello["storage_url"]
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"emulator process ended (exit code {self.proc.poll()})")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"emulator process: {reply['error']}")
+        return reply
+
+    def call(self, op: str, **args: Any) -> dict[str, Any]:
+        """Run one command in the emulator process and return its JSON reply."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"op": op, **args}) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def connection_json(self) -> str:
+        return connection_json(self.url)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(RuntimeError, BrokenPipeError, ValueError):
+                self.call("quit")
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> EmulatorProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def private_stdout() -> Any:
+    """
+    A text stream on the original stdout for this process's JSON replies; fd 1 then goes to stderr.
+
+    Airflow's logging writes to stdout, which would corrupt the JSON line protocol otherwise.
+    """
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return out
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Send fd 1 to /dev/null for a while: Airflow's log lines go there, thousands of them in some benchmarks."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)

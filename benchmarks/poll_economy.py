@@ -1,0 +1,352 @@
+"""
+Poll economy: status requests and detection delay per job, fixed vs growing poll interval.
+
+Three layers, each checking the next:
+
+1. a closed-form model (``model``): polls at t = s, s + w1, s + w1 + w2, ... (the trigger sleeps after
+   each poll); a job of duration d is seen at the first poll at or after d;
+2. the real trigger code on a virtual clock (``virtual_clock_run``): ``OpusJobTrigger.run`` (and the
+   growing-interval prototype) with ``time`` and ``asyncio.sleep`` replaced and a fake status source,
+   so a one-day job takes milliseconds; it must agree with the model exactly;
+3. one real short run (``validate``): 20 real triggers against the emulator (in its own process) with
+   the intervals scaled down (the provider's trigger at a fixed 1 s; the proportional prototype at
+   25%, 0.25-2 s); per job, the model's polls and delay, given the measured trigger start and job end,
+   against the emulator's request log and the event time.
+
+Reproduce::
+
+    .venv/bin/python -m benchmarks.poll_economy
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import random
+import subprocess
+import sys
+import time
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.common import (
+    PYTHON,
+    ROOT,
+    EmulatorProcess,
+    bench_env,
+    median,
+    percentile,
+    private_stdout,
+    quiet_stdout,
+    save_result,
+)
+
+DURATIONS = {"10 s": 10.0, "10 min": 600.0, "1 day": 86_400.0}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a trigger spaces its polls (see benchmarks/growing_interval.py)."""
+
+    name: str
+    poll_interval: float
+    max_poll_interval: float | None = None
+    poll_backoff: float | None = None
+    poll_fraction: float | None = None
+
+    def trigger_kwargs(self) -> dict[str, Any]:
+        return {
+            "poll_interval": self.poll_interval,
+            "max_poll_interval": self.max_poll_interval,
+            "poll_backoff": self.poll_backoff,
+            "poll_fraction": self.poll_fraction,
+        }
+
+
+POLICIES = [
+    Policy("fixed 30 s (default)", 30.0),
+    Policy("fixed 5 min", 300.0),
+    Policy("geometric: 30 s, x1.5 per poll, max 5 min", 30.0, 300.0, poll_backoff=1.5),
+    Policy("proportional: 10% of time waited, min 30 s, max 15 min", 30.0, 900.0, poll_fraction=0.1),
+]
+
+
+def model(duration: float, policy: Policy) -> tuple[int, float]:
+    """
+    Polls of a trigger whose first poll is at t=0 until it sees a job that ends at ``duration``.
+
+    Polls happen at 0, w1, w1 + w2, ... (the trigger sleeps after each poll; response time ignored).
+
+    :return: (trigger polls, seconds from the job's end to the poll that sees it).
+    """
+    from benchmarks.growing_interval import next_wait
+
+    t, polls, wait = 0.0, 1, None
+    while t < duration:
+        wait = next_wait(
+            policy.poll_interval, policy.max_poll_interval, policy.poll_backoff, policy.poll_fraction, wait, t
+        )
+        if policy.max_poll_interval is None or wait >= policy.max_poll_interval:
+            # From here the interval is constant: jump straight to the poll that sees the job.
+            steps = math.ceil((duration - t) / wait - 1e-9)
+            return polls + steps, t + steps * wait - duration
+        t += wait
+        polls += 1
+    return polls, t - duration
+
+
+def table(samples: int = 2000, seed: int = 7) -> list[dict[str, Any]]:
+    """
+    For each job length and policy: status requests and detection delay, averaged over jobs whose
+    length varies by +-10% around the nominal one (so no result hangs on an exact alignment).
+
+    Requests count the operator's one status check before it defers, plus the trigger's polls.
+    """
+    rng = random.Random(seed)
+    rows = []
+    for label, nominal in DURATIONS.items():
+        lengths = [nominal * rng.uniform(0.9, 1.1) for _ in range(samples)]
+        for policy in POLICIES:
+            outcomes = [model(length, policy) for length in lengths]
+            requests = [1 + polls for polls, _ in outcomes]
+            delays = [delay for _, delay in outcomes]
+            rows.append(
+                {
+                    "job": label,
+                    "duration_s": nominal,
+                    "policy": policy.name,
+                    "requests_mean": sum(requests) / samples,
+                    "requests_at_nominal": 1 + model(nominal, policy)[0],
+                    "delay_mean_s": sum(delays) / samples,
+                    "delay_p95_s": percentile(delays, 95),
+                    "delay_max_s": max(delays),
+                }
+            )
+    return rows
+
+
+# -- the real trigger code on a virtual clock ---------------------------------------------------------
+
+
+def virtual_clock_run(duration: float, policy: Policy) -> tuple[int, float]:
+    """
+    Run the trigger's own ``run()`` with a virtual clock; returns (polls, detection delay).
+
+    ``OpusJobTrigger`` for fixed policies, the growing-interval prototype otherwise.
+    """
+    from airflow_provider_opus.triggers import opus as trigger_module
+    from benchmarks import growing_interval
+
+    clock = {"now": 1_000_000.0}
+    executed_at = clock["now"]
+    polls: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        clock["now"] += seconds
+        await asyncio.sleep(0)
+
+    fake_time = types.SimpleNamespace(time=lambda: clock["now"], monotonic=lambda: clock["now"])
+    fake_asyncio = types.SimpleNamespace(sleep=sleep)
+
+    class FakeHook:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        async def get_job_status(self, job_id: str) -> str:
+            polls.append(clock["now"])
+            return "COMPLETED" if clock["now"] >= executed_at + duration else "IN PROGRESS"
+
+        async def close(self) -> None:
+            pass
+
+    patched = {
+        (trigger_module, "time"): fake_time,
+        (trigger_module, "asyncio"): fake_asyncio,
+        (trigger_module, "OpusAsyncHook"): FakeHook,
+        (growing_interval, "time"): fake_time,
+        (growing_interval, "asyncio"): fake_asyncio,
+    }
+    saved = {key: getattr(*key) for key in patched}
+    for (module, name), value in patched.items():
+        setattr(module, name, value)
+    try:
+        if policy.max_poll_interval is None:
+            trigger: Any = trigger_module.OpusJobTrigger("job", poll_interval=policy.poll_interval)
+        else:
+            trigger = growing_interval.GrowingIntervalOpusJobTrigger("job", **policy.trigger_kwargs())
+
+        async def consume() -> list[Any]:
+            return [event async for event in trigger.run()]
+
+        events = asyncio.run(consume())
+    finally:
+        for (module, name), value in saved.items():
+            setattr(module, name, value)
+    assert events and events[-1].payload["status"] == "success", events
+    return len(polls), polls[-1] - (executed_at + duration)
+
+
+def virtual_clock_check() -> list[dict[str, Any]]:
+    with quiet_stdout():  # the trigger logs every status change, thousands of times here
+        return _virtual_clock_rows()
+
+
+def _virtual_clock_rows() -> list[dict[str, Any]]:
+    rows = []
+    for label, duration in DURATIONS.items():
+        for policy in POLICIES:
+            started = time.perf_counter()
+            polls, delay = virtual_clock_run(duration, policy)
+            model_polls, model_delay = model(duration, policy)
+            rows.append(
+                {
+                    "job": label,
+                    "policy": policy.name,
+                    "trigger_polls": polls,
+                    "model_polls": model_polls,
+                    "delay_s": delay,
+                    "model_delay_s": model_delay,
+                    "agrees": polls == model_polls and abs(delay - model_delay) < 1e-6,
+                    "seconds_to_simulate": time.perf_counter() - started,
+                }
+            )
+    return rows
+
+
+# -- one real short run against the emulator ------------------------------------------------------------
+
+VALIDATION_POLICIES = [
+    Policy("fixed 1 s (the provider's trigger)", 1.0),
+    Policy("proportional: 25% of time waited, min 0.25 s, max 2 s (prototype)", 0.25, 2.0, poll_fraction=0.25),
+]
+
+
+def _validate_client(policy_index: int) -> None:
+    """Client process: one trigger per job id read from stdin; prints start and event times."""
+    out = private_stdout()
+    from airflow_provider_opus.triggers.opus import OpusJobTrigger
+    from benchmarks.growing_interval import GrowingIntervalOpusJobTrigger
+
+    policy = VALIDATION_POLICIES[policy_index]
+    out.write(json.dumps({"ready": True}) + "\n")
+    ids = json.loads(sys.stdin.readline())["ids"]
+    starts: dict[str, float] = {}
+    events: dict[str, float] = {}
+
+    async def wait(job_id: str) -> None:
+        if policy.max_poll_interval is None:
+            trigger: Any = OpusJobTrigger(job_id, poll_interval=policy.poll_interval)
+        else:
+            trigger = GrowingIntervalOpusJobTrigger(job_id, **policy.trigger_kwargs())
+        starts[job_id] = time.time()
+        async for event in trigger.run():
+            assert event.payload["status"] == "success", event.payload
+            events[job_id] = time.time()
+
+    async def main() -> None:
+        await asyncio.gather(*(wait(job_id) for job_id in ids))
+
+    asyncio.run(main())
+    out.write(json.dumps({"starts": starts, "events": events}) + "\n")
+
+
+def validate(jobs: int = 40, duration: float = 1.0, jitter: float = 4.0) -> list[dict[str, Any]]:
+    results = []
+    with EmulatorProcess() as emulator:
+        for index, policy in enumerate(VALIDATION_POLICIES):
+            emulator.call("reset")
+            client = subprocess.Popen(
+                [PYTHON, "-m", "benchmarks.poll_economy", "--validate-client", str(index)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                cwd=ROOT,
+                env=bench_env(AIRFLOW_CONN_OPUS_DEFAULT=emulator.connection_json()),
+            )
+            assert client.stdin is not None and client.stdout is not None
+            try:
+                client.stdout.readline()
+                ids = emulator.call("create_jobs", n=jobs, duration=duration, jitter=jitter)["ids"]
+                client.stdin.write(json.dumps({"ids": ids}) + "\n")
+                client.stdin.flush()
+                measured = json.loads(client.stdout.readline())
+                client.wait(30)
+            finally:
+                if client.poll() is None:
+                    client.kill()
+                    client.wait()
+            finishes = {job["id"]: job["finishes_at"] for job in emulator.call("jobs")["jobs"]}
+            polls_by_job: dict[str, list[float]] = {job_id: [] for job_id in ids}
+            for entry in emulator.call("requests", endpoint="get_job_status")["requests"]:
+                polls_by_job[entry["path"].split("/")[2]].append(entry["time"])
+            per_job = []
+            for job_id in ids:
+                # The model's clock starts at the trigger's first poll (as the emulator logged it).
+                first_poll = min(polls_by_job[job_id])
+                model_polls, model_delay = model(finishes[job_id] - first_poll, policy)
+                per_job.append(
+                    {
+                        "polls": len(polls_by_job[job_id]),
+                        "first_poll_after_start_s": first_poll - measured["starts"][job_id],
+                        "model_polls": model_polls,
+                        "delay_s": measured["events"][job_id] - finishes[job_id],
+                        "model_delay_s": model_delay,
+                    }
+                )
+            results.append(
+                {
+                    "policy": policy.name,
+                    "jobs": jobs,
+                    "job_duration": f"{duration:g} + U(0, {jitter:g}) s",
+                    "polls_total": sum(job["polls"] for job in per_job),
+                    "model_polls_total": sum(job["model_polls"] for job in per_job),
+                    "jobs_with_exact_poll_count": sum(1 for job in per_job if job["polls"] == job["model_polls"]),
+                    "jobs_within_one_poll": sum(1 for job in per_job if abs(job["polls"] - job["model_polls"]) <= 1),
+                    "delay_median_s": median(job["delay_s"] for job in per_job),
+                    "model_delay_median_s": median(job["model_delay_s"] for job in per_job),
+                    "delay_error_median_s": median(job["delay_s"] - job["model_delay_s"] for job in per_job),
+                    "delay_error_max_s": max(job["delay_s"] - job["model_delay_s"] for job in per_job),
+                    "per_job": per_job,
+                }
+            )
+    return results
+
+
+def run() -> dict[str, Any]:
+    return {
+        "policies": [policy.__dict__ for policy in POLICIES],
+        "table": table(),
+        "virtual_clock": virtual_clock_check(),
+        "validation": validate(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--validate-client", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--save", action="store_true", help="write benchmarks/results/poll_economy.json")
+    args = parser.parse_args(argv)
+    if args.validate_client is not None:
+        _validate_client(args.validate_client)
+        return 0
+    result = run()
+    for row in result["table"]:
+        print(
+            f"{row['job']:7s} {row['policy']:32s} requests {row['requests_mean']:8.1f}"
+            f"  delay mean {row['delay_mean_s']:6.1f} s  max {row['delay_max_s']:6.1f} s"
+        )
+    for row in result["virtual_clock"]:
+        print(f"virtual clock {row['job']:7s} {row['policy']:32s} polls {row['trigger_polls']} agrees {row['agrees']}")
+    for row in result["validation"]:
+        print({k: v for k, v in row.items() if k != "per_job"})
+    if args.save:
+        save_result("poll_economy", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

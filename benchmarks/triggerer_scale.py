@@ -1,0 +1,616 @@
+"""
+Triggerer scale: N concurrent Opus job waiters in one event loop against the emulator.
+
+Each run is a fresh client process (so peak RSS is its own) against the emulator in another process
+(so the emulator's CPU is not counted). The emulator executes N jobs of ``duration + U(0, jitter)``
+seconds; the client starts N waiters, each after a random offset in [0, poll_interval) (triggers reach
+a triggerer spread over time), and measures wall time until the last event, its own CPU, peak RSS
+growth and event-loop lag (a ticker task that sleeps 10 ms and records how late it wakes). The
+emulator counts the status polls and the TCP connections it accepted.
+
+Variants (what each waiter does every poll_interval until the status is not ``IN PROGRESS``):
+
+* ``aiohttp_shared``: raw ``aiohttp`` GET + ``json.loads`` with ONE shared ClientSession (the floor);
+* ``aiohttp_per_job``: the same with a ClientSession per waiter;
+* ``httpx_shared``: raw ``httpx.AsyncClient``, one shared client (limits matched to aiohttp's 100);
+* ``trigger``: the provider's ``OpusJobTrigger.run()`` as it is (an OpusAsyncHook and session per trigger);
+* ``trigger_shared_session``: the same ``run()`` with the prototype hook of ``benchmarks/shared_session.py``
+  (one aiohttp session per event loop and connection settings);
+* ``trigger_fast_path``: that, plus a first attempt that skips building tenacity's retry machinery;
+* ``to_thread``: a sync ``OpusHook`` per waiter called through ``asyncio.to_thread`` (the naive provider).
+
+Reproduce (the whole plan, or e.g. one size and three variants)::
+
+    .venv/bin/python -m benchmarks.triggerer_scale
+    .venv/bin/python -m benchmarks.triggerer_scale --n 1000 --variants aiohttp_shared,trigger,trigger_shared_session
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import math
+import os
+import random
+import select
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.common import (
+    PYTHON,
+    ROOT,
+    SERVICE_KEY,
+    EmulatorProcess,
+    bench_env,
+    median,
+    peak_rss_mib,
+    percentile,
+    private_stdout,
+    reset_peak_rss,
+    rss_mib,
+    save_result,
+)
+
+VARIANTS = (
+    "aiohttp_shared",
+    "aiohttp_per_job",
+    "httpx_shared",
+    "trigger",
+    "trigger_shared_session",
+    "trigger_fast_path",
+    "to_thread",
+)
+TICK = 0.010
+IN_PROGRESS = "IN PROGRESS"
+
+
+# -- the client process ------------------------------------------------------------------------------
+
+
+def _idle_loop_cpu(seconds: float = 0.5) -> float:
+    """CPU seconds per second of an event loop running only the lag ticker (subtracted from each run)."""
+
+    async def tick() -> None:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(TICK)
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    asyncio.run(tick())
+    return (time.process_time() - cpu0) / (time.perf_counter() - t0)
+
+
+def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: float) -> None:
+    import gc
+    import logging
+
+    out = private_stdout()
+
+    # Import everything before saying ready, so imports are outside the measured window.
+    import aiohttp
+    import httpx
+
+    from airflow_provider_opus.hooks.opus import OpusHook
+    from airflow_provider_opus.triggers.opus import OpusJobTrigger
+
+    if variant == "trigger_shared_session":
+        from benchmarks import shared_session
+
+        shared_session.install()
+    elif variant == "trigger_fast_path":
+        from benchmarks import shared_session
+
+        shared_session.install_fast_path()
+    # The trigger logs each status change, as in a triggerer; keep it, but off the terminal.
+    logging.getLogger("airflow_provider_opus").setLevel(logging.INFO)
+
+    if os.environ.get("OPUS_BENCH_GC_FREEZE") == "1":
+        gc.collect()
+        gc.freeze()
+    idle_cpu_per_second = _idle_loop_cpu()
+    out.write(json.dumps({"ready": True}) + "\n")
+    job = json.loads(sys.stdin.readline())
+    ids: list[str] = job["ids"]
+    url: str = job["url"]
+    rng = random.Random(job.get("seed", 1))
+    offsets = [rng.uniform(0, arrival) for _ in ids]
+    headers = {"x-service-key": SERVICE_KEY, "Accept": "application/json"}
+    events: dict[str, float] = {}
+    outcomes: Counter[str] = Counter()
+    lags: list[tuple[float, float]] = []  # (seconds since start, lag)
+    lag_by_second: dict[int, float] = {}  # worst lag in each second of the run
+
+    async def ticker(stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        while not stop.is_set():
+            expected = loop.time() + TICK
+            await asyncio.sleep(TICK)
+            lag = max(0.0, loop.time() - expected)
+            lags.append((expected - begin, lag))
+            second = int(expected - begin)
+            lag_by_second[second] = max(lag, lag_by_second.get(second, 0.0))
+
+    gc_pauses: list[tuple[int, float]] = []  # (generation, seconds) of each collection in the run
+    gc_started: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses.append((info["generation"], time.perf_counter() - gc_started[0]))
+
+    def done(job_id: str, outcome: str) -> None:
+        events[job_id] = time.time()
+        outcomes[outcome] += 1
+
+    async def raw_aiohttp(job_id: str, offset: float, session: aiohttp.ClientSession | None) -> None:
+        own = session is None
+        if session is None:
+            session = aiohttp.ClientSession(headers=headers)
+        try:
+            await asyncio.sleep(offset)
+            while True:
+                async with session.get(f"{url}/job/{job_id}/status") as response:
+                    status = json.loads(await response.read())["status"]
+                if status != IN_PROGRESS:
+                    done(job_id, status)
+                    return
+                await asyncio.sleep(poll_interval)
+        finally:
+            if own:
+                await session.close()
+
+    async def raw_httpx(job_id: str, offset: float, client: httpx.AsyncClient) -> None:
+        await asyncio.sleep(offset)
+        while True:
+            response = await client.get(f"{url}/job/{job_id}/status")
+            status = json.loads(response.content)["status"]
+            if status != IN_PROGRESS:
+                done(job_id, status)
+                return
+            await asyncio.sleep(poll_interval)
+
+    async def trigger(job_id: str, offset: float) -> None:
+        await asyncio.sleep(offset)
+        async for event in OpusJobTrigger(job_id, poll_interval=poll_interval).run():
+            done(job_id, event.payload["status"])
+
+    async def to_thread(job_id: str, offset: float) -> None:
+        await asyncio.sleep(offset)
+        hook = OpusHook()
+        while True:
+            status = await asyncio.to_thread(hook.get_job_status, job_id)
+            if status != IN_PROGRESS:
+                done(job_id, status)
+                return
+            await asyncio.sleep(poll_interval)
+
+    async def main() -> dict[str, Any]:
+        shared_aiohttp = aiohttp.ClientSession(headers=headers) if variant == "aiohttp_shared" else None
+        shared_httpx = (
+            httpx.AsyncClient(
+                headers=headers,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+                # Waiting for a free connection is not an error here (by default it is, after 5 s).
+                timeout=httpx.Timeout(30.0, pool=None),
+            )
+            if variant == "httpx_shared"
+            else None
+        )
+        stop = asyncio.Event()
+        tick_task = asyncio.create_task(ticker(stop))
+        gc.callbacks.append(on_gc)
+        reset_ok = reset_peak_rss()
+        rss_before = rss_mib()
+        cpu0, t0, wall0 = time.process_time(), time.perf_counter(), time.time()
+        # The steady window: every waiter has started and polled once, no job has finished yet.
+        loop = asyncio.get_running_loop()
+        samples: list[tuple[float, float]] = []  # (wall clock, process CPU)
+
+        def sample() -> None:
+            samples.append((time.time(), time.process_time()))
+
+        for at in (wall0 + arrival + 0.5, job["steady_until"]):
+            if at > wall0:
+                loop.call_at(loop.time() + at - wall0, sample)
+        if variant in ("aiohttp_shared", "aiohttp_per_job"):
+            coros = [raw_aiohttp(i, o, shared_aiohttp) for i, o in zip(ids, offsets, strict=True)]
+        elif variant == "httpx_shared":
+            assert shared_httpx is not None
+            coros = [raw_httpx(i, o, shared_httpx) for i, o in zip(ids, offsets, strict=True)]
+        elif variant in ("trigger", "trigger_shared_session", "trigger_fast_path"):
+            coros = [trigger(i, o) for i, o in zip(ids, offsets, strict=True)]
+        elif variant == "to_thread":
+            coros = [to_thread(i, o) for i, o in zip(ids, offsets, strict=True)]
+        else:
+            raise ValueError(variant)
+        tasks = [asyncio.create_task(coro) for coro in coros]
+        finished, pending = await asyncio.wait(tasks, timeout=time_cap)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        errors = [repr(t.exception()) for t in finished if not t.cancelled() and t.exception() is not None]
+        if shared_aiohttp is not None:
+            await shared_aiohttp.close()
+        if shared_httpx is not None:
+            await shared_httpx.aclose()
+        if variant in ("trigger_shared_session", "trigger_fast_path"):
+            from benchmarks.shared_session import close_shared_sessions
+
+            await close_shared_sessions()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+        peak = peak_rss_mib()
+        gc.callbacks.remove(on_gc)
+        stop.set()
+        await tick_task
+        return {
+            # Net of what the idle loop and the ticker cost on their own, so small N is not dominated by them.
+            "cpu_seconds": max(0.0, cpu - idle_cpu_per_second * wall),
+            "cpu_seconds_raw": cpu,
+            "idle_cpu_per_second": idle_cpu_per_second,
+            "wall_seconds": wall,
+            "started_at": wall0,
+            "last_event_at": max(events.values()) if events else None,
+            "events": events,
+            "outcomes": dict(outcomes),
+            "incomplete": len(pending),
+            "errors": errors[:5],
+            "error_count": len(errors),
+            "rss_before_mib": rss_before,
+            "rss_peak_mib": peak,
+            "peak_reset": reset_ok,
+            "lag_max_ms": max(lag for _, lag in lags) * 1000 if lags else None,
+            "lag_p99_ms": percentile([lag for _, lag in lags], 99) * 1000,
+            "lag_p50_ms": percentile([lag for _, lag in lags], 50) * 1000,
+            # After every waiter has started and made its first poll: the steady state of polling.
+            "steady_window": samples if len(samples) == 2 else None,
+            "steady_lag_p99_ms": percentile([lag for at, lag in lags if at >= arrival + 0.5], 99) * 1000,
+            "steady_lag_max_ms": max((lag for at, lag in lags if at >= arrival + 0.5), default=0.0) * 1000,
+            "ticks": len(lags),
+            "gc_collections": dict(Counter(str(gen) for gen, _ in gc_pauses)),
+            "gc_max_pause_ms": max((p for _, p in gc_pauses), default=0.0) * 1000,
+            "gc_gen2_pauses_ms": [round(p * 1000, 1) for gen, p in gc_pauses if gen == 2],
+            "lag_max_ms_by_second": [round(lag_by_second.get(i, 0.0) * 1000, 1) for i in range(int(wall) + 1)],
+        }
+
+    result = asyncio.run(main())
+    out.write(json.dumps(result) + "\n")
+
+
+# -- the orchestrator --------------------------------------------------------------------------------
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _readline(stream: Any, timeout: float) -> str | None:
+    """One line from a pipe, or None if none came within ``timeout`` seconds."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    return stream.readline() if ready else None
+
+
+def _killed_result(pid: int, cpu_at_ready: float, started: float) -> dict[str, Any]:
+    """What is known of a client that had to be killed: its CPU and wall time; no events, lag or RSS."""
+    wall = time.time() - started
+    return {
+        "killed": True,
+        "cpu_seconds": _process_cpu(pid) - cpu_at_ready,
+        "cpu_seconds_raw": None,
+        "idle_cpu_per_second": 0.0,
+        "wall_seconds": wall,
+        "started_at": started,
+        "last_event_at": None,
+        "events": {},
+        "outcomes": {},
+        "incomplete": None,
+        "errors": ["killed: no answer within the time cap"],
+        "error_count": None,
+        "rss_before_mib": 0.0,
+        "rss_peak_mib": 0.0,
+        "peak_reset": False,
+        "lag_max_ms": None,
+        "lag_p99_ms": None,
+        "lag_p50_ms": None,
+        "steady_window": None,
+        "steady_lag_p99_ms": None,
+        "steady_lag_max_ms": None,
+        "ticks": 0,
+        "lag_max_ms_by_second": [],
+        "gc_collections": {},
+        "gc_max_pause_ms": None,
+        "gc_gen2_pauses_ms": [],
+    }
+
+
+def run_once(
+    emulator: EmulatorProcess,
+    variant: str,
+    n: int,
+    poll_interval: float,
+    duration: float,
+    jitter: float,
+    time_cap: float,
+    seed: int,
+    arrival: float | None = None,
+) -> dict[str, Any]:
+    """One client process, one variant, N jobs; returns the client's and the emulator's figures."""
+    emulator.call("reset")
+    env = bench_env(AIRFLOW_CONN_OPUS_DEFAULT=emulator.connection_json())
+    log_path = ROOT / "benchmarks" / "results" / f"triggerer-{variant}-{n}.log"
+    with open(log_path, "w") as log:
+        client = subprocess.Popen(
+            [
+                *(PYTHON, "-m", "benchmarks.triggerer_scale", "--client", variant),
+                *("--poll-interval", str(poll_interval), "--time-cap", str(time_cap)),
+                *("--arrival", str(poll_interval if arrival is None else arrival)),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        assert client.stdin is not None and client.stdout is not None
+        try:
+            ready = client.stdout.readline()
+            if not ready:
+                raise RuntimeError(f"client {variant} died: see {log_path}")
+            cpu_at_ready = _process_cpu(client.pid)
+            before = emulator.call("stats")
+            created = emulator.call("create_jobs", n=n, duration=duration, jitter=jitter)
+            steady_until = created["executed_at"] + duration - 0.2
+            request = {"ids": created["ids"], "url": emulator.url, "seed": seed, "steady_until": steady_until}
+            client.stdin.write(json.dumps(request) + "\n")
+            client.stdin.flush()
+            started = time.time()
+            # A client whose loop is blocked cannot honour its own time cap: stop it from here.
+            line = _readline(client.stdout, time_cap + 15)
+            if line is None:
+                line = json.dumps(_killed_result(client.pid, cpu_at_ready, started))
+                client.kill()
+            client.wait(30)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+    if not line:
+        raise RuntimeError(f"client {variant} gave no result: see {log_path}")
+    os.unlink(log_path)
+    result = json.loads(line)
+    result.setdefault("killed", False)
+    after = emulator.call("stats")
+    jobs = {job["id"]: job for job in emulator.call("jobs")["jobs"]}
+    polls = after["requests"].get("get_job_status", 0)
+    window = result.pop("steady_window")
+    steady_polls = steady_cpu = None
+    if window:
+        (w1, c1), (w2, c2) = window
+        poll_times = [entry["time"] for entry in emulator.call("requests", endpoint="get_job_status")["requests"]]
+        steady_polls = sum(1 for at in poll_times if w1 <= at < w2)
+        steady_cpu = max(0.0, c2 - c1 - result["idle_cpu_per_second"] * (w2 - w1))
+        # If the loop was still working off the arrival of the waiters, the window is not steady: drop it.
+        if w2 <= w1 or steady_polls < 0.5 * n * (w2 - w1) / poll_interval:
+            steady_polls = steady_cpu = None
+    events = result.pop("events")
+    delays = [events[job_id] - jobs[job_id]["finishes_at"] for job_id in events]
+    last_finish = max(job["finishes_at"] for job in jobs.values())
+    emulator_cpu = after["cpu_seconds"] - before["cpu_seconds"]
+    result.update(
+        {
+            "variant": variant,
+            "n": n,
+            "poll_interval": poll_interval,
+            "polls": polls,
+            "polls_per_job": polls / n,
+            "cpu_ms_per_poll": result["cpu_seconds"] / polls * 1000 if polls else None,
+            "steady_polls": steady_polls,
+            "steady_cpu_seconds": steady_cpu,
+            "steady_cpu_ms_per_poll": steady_cpu / steady_polls * 1000 if steady_polls and steady_cpu else None,
+            "steady_window_valid": steady_polls is not None,
+            "cpu_ms_per_waiter": result["cpu_seconds"] / n * 1000,
+            "connections": after["connections_api"],
+            "events_received": len(events),
+            "last_event_after_last_finish_s": (result["last_event_at"] - last_finish)
+            if result["last_event_at"]
+            else None,
+            "detection_delay_median_s": median(delays),
+            "detection_delay_max_s": max(delays) if delays else None,
+            "emulator_cpu_seconds": emulator_cpu,
+            "emulator_busy_fraction": emulator_cpu / result["wall_seconds"],
+            "rss_growth_mib": None if result["killed"] else result["rss_peak_mib"] - result["rss_before_mib"],
+        }
+    )
+    return result
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One size of the plan: poll interval, job length (``duration + U(0, jitter)``), rounds per variant."""
+
+    poll_interval: float
+    duration: float
+    jitter: float
+    rounds: dict[str, int]
+    #: seconds over which the waiters start; None: one poll interval
+    arrival: float | None = None
+
+
+#: The ``make bench`` plan. Rounds interleave the variants, so the ratios to the floor are taken within a
+#: round (same machine state), then the median across rounds. At 5,000 the emulator (one core) caps the
+#: poll rate, so polls are 2.5 s apart and jobs longer, to give each waiter several polls.
+CORE = ("aiohttp_shared", "trigger", "trigger_shared_session", "trigger_fast_path")
+DEFAULT_PLAN: dict[int, Scenario] = {
+    100: Scenario(1.0, 5.0, 4.0, dict.fromkeys(("aiohttp_shared", "httpx_shared", "trigger", "to_thread"), 1)),
+    1000: Scenario(
+        1.0, 5.0, 4.0, {**dict.fromkeys(VARIANTS, 1), **dict.fromkeys(CORE, 3), "trigger_shared_session": 2}
+    ),
+    # httpx already falls behind at 1,000 (see the results); at 5,000 it would only burn the time budget.
+    5000: Scenario(
+        2.5, 10.0, 4.0, {**dict.fromkeys(CORE, 1), "aiohttp_shared": 2, "trigger_fast_path": 2, "to_thread": 1}
+    ),
+}
+#: Keep-alive at long intervals: aiohttp closes a pooled connection after 15 s idle, so a trigger with a
+#: session of its own that polls less often than that reconnects every time. 200 triggers arriving within
+#: 2 s, polls 16 s apart, jobs of 5-9 s: two polls each.
+KEEPALIVE_N = 200
+KEEPALIVE = Scenario(16.0, 5.0, 4.0, {"trigger": 1}, arrival=2.0)
+
+
+def run(plan: dict[int, Scenario]) -> dict[str, Any]:
+    """Run the plan against one emulator process; each run is a fresh client process."""
+    runs: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    with EmulatorProcess() as emulator:
+        for n, scenario in plan.items():
+            interval, duration, jitter, rounds = (
+                scenario.poll_interval,
+                scenario.duration,
+                scenario.jitter,
+                scenario.rounds,
+            )
+            time_cap = duration + jitter + 3 * interval + 12
+            for repeat in range(max(rounds.values())):
+                for variant in (v for v in VARIANTS if rounds.get(v, 0) > repeat):
+                    result = run_once(
+                        emulator, variant, n, interval, duration, jitter, time_cap, repeat + 1, scenario.arrival
+                    )
+                    result.update(
+                        repeat=repeat,
+                        job_duration=duration,
+                        job_duration_jitter=jitter,
+                        arrival_window=interval if scenario.arrival is None else scenario.arrival,
+                    )
+                    runs.append(result)
+                    nums = {k: math.nan if v is None else v for k, v in result.items()}
+                    print(
+                        f"  N={n:5d} {variant:24s} cpu/poll steady {nums['steady_cpu_ms_per_poll']:6.3f}"
+                        f" all {nums['cpu_ms_per_poll']:6.3f} ms  polls {result['polls']:6d}"
+                        f"  conns {result['connections']:5d}  lag p99 {nums['steady_lag_p99_ms']:7.1f}"
+                        f" (all {nums['lag_p99_ms']:7.1f}) ms  wall {result['wall_seconds']:5.1f} s"
+                        f"  rss +{nums['rss_growth_mib']:.0f} MiB  events {result['events_received']}/{n}"
+                        + ("  KILLED at the time cap" if result["killed"] else ""),
+                        flush=True,
+                    )
+    return {
+        "params": {
+            "plan": {str(n): dataclasses.asdict(scenario) for n, scenario in plan.items()},
+            "tick_seconds": TICK,
+        },
+        "runs": runs,
+        "summary": summarize(runs),
+        "elapsed_seconds": time.perf_counter() - started,
+    }
+
+
+SUMMARY_FIELDS = (
+    "steady_cpu_ms_per_poll",
+    "cpu_ms_per_poll",
+    "cpu_ms_per_waiter",
+    "polls",
+    "polls_per_job",
+    "connections",
+    "wall_seconds",
+    "last_event_after_last_finish_s",
+    "detection_delay_median_s",
+    "steady_lag_p99_ms",
+    "steady_lag_max_ms",
+    "lag_p99_ms",
+    "lag_max_ms",
+    "gc_max_pause_ms",
+    "rss_growth_mib",
+    "emulator_busy_fraction",
+    "events_received",
+    "incomplete",
+    "error_count",
+)
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per N and variant: the median of each figure over rounds, and the ratios to the floor in the same round."""
+    summary: dict[str, dict[str, dict[str, Any]]] = {}
+    for n in sorted({run["n"] for run in runs}):
+        at_n = [run for run in runs if run["n"] == n]
+        floors = {run["repeat"]: run for run in at_n if run["variant"] == "aiohttp_shared"}
+        summary[str(n)] = {}
+        for variant in VARIANTS:
+            mine = [run for run in at_n if run["variant"] == variant]
+            if not mine:
+                continue
+            row: dict[str, Any] = {
+                "rounds": len(mine),
+                "arrival_window": mine[0].get("arrival_window"),
+                "poll_interval": mine[0]["poll_interval"],
+                "job_duration": mine[0]["job_duration"],
+                "job_duration_jitter": mine[0]["job_duration_jitter"],
+            }
+            for name in SUMMARY_FIELDS:
+                values = [run[name] for run in mine if run.get(name) is not None]
+                row[name] = median(values) if values else None
+            for name in ("steady_cpu_ms_per_poll", "cpu_ms_per_poll"):
+                ratios = [
+                    run[name] / floors[run["repeat"]][name]
+                    for run in mine
+                    if run["repeat"] in floors and run.get(name) and floors[run["repeat"]].get(name)
+                ]
+                row[f"{name}_vs_floor"] = median(ratios) if ratios else None
+            row["gc_gen2_collections"] = median(run["gc_collections"].get("2", 0) for run in mine if not run["killed"])
+            row["killed_runs"] = sum(1 for run in mine if run["killed"])
+            summary[str(n)][variant] = row
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--client", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--time-cap", type=float, default=60.0, help=argparse.SUPPRESS)
+    parser.add_argument("--arrival", type=float, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--n", type=int, nargs="+", help="sizes (default: the make bench plan: 100 1000 5000, and 200 for keep-alive)"
+    )
+    parser.add_argument("--variants", help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument("--poll-interval", type=float, help="seconds (default: 1 s up to N=1000, 2.5 s above)")
+    parser.add_argument("--repeats", type=int, help="rounds per variant (default: the plan's)")
+    parser.add_argument("--duration", type=float, help="job duration in seconds (default: the plan's)")
+    parser.add_argument("--jitter", type=float, help="extra U(0, jitter) seconds per job (default: the plan's)")
+    parser.add_argument("--save", action="store_true", help="write benchmarks/results/triggerer_scale.json")
+    args = parser.parse_args(argv)
+    if args.client:
+        _client_main(args.client, args.poll_interval, args.time_cap, args.arrival or args.poll_interval)
+        return 0
+    plan: dict[int, Scenario] = {}
+    if not args.n:
+        plan = {**DEFAULT_PLAN, KEEPALIVE_N: KEEPALIVE}
+    for n in args.n or []:
+        base = KEEPALIVE if n == KEEPALIVE_N else DEFAULT_PLAN.get(n) or DEFAULT_PLAN[1000 if n <= 1000 else 5000]
+        rounds = base.rounds
+        if args.variants:
+            rounds = {v: rounds.get(v, 1) for v in args.variants.split(",")}
+        if args.repeats:
+            rounds = dict.fromkeys(rounds, args.repeats)
+        plan[n] = Scenario(
+            args.poll_interval or base.poll_interval,
+            base.duration if args.duration is None else args.duration,
+            base.jitter if args.jitter is None else args.jitter,
+            rounds,
+            base.arrival,
+        )
+    result = run(plan)
+    if args.save:
+        save_result("triggerer_scale", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

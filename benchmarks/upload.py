@@ -1,0 +1,208 @@
+"""
+Upload: ``OpusHook.upload_file`` to the emulator's storage listener, against ``curl -T`` in the same run.
+
+For each size (10 MiB, 100 MiB, 1 GiB) and round: ``curl -T`` (with ``Expect:`` disabled, as
+requests sends none) to a fresh presigned URL, then ``OpusHook.upload_file`` in a fresh process that
+reports its wall time, CPU and peak RSS growth (VmHWM reset just before the upload). The throughput
+ratio hook/curl is taken per round, then the median. Then many small files through one hook in a loop.
+Files are written to a temporary directory and deleted afterwards.
+
+Reproduce::
+
+    .venv/bin/python -m benchmarks.upload
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import (
+    PYTHON,
+    ROOT,
+    EmulatorProcess,
+    bench_env,
+    median,
+    peak_rss_mib,
+    private_stdout,
+    reset_peak_rss,
+    rss_mib,
+    save_result,
+)
+
+MIB = 2**20
+SIZES = {"10 MiB": 10 * MIB, "100 MiB": 100 * MIB, "1 GiB": 1024 * MIB}
+
+
+def _write_file(path: Path, size: int) -> None:
+    block = os.urandom(MIB)
+    with open(path, "wb") as out:
+        for offset in range(0, size, MIB):
+            out.write(block[: min(MIB, size - offset)])
+
+
+def _hook_client(mode: str, paths: list[str]) -> None:
+    """Client process: upload through OpusHook, report time, CPU and peak RSS growth."""
+    out = private_stdout()
+    from airflow_provider_opus.hooks.opus import OpusHook
+
+    hook = OpusHook()
+    hook.settings  # noqa: B018 -- read the connection before measuring
+    if mode == "small":
+        hook.upload_file(paths[0])  # warm up: connections, sessions
+        paths = paths[1:]
+    reset_ok = reset_peak_rss()
+    rss_before = rss_mib()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for path in paths:
+        hook.upload_file(path)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    out.write(
+        json.dumps(
+            {
+                "wall_seconds": wall,
+                "cpu_seconds": cpu,
+                "files": len(paths),
+                "rss_before_mib": rss_before,
+                "rss_peak_mib": peak_rss_mib(),
+                "peak_reset": reset_ok,
+            }
+        )
+        + "\n"
+    )
+
+
+def _hook_upload(emulator: EmulatorProcess, mode: str, paths: list[str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [PYTHON, "-m", "benchmarks.upload", "--client", mode, *paths],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=bench_env(AIRFLOW_CONN_OPUS_DEFAULT=emulator.connection_json()),
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"hook upload failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
+def _curl_upload(emulator: EmulatorProcess, path: Path) -> dict[str, Any]:
+    url = emulator.call("presign", extension="pdf")["presignedUrl"]
+    t0 = time.perf_counter()
+    result = subprocess.run(
+        [
+            *("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T", str(path)),
+            *("-H", "Content-Type: application/pdf", "-H", "Expect:", url),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    wall = time.perf_counter() - t0
+    if result.stdout.strip() != "200":
+        raise RuntimeError(f"curl upload answered {result.stdout!r}: {result.stderr}")
+    return {"wall_seconds": wall}
+
+
+def run(rounds: dict[str, int], small_files: int = 200, small_size: int = 10 * 1024) -> dict[str, Any]:
+    if shutil.which("curl") is None:
+        raise RuntimeError("curl is not installed: this benchmark's baseline needs it")
+    tmp = Path(tempfile.mkdtemp(prefix="opus-bench-upload-"))
+    results: dict[str, Any] = {"sizes": {}, "curl_flags": "-T FILE -H 'Content-Type: application/pdf' -H 'Expect:'"}
+    try:
+        with EmulatorProcess() as emulator:
+            for label, size in SIZES.items():
+                path = tmp / f"upload-{size}.pdf"
+                _write_file(path, size)
+                per_round = []
+                for _ in range(rounds.get(label, 1)):
+                    emulator.call("reset")
+                    before = emulator.call("stats")
+                    curl = _curl_upload(emulator, path)
+                    mid = emulator.call("stats")
+                    hook = _hook_upload(emulator, "big", [str(path)])
+                    after = emulator.call("stats")
+                    uploads = emulator.call("uploads")["uploads"]
+                    sizes_seen = sorted(u["size"] for u in uploads if u["uploaded"])
+                    if sizes_seen != [size, size]:
+                        raise RuntimeError(f"emulator recorded {sizes_seen}, expected two uploads of {size}")
+                    per_round.append(
+                        {
+                            "curl_mib_s": size / MIB / curl["wall_seconds"],
+                            "hook_mib_s": size / MIB / hook["wall_seconds"],
+                            "ratio": curl["wall_seconds"] / hook["wall_seconds"],
+                            "hook_cpu_seconds": hook["cpu_seconds"],
+                            "hook_rss_growth_mib": hook["rss_peak_mib"] - hook["rss_before_mib"],
+                            "hook_rss_before_mib": hook["rss_before_mib"],
+                            "peak_reset": hook["peak_reset"],
+                            "emulator_busy_curl": (mid["cpu_seconds"] - before["cpu_seconds"]) / curl["wall_seconds"],
+                            "emulator_busy_hook": (after["cpu_seconds"] - mid["cpu_seconds"]) / hook["wall_seconds"],
+                            "had_service_key": any(u["had_service_key"] for u in uploads),
+                        }
+                    )
+                path.unlink()
+                results["sizes"][label] = {
+                    "bytes": size,
+                    "rounds": per_round,
+                    "curl_mib_s_median": median(r["curl_mib_s"] for r in per_round),
+                    "hook_mib_s_median": median(r["hook_mib_s"] for r in per_round),
+                    "ratio_median": median(r["ratio"] for r in per_round),
+                    "hook_rss_growth_mib_max": max(r["hook_rss_growth_mib"] for r in per_round),
+                }
+                print(f"  {label:8s} {json.dumps({k: v for k, v in results['sizes'][label].items() if k != 'rounds'})}")
+
+            small_dir = tmp / "small"
+            small_dir.mkdir()
+            paths = []
+            for index in range(small_files + 1):  # +1: the warm-up upload
+                path = small_dir / f"doc-{index:04d}.pdf"
+                path.write_bytes(os.urandom(small_size))
+                paths.append(str(path))
+            emulator.call("reset")
+            small = _hook_upload(emulator, "small", paths)
+            stats = emulator.call("stats")
+            results["small_files"] = {
+                "files": small["files"],
+                "bytes_each": small_size,
+                "files_per_second": small["files"] / small["wall_seconds"],
+                "cpu_ms_per_file": small["cpu_seconds"] / small["files"] * 1000,
+                "requests": stats["requests"],
+                "connections_api": stats["connections_api"],
+                "connections_storage": stats["connections_storage"],
+            }
+            print(f"  small files {json.dumps(results['small_files'])}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--client", choices=["big", "small"], help=argparse.SUPPRESS)
+    parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds for 10 and 100 MiB")
+    parser.add_argument("--rounds-1gib", type=int, default=2)
+    parser.add_argument("--small-files", type=int, default=200)
+    parser.add_argument("--save", action="store_true", help="write benchmarks/results/upload.json")
+    args = parser.parse_args(argv)
+    if args.client:
+        _hook_client(args.client, args.paths)
+        return 0
+    rounds = {"10 MiB": args.rounds, "100 MiB": args.rounds, "1 GiB": args.rounds_1gib}
+    result = run(rounds, args.small_files)
+    if args.save:
+        save_result("upload", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
