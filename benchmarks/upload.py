@@ -157,6 +157,7 @@ def run(rounds: dict[str, int], small_files: int = 200, small_size: int = 10 * 1
                     "hook_mib_s_median": median(r["hook_mib_s"] for r in per_round),
                     "ratio_median": median(r["ratio"] for r in per_round),
                     "hook_rss_growth_mib_max": max(r["hook_rss_growth_mib"] for r in per_round),
+                    "hook_cpu_seconds_median": median(r["hook_cpu_seconds"] for r in per_round),
                 }
                 print(f"  {label:8s} {json.dumps({k: v for k, v in results['sizes'][label].items() if k != 'rounds'})}")
 
@@ -189,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--client", choices=["big", "small"], help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds for 10 and 100 MiB")
-    parser.add_argument("--rounds-1gib", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds for 10 and 100 MiB")
+    parser.add_argument("--rounds-1gib", type=int, default=3)
     parser.add_argument("--small-files", type=int, default=200)
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/upload.json")
     args = parser.parse_args(argv)

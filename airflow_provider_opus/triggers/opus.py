@@ -29,6 +29,10 @@ class OpusJobTrigger(BaseTrigger):
     :param poll_interval: seconds between status checks.
     :param end_time: absolute deadline as a Unix timestamp, or None to wait as long as the job
         runs. Checked before each poll; the last poll happens at the deadline itself.
+
+    The first poll comes one ``poll_interval`` after the trigger starts: the task checked the
+    status just before it deferred. (This also keeps clear of apache/airflow#67287, where a
+    trigger firing within moments of the deferral fails the task on Airflow 3.3.2.)
     :param retry_limit: retries of a failed status call.
     :param retry_delay: base delay between those retries in seconds.
     """
@@ -82,7 +86,12 @@ class OpusJobTrigger(BaseTrigger):
         hook = OpusAsyncHook(self.opus_conn_id, retry_limit=self.retry_limit, retry_delay=self.retry_delay)
         try:
             while True:
-                deadline_reached = self.end_time is not None and time.time() >= self.end_time
+                # The task checked the status just before it deferred: wait first, then poll.
+                wait, final_poll = self.poll_interval, False
+                if self.end_time is not None:
+                    remaining = self.end_time - time.time()
+                    wait, final_poll = max(0.0, min(wait, remaining)), remaining <= self.poll_interval
+                await asyncio.sleep(wait)
                 status = await hook.get_job_status(job)
                 elapsed = time.monotonic() - started
                 if status != last_status:
@@ -94,7 +103,7 @@ class OpusJobTrigger(BaseTrigger):
                 if JobStatus.is_terminal(status):
                     yield self._event("failed", status, f"Opus job {job} ended with status {status!r}")
                     return
-                if deadline_reached:
+                if final_poll:
                     yield self._event(
                         "timeout",
                         status,
@@ -102,10 +111,6 @@ class OpusJobTrigger(BaseTrigger):
                         f"job {job} keeps running.",
                     )
                     return
-                wait = self.poll_interval
-                if self.end_time is not None:
-                    wait = max(0.0, min(wait, self.end_time - time.time()))
-                await asyncio.sleep(wait)
         except Exception as exc:
             # Fail closed with the reason: an event the task can explain beats a crashed trigger.
             yield self._event("error", last_status, str(exc) if isinstance(exc, OpusError) else repr(exc))

@@ -40,7 +40,7 @@ async def test_success_event(emulator):
     assert event["status"] == "success"
     assert event["opus_status"] == "COMPLETED"
     assert event["job_execution_id"] == job_id
-    assert len(emulator.requests("get_job_status")) >= 2
+    assert len(emulator.requests("get_job_status")) >= 2  # it waited, polled while running, polled again
 
 
 async def test_failed_event(emulator):
@@ -64,9 +64,8 @@ async def test_deadline_makes_a_final_check_and_times_out(emulator):
     (event,) = await events_of(trigger_for(job_id, poll_interval=10, end_time=end_time))
     assert event["status"] == "timeout"
     assert "keeps running" in event["message"]
-    polls = emulator.requests("get_job_status")
-    assert len(polls) == 2  # one at the start, a final one at the deadline (not after 10 s)
-    assert polls[-1]["time"] >= end_time
+    (poll,) = emulator.requests("get_job_status")  # one poll, at the deadline (not after 10 s)
+    assert end_time <= poll["time"] < end_time + 2
 
 
 async def test_job_finishing_at_the_deadline_is_success(emulator):
@@ -117,3 +116,12 @@ def test_serialize_round_trips_every_argument():
         "retry_delay": 0.5,
     }
     assert set(inspect.signature(OpusJobTrigger.__init__).parameters) - {"self"} == set(kwargs)
+
+
+async def test_first_poll_waits_one_interval(emulator):
+    job_id = start_job()
+    started = time.time()
+    (event,) = await events_of(trigger_for(job_id, poll_interval=0.4))
+    assert event["status"] == "success"
+    first_poll = emulator.requests("get_job_status")[0]
+    assert first_poll["time"] >= started + 0.4  # the task checked just before deferring
