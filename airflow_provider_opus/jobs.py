@@ -1,19 +1,33 @@
-"""What the end of an Opus job means for an Airflow task, shared by the operators and the sensor."""
+"""What the operators and the sensor share: their hook, and what the end of an Opus job means for a task."""
 
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opus.api import JobStatus
 from airflow_provider_opus.exceptions import OpusError, OpusJobFailedError, OpusJobTimeoutError
+from airflow_provider_opus.hooks.opus import OpusHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_opus.hooks.opus import OpusHook
-
 log = logging.getLogger(__name__)
+
+
+class _OpusTaskMixin:
+    """The connection and retry settings every Opus operator and the sensor share."""
+
+    opus_conn_id: str
+    opus_retry_limit: int
+    opus_retry_delay: float
+
+    @cached_property
+    def hook(self) -> OpusHook:
+        """The hook for this task's connection."""
+        return OpusHook(self.opus_conn_id, retry_limit=self.opus_retry_limit, retry_delay=self.opus_retry_delay)
+
 
 #: How many audit entries an error message carries.
 AUDIT_TAIL_LENGTH = 5

@@ -6,7 +6,6 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
@@ -17,6 +16,7 @@ from airflow_provider_opus.api import JobStatus
 from airflow_provider_opus.exceptions import OpusError, OpusInvalidArgumentError, OpusJobFailedError
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.jobs import (
+    _OpusTaskMixin,
     audit_tail,
     check_trigger_event,
     raise_unless_completed,
@@ -59,20 +59,7 @@ def check_local_files(paths: Sequence[str], allowed: frozenset[str] | None = Non
         raise OpusInvalidArgumentError(f"Cannot upload to Opus: {'; '.join(problems)}")
 
 
-class _OpusOperatorMixin:
-    """The connection and retry settings every Opus operator shares."""
-
-    opus_conn_id: str
-    opus_retry_limit: int
-    opus_retry_delay: float
-
-    @cached_property
-    def hook(self) -> OpusHook:
-        """The hook for this task's connection."""
-        return OpusHook(self.opus_conn_id, retry_limit=self.opus_retry_limit, retry_delay=self.opus_retry_delay)
-
-
-class OpusUploadOperator(_OpusOperatorMixin, BaseOperator):
+class OpusUploadOperator(_OpusTaskMixin, BaseOperator):
     """
     Uploads local files to Opus and returns their fileUrls, for ``file`` and ``array_files`` inputs.
 
@@ -124,7 +111,7 @@ class OpusUploadOperator(_OpusOperatorMixin, BaseOperator):
         return file_urls[0] if single else file_urls
 
 
-class OpusExecuteJobOperator(_OpusOperatorMixin, ResumableJobMixin, BaseOperator):
+class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
     """
     Runs an Opus workflow as a job: check inputs, upload files, initiate, execute, and wait.
 
@@ -392,7 +379,7 @@ def _parsed_mapping(value: Mapping[str, Any] | str, name: str) -> Mapping[str, A
     return value
 
 
-class OpusGetJobResultsOperator(_OpusOperatorMixin, BaseOperator):
+class OpusGetJobResultsOperator(_OpusTaskMixin, BaseOperator):
     """
     Fetches a completed job's results, and its audit log, for downstream tasks.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, conf
@@ -13,14 +12,19 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 from airflow_provider_opus.api import JobStatus
 from airflow_provider_opus.exceptions import OpusJobTimeoutError
 from airflow_provider_opus.hooks.opus import OpusHook
-from airflow_provider_opus.jobs import check_trigger_event, raise_unless_completed, record_asset_events
+from airflow_provider_opus.jobs import (
+    _OpusTaskMixin,
+    check_trigger_event,
+    raise_unless_completed,
+    record_asset_events,
+)
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class OpusJobSensor(BaseSensorOperator):
+class OpusJobSensor(_OpusTaskMixin, BaseSensorOperator):
     """
     Waits for an Opus job to finish; succeeds on ``COMPLETED``.
 
@@ -62,11 +66,6 @@ class OpusJobSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.opus_retry_limit = opus_retry_limit
         self.opus_retry_delay = opus_retry_delay
-
-    @cached_property
-    def hook(self) -> OpusHook:
-        """The hook for this task's connection."""
-        return OpusHook(self.opus_conn_id, retry_limit=self.opus_retry_limit, retry_delay=self.opus_retry_delay)
 
     def poke(self, context: Context) -> bool:
         """
