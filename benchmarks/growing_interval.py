@@ -87,30 +87,18 @@ class GrowingIntervalOpusJobTrigger(OpusJobTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        # The provider's loop (triggers/opus.py) with only the wait changed.
+        # The provider's loop (triggers/opus.py: wait first, then poll) with only the wait changed.
         from airflow_provider_opus.triggers import opus as trigger_module
 
         job = self.job_execution_id
         started = time.monotonic()
         wait: float | None = None
+        last_status: str | None = None
         hook = trigger_module.OpusAsyncHook(
             self.opus_conn_id, retry_limit=self.retry_limit, retry_delay=self.retry_delay
         )
-        last_status: str | None = None
         try:
             while True:
-                deadline_reached = self.end_time is not None and time.time() >= self.end_time
-                status = await hook.get_job_status(job)
-                last_status = status
-                if JobStatus.is_success(status):
-                    yield self._event("success", status, f"Opus job {job} COMPLETED")
-                    return
-                if JobStatus.is_terminal(status):
-                    yield self._event("failed", status, f"Opus job {job} ended with status {status!r}")
-                    return
-                if deadline_reached:
-                    yield self._event("timeout", status, f"Opus job {job} still {status} at the deadline")
-                    return
                 wait = next_wait(
                     self.poll_interval,
                     self.max_poll_interval,
@@ -119,10 +107,22 @@ class GrowingIntervalOpusJobTrigger(OpusJobTrigger):
                     wait,
                     time.monotonic() - started,
                 )
-                sleep = wait
+                sleep, final_poll = wait, False
                 if self.end_time is not None:
-                    sleep = max(0.0, min(wait, self.end_time - time.time()))
+                    remaining = self.end_time - time.time()
+                    sleep, final_poll = max(0.0, min(wait, remaining)), remaining <= wait
                 await asyncio.sleep(sleep)
+                status = await hook.get_job_status(job)
+                last_status = status
+                if JobStatus.is_success(status):
+                    yield self._event("success", status, f"Opus job {job} COMPLETED")
+                    return
+                if JobStatus.is_terminal(status):
+                    yield self._event("failed", status, f"Opus job {job} ended with status {status!r}")
+                    return
+                if final_poll:
+                    yield self._event("timeout", status, f"Opus job {job} still {status} at the deadline")
+                    return
         except Exception as exc:
             yield self._event("error", last_status, str(exc) if isinstance(exc, OpusError) else repr(exc))
         finally:

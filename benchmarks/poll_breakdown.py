@@ -169,7 +169,8 @@ def retained_per_waiter(emulator: EmulatorProcess, variant: str, n: int = 500) -
             await asyncio.sleep(3600)
 
         async def trigger(job_id: str) -> None:
-            async for _ in OpusJobTrigger(job_id, poll_interval=3600).run():
+            # The trigger waits one interval before its first poll; measured before its second one.
+            async for _ in OpusJobTrigger(job_id, poll_interval=2.0).run():
                 pass
 
         gc.collect()
@@ -179,9 +180,13 @@ def retained_per_waiter(emulator: EmulatorProcess, variant: str, n: int = 500) -
             await all_polled.wait()
         else:
             tasks = [asyncio.create_task(trigger(job_id)) for job_id in ids]
-            while len(emulator.call("requests", endpoint="get_job_status")["requests"]) < n:
+            deadline = time.monotonic() + 30
+            while emulator.call("stats")["requests"].get("get_job_status", 0) < n:
+                if time.monotonic() > deadline:
+                    seen = emulator.call("stats")["requests"]
+                    failed = [repr(t.exception()) for t in tasks if t.done() and not t.cancelled() and t.exception()]
+                    raise RuntimeError(f"{variant}: not every trigger polled within 30 s: {seen}, {failed[:3]}")
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(0.2)
         gc.collect()
         objects1, rss1 = len(gc.get_objects()), rss_mib()
         for task in tasks:

@@ -107,8 +107,9 @@ def scale_section(scale: dict[str, Any], breakdown: dict[str, Any] | None, run_i
         "## 1. Triggerer scale",
         "**What.** N concurrent waiters in one asyncio event loop (one client process, as in a triggerer), "
         "each on its own emulator job lasting `duration + U(0, jitter)` seconds (given per N below), so jobs "
-        "end at staggered times. The waiters start spread "
-        "over the first poll interval, as deferred tasks reach a triggerer over time. Measured per run, in a "
+        "end at staggered times. The waiters start spread over the first poll interval, as deferred tasks "
+        "reach a triggerer over time, and each waits one interval before its first poll, as `OpusJobTrigger` "
+        "does (the task checked the status just before deferring). Measured per run, in a "
         "fresh client process: wall time until the last event; client CPU (`time.process_time`) divided by "
         "the status polls the emulator logged, over the whole run (*all*, which includes starting each "
         "waiter and ending it) and over the *steady* window (every waiter started and polled once, no job "
@@ -412,17 +413,18 @@ def economy_section(economy: dict[str, Any], run_info: dict[str, Any]) -> str:
         "**What.** Status requests per job and detection delay (job end to the poll that sees it) at the default "
         "30 s poll interval, for jobs of about 10 s, 10 min and 1 day (each length varied by +-10% over 2,000 "
         "samples, so no figure hangs on an exact alignment), against growing intervals bounded by a maximum. "
-        "Requests count the operator's one status check before it defers, plus the trigger's polls (the first "
-        "one immediately). Computed with a closed-form model (`benchmarks/poll_economy.py`), checked against the "
-        "real trigger code on a virtual clock, and validated against one real short run.",
+        "Requests count the operator's one status check before it defers, plus the trigger's polls (it waits "
+        "one interval before the first). Computed with a closed-form model (`benchmarks/poll_economy.py`), "
+        "checked against the real trigger code on a virtual clock, and validated against one real short run.",
         _table(["job", "policy", "status requests", "delay mean (s)", "p95 (s)", "max (s)"], rows),
         f"**Virtual clock.** `OpusJobTrigger.run` (fixed) and the growing-interval prototype "
         f"(`benchmarks/growing_interval.py`), with `time` and `asyncio.sleep` replaced by a virtual clock and a fake "
         f"status source, agree with the model in {agree} of {len(virtual)} cases (polls exactly, delay to the "
         f"microsecond); the longest simulation (a day of 30 s polls) takes {slowest:.2f} s.",
-        "**Real run.** Real triggers against the emulator, intervals scaled down; the model is given each job's "
-        "measured first poll and end. Columns: polls measured / model; jobs whose poll count the model gets "
-        "exactly / within one poll; median delay measured / model (s); delay error median / max (s).",
+        "**Real run.** Real triggers against the emulator, intervals scaled down; the model is given each "
+        "trigger's first poll less one interval (leaving out the one-off cost of its first call) and its job's "
+        "end. Columns: polls measured / model; jobs whose poll count the model gets exactly / within one poll; "
+        "median delay measured / model (s); delay error median / max (s).",
         _table(
             ["policy", "jobs", "polls", "poll count right", "delay (s)", "delay error (s)"],
             validation_rows,
