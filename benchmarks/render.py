@@ -607,8 +607,8 @@ def per_job_section(per_job: dict[str, Any], economy: dict[str, Any] | None, run
     )
     requests_rows = [[f"`{name}`", _num(count, 1)] for name, count in per_job["requests_per_job"].items()]
     requests_rows.append(["**total**", _num(per_job["requests_per_job_total"], 1)])
-    cpu_rows = [[phase, _num(ms, 2)] for phase, ms in per_job["cpu_ms_per_phase_median"].items()]
-    cpu_rows.append(["**total**", _num(per_job["cpu_ms_per_job_median"], 2)])
+    cpu_rows = [[phase, _num(ms, 2)] for phase, ms in per_job["cpu_ms_per_phase_mean"].items()]
+    cpu_rows.append(["**total**", _num(per_job["cpu_ms_per_job_mean"], 2)])
     fixed = per_job["requests_per_job_total"] - per_job["requests_per_job"].get("get_job_status", 0)
     return "\n\n".join(
         [
@@ -618,7 +618,7 @@ def per_job_section(per_job: dict[str, Any], economy: dict[str, Any] | None, run
             "`OpusJobTrigger` it defers to (run to its event, as a triggerer would), `execute_complete`, "
             "`OpusJobSensor(deferrable=True)` and `OpusGetJobResultsOperator`. Jobs of "
             f"{per_job['job_duration_s']:g} s polled every {per_job['poll_interval_s']:g} s; one warm-up job, then "
-            f"the median of {per_job['jobs_measured']}. Requests come from the emulator's request log.",
+            f"{per_job['jobs_measured']} measured ones. Requests come from the emulator's request log.",
             _table(["endpoint", "requests per job"], requests_rows),
             f"That is {_num(fixed, 0)} fixed requests plus status checks: one before deferring, one by the "
             f"sensor, and the trigger's polls ({_num(per_job['trigger_polls_per_job'], 1)} here; at the default "
@@ -626,9 +626,12 @@ def per_job_section(per_job: dict[str, Any], economy: dict[str, Any] | None, run
             f"{_num(per_job['tcp_connections_per_job']['api'], 1)} to the API (each task builds its own hook and "
             f"session, as separate Airflow tasks do), {_num(per_job['tcp_connections_per_job']['storage'], 1)} to "
             f"storage. Uploads that carried the service key to storage: {per_job['uploads_with_service_key']}.",
-            "**Client CPU per job**, waits excluded (`time.process_time`; sleeping costs none), median per phase:",
+            "**Client CPU per job**, waits excluded (`time.process_time`; sleeping costs none), mean per phase "
+            "(a garbage collection lands in whichever phase crosses a threshold, so means, not medians):",
             _table(["phase", "CPU (ms)"], cpu_rows),
-            f"Worker side (everything but the trigger): {_num(per_job['cpu_ms_worker_side_median'], 2)} ms per job. "
+            f"Worker side (everything but the trigger): {_num(per_job['cpu_ms_worker_side_mean'], 2)} ms per job; "
+            f"garbage collection: {_num(per_job['gc_ms_per_job_mean'], 2)} ms per job; per-job totals: "
+            f"{', '.join(f'{ms:.0f}' for ms in per_job['cpu_ms_per_job_samples'])} ms. "
             "The trigger phase includes starting an event loop and a session for one trigger; in a triggerer the "
             "loop is shared and the cost per poll is that of section 1.",
             _repro("per_job", run_info),
@@ -744,7 +747,7 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
                 "Per document-review job",
                 "(reported)",
                 f"{_num(per_job['requests_per_job_total'], 0)} requests, "
-                f"{_num(per_job['cpu_ms_per_job_median'], 1)} ms client CPU",
+                f"{_num(per_job['cpu_ms_per_job_mean'], 1)} ms client CPU",
                 "n/a",
             ]
         )
