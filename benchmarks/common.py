@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,11 +36,14 @@ def bench_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     home = os.environ.get("OPUS_BENCH_AIRFLOW_HOME")
     if not home:
+        # One throwaway AIRFLOW_HOME for this process and the processes it starts; removed at exit.
         home = tempfile.mkdtemp(prefix="opus-bench-airflow-home-")
         os.environ["OPUS_BENCH_AIRFLOW_HOME"] = home
+        atexit.register(shutil.rmtree, home, True)
     env.update(
         {
             "AIRFLOW_HOME": home,
+            "OPUS_BENCH_AIRFLOW_HOME": home,
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p),
         }

@@ -81,7 +81,8 @@ def _client(jobs: int, poll_interval: float) -> None:
     )
     from airflow_provider_opus.sensors.opus import OpusJobSensor
 
-    document = Path(tempfile.mkdtemp(prefix="opus-bench-doc-")) / "invoice.pdf"
+    workdir = tempfile.TemporaryDirectory(prefix="opus-bench-doc-")
+    document = Path(workdir.name) / "invoice.pdf"
     document.write_bytes(b"%PDF-1.4\n" + b"0" * 100_000)
     out.write(json.dumps({"ready": True}) + "\n")
     sys.stdin.readline()
@@ -138,6 +139,7 @@ def _client(jobs: int, poll_interval: float) -> None:
         if index > 0:
             measured.append(cpu)
             gc_seconds.append(gc_clock["total"] - gc_before)
+    workdir.cleanup()
     out.write(json.dumps({"cpu": measured, "gc": gc_seconds}) + "\n")
 
 
