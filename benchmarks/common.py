@@ -114,6 +114,36 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def calibrate() -> float:
+    """
+    CPU milliseconds for a fixed pure-Python workload (best of 5): how fast the machine is right now.
+
+    On a shared VM the same code costs more CPU time when neighbours are busy; absolute CPU figures are
+    comparable between runs only at similar calibration values. Ratios within a round are not affected.
+    """
+    best = math.inf
+    for _ in range(5):
+        started = time.process_time()
+        sum(i * i for i in range(200_000))
+        json.loads(json.dumps([{"status": "IN PROGRESS", "n": i} for i in range(2_000)]))
+        best = min(best, time.process_time() - started)
+    return best * 1000
+
+
+def idle_loop_charge(seconds: float = 0.5) -> float:
+    """
+    CPU milliseconds per second charged to a process whose asyncio loop just waits.
+
+    On this VM a process blocked in epoll is charged some CPU, and how much varies over the day; the
+    triggerer and per-job figures are net of it (each measures it in its own process).
+    """
+    import asyncio
+
+    started_cpu, started = time.process_time(), time.perf_counter()
+    asyncio.run(asyncio.sleep(seconds))
+    return (time.process_time() - started_cpu) / (time.perf_counter() - started) * 1000
+
+
 # -- results -----------------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, load_result
+from benchmarks.common import ROOT, load_result, median
 
 DOC = ROOT / "docs" / "benchmarks.md"
 KEEPALIVE_N = 200  # benchmarks.triggerer_scale.KEEPALIVE_N
@@ -80,10 +80,18 @@ def machine_section(run_info: dict[str, Any]) -> str:
         *([name, version] for name, version in packages.items()),
         ["measured", machine.get("measured_at", "?")],
         [
-            "1-min load average (before the run; after each step)",
-            f"{_num(run_info.get('load_average_before'), 1)}; "
-            + ", ".join(
-                f"{name} {_num(step.get('load_average_after'), 1)}" for name, step in run_info.get("steps", {}).items()
+            "at the start of each step: CPU ms of a fixed Python workload / CPU ms charged per second to an "
+            "idle asyncio loop",
+            ", ".join(
+                f"{name} {_num(step.get('calibration_ms'), 1)} / {_num(step.get('idle_loop_cpu_ms_per_s'), 1)}"
+                for name, step in run_info.get("steps", {}).items()
+            ),
+        ],
+        [
+            "1-min load average at the start / end of each step (2 cores)",
+            ", ".join(
+                f"{name} {_num(step.get('load_average_before'), 1)} / {_num(step.get('load_average_after'), 1)}"
+                for name, step in run_info.get("steps", {}).items()
             ),
         ],
     ]
@@ -92,7 +100,8 @@ def machine_section(run_info: dict[str, Any]) -> str:
         + _table(["", ""], rows)
         + (
             "\n\nThe machine is shared and noisy (other engineers run Airflow deployments on it; see the load "
-            "average, against 2 cores): every figure is a median of several runs, and every ratio is "
+            "average, against 2 cores, and the calibration): every figure is a median of several runs, and "
+            "every ratio is "
             "taken between runs of the same round (back to back), then the median of those ratios. All traffic "
             "is on loopback (127.0.0.1) against the emulator, which always runs in a process of its own, so its "
             "CPU is never counted as the client's. Both sit on the same 2 cores."
@@ -114,17 +123,23 @@ def scale_section(scale: dict[str, Any], breakdown: dict[str, Any] | None, run_i
         "the status polls the emulator logged, over the whole run (*all*, which includes starting each "
         "waiter and ending it) and over the *steady* window (every waiter started and polled once, no job "
         "finished yet); peak RSS growth (VmHWM reset at the start); event-loop lag from a ticker task that "
-        f"sleeps {params['tick_seconds'] * 1000:g} ms and records how late it wakes (p99 after the arrival "
-        "window, i.e. from one poll interval + 0.5 s on, and over the whole run); gen-2 garbage collections; "
+        f"sleeps {params['tick_seconds'] * 1000:g} ms and records how late it wakes (p99 after arrival, i.e. "
+        "from the arrival window plus one poll interval plus 0.5 s on, and over the whole run); gen-2 garbage "
+        "collections; "
         "TCP connections the emulator accepted.",
-        "Variants: "
+        "Variants (not every one at every N): "
         + "; ".join(f"`{key}`: {label.replace('**', '')}" for key, label in VARIANT_LABELS.items())
         + ". The raw loops do a GET and `json.loads` per poll; httpx gets limits matched to aiohttp's "
         "default connector (100 connections, all kept alive). The two prototypes are in "
         "`benchmarks/shared_session.py`; both run the provider's unchanged `OpusJobTrigger.run`, with an "
         "`OpusAsyncHook` subclass whose `aiohttp` session is shared per event loop and connection settings, "
         "and (fast path) whose first attempt skips building tenacity's retry machinery. CPU figures are net of "
-        "the idle event loop and the ticker, measured for half a second in each client before its run.",
+        "the idle event loop and the ticker, measured for half a second in each client before its run "
+        f"(median {_num(median(r['idle_cpu_per_second'] * 1000 for r in scale['runs'] if not r['killed']), 1)} "
+        "ms of CPU per second here: this VM charges a waiting process for its wake-ups). The target is judged "
+        "on the whole-run figure; the steady window is a few seconds long, so one gen-2 collection (100-200 ms "
+        "here) landing in it moves its figure by up to 0.1 ms per poll, which is how a steady ratio can come "
+        "out below 1.",
     ]
     # The keep-alive scenario goes last: it is about long poll intervals, not about scale.
     for n, rows in sorted(summary.items(), key=lambda item: (item[0] == str(KEEPALIVE_N), int(item[0]))):
@@ -540,6 +555,7 @@ def parse_section(parse: dict[str, Any], run_info: dict[str, Any]) -> str:
             label,
             f"`{row['preloaded']}`" if row["preloaded"] else "",
             _num(row["increment_ms_median"], 1),
+            _num(min(row["increment_ms_samples"]), 1),
             " ".join(f"{value:.0f}" for value in row["increment_ms_samples"]),
             ", ".join(row["new_top_level_packages"]),
         ]
@@ -560,7 +576,10 @@ def parse_section(parse: dict[str, Any], run_info: dict[str, Any]) -> str:
         "after a warm-up process has written the bytecode. The last two rows are what-ifs: the same imports with "
         "`requests` (and `airflow.triggers.base`) already loaded, i.e. what the increment would be if the "
         "provider imported them lazily.",
-        _table(["modules", "preloaded", "increment (ms)", "samples (ms)", "packages first loaded"], rows),
+        _table(
+            ["modules", "preloaded", "increment, median (ms)", "min (ms)", "samples (ms)", "packages first loaded"],
+            rows,
+        ),
         "Largest cumulative import times under `airflow_provider_opus.operators.opus` (`python -X importtime`, "
         "after `import airflow.sdk`, one process):",
         _table(["module", "cumulative (ms)"], importtime_rows),
@@ -640,7 +659,10 @@ def per_job_section(per_job: dict[str, Any], economy: dict[str, Any] | None, run
             f"garbage collection: {_num(per_job['gc_ms_per_job_mean'], 2)} ms per job; per-job totals: "
             f"{', '.join(f'{ms:.0f}' for ms in per_job['cpu_ms_per_job_samples'])} ms. "
             "The trigger phase includes starting an event loop and a session for one trigger; in a triggerer the "
-            "loop is shared and the cost per poll is that of section 1.",
+            "loop is shared and the cost per poll is that of section 1. It is net of what this VM charges a "
+            f"process waiting in an idle event loop ({_num(per_job.get('idle_loop_cpu_ms_per_s'), 1)} ms of CPU "
+            f"per second, measured in the same process; the phase lasted "
+            f"{_num(per_job.get('trigger_phase_wall_s_mean'), 2)} s).",
             _repro("per_job", run_info),
         ]
     )

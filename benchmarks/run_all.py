@@ -18,7 +18,16 @@ import subprocess
 import sys
 import time
 
-from benchmarks.common import PYTHON, ROOT, bench_env, load_result, machine_info, save_result
+from benchmarks.common import (
+    PYTHON,
+    ROOT,
+    bench_env,
+    calibrate,
+    idle_loop_charge,
+    load_result,
+    machine_info,
+    save_result,
+)
 
 #: name -> module arguments; ``python -m benchmarks.<name> ... --save`` writes results/<name>.json.
 STEPS: dict[str, list[str]] = {
@@ -49,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.only or list(STEPS):
             print(f"== {command(name)}", flush=True)
             step_started = time.perf_counter()
+            load_at_start = os.getloadavg()[0]
+            speed, idle = calibrate(), idle_loop_charge()
             done = subprocess.run(
                 [PYTHON, "-m", f"benchmarks.{name}", *STEPS[name], "--save"], cwd=ROOT, env=bench_env(), check=False
             )
@@ -58,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                 "exit_code": done.returncode,
                 "command": command(name),
                 # Other work on the machine shows here (1-minute load average after the step; 2 cores).
+                "load_average_before": load_at_start,
+                "calibration_ms": speed,
+                "idle_loop_cpu_ms_per_s": idle,
                 "load_average_after": os.getloadavg()[0],
             }
             print(f"== {name}: {elapsed:.0f} s, exit code {done.returncode}", flush=True)
