@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_opus.exceptions import OpusPayloadError
+from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusPayloadError
 
 SUPPORTED_FILE_EXTENSIONS: frozenset[str] = frozenset(
     {"jpeg", "png", "jpg", "pdf", "docx", "csv", "xls", "xlsx", "txt", "json", "html", "xml"}
@@ -29,6 +29,19 @@ SUPPORTED_FILE_EXTENSIONS: frozenset[str] = frozenset(
 """File extensions Opus accepts for uploads: lowercase, without the dot."""
 
 ACCESS_SCOPES: tuple[str, ...] = ("all", "user", "workspace", "organization")
+
+
+def check_access_scope(access_scope: str) -> None:
+    """
+    Check an upload's access scope.
+
+    :param access_scope: who may read an uploaded file.
+    :raises OpusInvalidArgumentError: if it is not one of all, user, workspace or organization.
+    """
+    if access_scope not in ACCESS_SCOPES:
+        raise OpusInvalidArgumentError(f"access_scope must be one of {', '.join(ACCESS_SCOPES)}, got {access_scope!r}")
+
+
 """The values ``POST /job/file/upload`` accepts as ``accessScope``."""
 
 # What a value of each (non-file) type must be, as problem messages say it.

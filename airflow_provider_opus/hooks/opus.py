@@ -48,11 +48,11 @@ from airflow_provider_opus.exceptions import (
     OpusResponseError,
     OpusTransportError,
 )
-from airflow_provider_opus.payload import ACCESS_SCOPES, check_file_extension
+from airflow_provider_opus.payload import check_access_scope, check_file_extension
 from airflow_provider_opus.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     import aiohttp
     from airflow.sdk import Connection
@@ -157,6 +157,29 @@ def _base_url(conn: Connection) -> str:
     if conn.port and parts.port is None:
         host = f"{host}:{conn.port}"
     return host
+
+
+def check_local_files(paths: Sequence[str]) -> None:
+    """
+    Check that every path is a readable, non-empty file of a type Opus accepts, before anything is uploaded.
+
+    :param paths: local file paths.
+    :raises OpusInvalidArgumentError: listing every bad path and what to do about it.
+    """
+    problems = []
+    for path in paths:
+        if not os.path.exists(path):
+            problems.append(f"{path!r} does not exist")
+        elif os.path.isdir(path):
+            problems.append(f"{path!r} is a directory, not a file")
+        elif not os.access(path, os.R_OK):
+            problems.append(f"{path!r} is not readable by this process")
+        elif os.path.getsize(path) == 0:
+            problems.append(f"{path!r} is empty")
+        elif problem := check_file_extension(path, None):
+            problems.append(f"{path!r}: {problem}")
+    if problems:
+        raise OpusInvalidArgumentError(f"Cannot upload to Opus: {'; '.join(problems)}")
 
 
 def _job_id_param(job_execution_id: str) -> dict[str, str]:
@@ -340,10 +363,7 @@ class OpusHook(_OpusBaseHook):
         :param access_scope: who may read the file: all, user, workspace or organization.
         :return: ``{"presignedUrl": ..., "fileUrl": ...}``.
         """
-        if access_scope not in ACCESS_SCOPES:
-            raise OpusInvalidArgumentError(
-                f"access_scope must be one of {', '.join(ACCESS_SCOPES)}, got {access_scope!r}"
-            )
+        check_access_scope(access_scope)
         extension = "." + file_extension.lstrip(".").lower()
         body = {"fileExtension": extension, "accessScope": access_scope}
         return self._call(GET_UPLOAD_URL, json_body=body)
@@ -366,14 +386,7 @@ class OpusHook(_OpusBaseHook):
         :return: the fileUrl to use as the value of a ``file`` input.
         """
         local_path = os.fspath(path)
-        problem = check_file_extension(local_path, None)
-        if problem:
-            raise OpusInvalidArgumentError(f"Cannot upload {local_path!r}: {problem}")
-        if not os.path.isfile(local_path):
-            reason = "is a directory" if os.path.isdir(local_path) else "does not exist"
-            raise OpusInvalidArgumentError(f"Cannot upload {local_path!r}: it {reason}; give the path of a file.")
-        if not os.access(local_path, os.R_OK):
-            raise OpusInvalidArgumentError(f"Cannot upload {local_path!r}: it is not readable by this process.")
+        check_local_files([local_path])
         extension = os.path.splitext(local_path)[1].lstrip(".").lower()
         urls = self.get_upload_url(extension, access_scope)
         presigned_url, file_url = urls["presignedUrl"], urls["fileUrl"]

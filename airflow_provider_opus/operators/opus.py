@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from airflow_provider_opus.api import JobStatus
 from airflow_provider_opus.exceptions import OpusError, OpusInvalidArgumentError, OpusJobFailedError
-from airflow_provider_opus.hooks.opus import OpusHook
+from airflow_provider_opus.hooks.opus import OpusHook, check_local_files
 from airflow_provider_opus.jobs import (
     _OpusTaskMixin,
     audit_tail,
@@ -23,40 +23,11 @@ from airflow_provider_opus.jobs import (
     record_asset_events,
 )
 from airflow_provider_opus.links.opus import OpusWorkflowLink, workflow_url
-from airflow_provider_opus.payload import ACCESS_SCOPES, JobPayloadSchema, check_file_extension
+from airflow_provider_opus.payload import JobPayloadSchema, check_access_scope
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-def _check_access_scope(access_scope: str) -> None:
-    if access_scope not in ACCESS_SCOPES:
-        raise OpusInvalidArgumentError(f"access_scope must be one of {', '.join(ACCESS_SCOPES)}, got {access_scope!r}")
-
-
-def check_local_files(paths: Sequence[str], allowed: frozenset[str] | None = None) -> None:
-    """
-    Check that every path is a readable file of a type Opus accepts, before anything is uploaded.
-
-    :param paths: local file paths.
-    :param allowed: extensions an input allows (uppercase), if it restricts them.
-    :raises OpusInvalidArgumentError: listing every bad path and what to do about it.
-    """
-    problems = []
-    for path in paths:
-        if not os.path.exists(path):
-            problems.append(f"{path!r} does not exist")
-        elif os.path.isdir(path):
-            problems.append(f"{path!r} is a directory, not a file")
-        elif not os.access(path, os.R_OK):
-            problems.append(f"{path!r} is not readable by this process")
-        elif os.path.getsize(path) == 0:
-            problems.append(f"{path!r} is empty")
-        elif problem := check_file_extension(path, allowed):
-            problems.append(f"{path!r}: {problem}")
-    if problems:
-        raise OpusInvalidArgumentError(f"Cannot upload to Opus: {'; '.join(problems)}")
 
 
 class OpusUploadOperator(_OpusTaskMixin, BaseOperator):
@@ -88,7 +59,7 @@ class OpusUploadOperator(_OpusTaskMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        _check_access_scope(access_scope)
+        check_access_scope(access_scope)
         self.files = files
         self.access_scope = access_scope
         self.opus_conn_id = opus_conn_id
@@ -180,7 +151,7 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
             raise OpusInvalidArgumentError(f"Task {self.task_id!r}: poll_interval must be positive")
         if timeout is not None and timeout <= 0:
             raise OpusInvalidArgumentError(f"Task {self.task_id!r}: timeout must be positive or None")
-        _check_access_scope(access_scope)
+        check_access_scope(access_scope)
         self.workflow_id = workflow_id
         self.inputs = inputs
         self.job_payload_schema_instance = job_payload_schema_instance
