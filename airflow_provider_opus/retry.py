@@ -12,6 +12,11 @@ What is retried:
 Waits grow exponentially with jitter; a ``Retry-After`` header is honoured as given.
 A ``Retry-After`` longer than ``max_retry_after`` is not slept through in the task:
 the error is raised so that Airflow's own task retry (which frees the worker) takes over.
+
+The first attempt runs outside tenacity: almost every call succeeds at once, and a
+triggerer polling thousands of jobs should not build the retry machinery for each poll.
+The machinery is built when that attempt fails, and the failure is handed to it as its
+own first attempt, so attempt numbers, waits and log lines do not change.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from airflow_provider_opus.api import Endpoint, RetrySafety
 from airflow_provider_opus.exceptions import (
@@ -31,7 +36,12 @@ from airflow_provider_opus.exceptions import (
     OpusTransportError,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def is_retryable(exc: BaseException, endpoint: Endpoint) -> bool:
@@ -99,6 +109,46 @@ class RetryPolicy:
             return float(retry_after)
         backoff = min(self.max_delay, self.retry_delay * 2 ** (attempt_number - 1))
         return backoff + random.uniform(0, self.retry_delay)
+
+    def call(self, endpoint: Endpoint, description: str, attempt: Callable[[], T]) -> T:
+        """
+        Run ``attempt`` and retry it by this policy.
+
+        :param endpoint: the endpoint called (decides what is safe to retry).
+        :param description: what is called, for the retry log lines (method and path).
+        :param attempt: one attempt at the call.
+        """
+        try:
+            return attempt()
+        except Exception as exc:
+            first_failure: Exception | None = exc
+        for retrying in Retrying(**self.tenacity_kwargs(endpoint, description)):
+            with retrying:
+                if first_failure is not None:
+                    failure, first_failure = first_failure, None
+                    raise failure
+                return attempt()
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    async def acall(self, endpoint: Endpoint, description: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """
+        Await ``attempt`` and retry it by this policy; the async twin of :meth:`call`.
+
+        :param endpoint: the endpoint called (decides what is safe to retry).
+        :param description: what is called, for the retry log lines (method and path).
+        :param attempt: makes one attempt at the call.
+        """
+        try:
+            return await attempt()
+        except Exception as exc:
+            first_failure: Exception | None = exc
+        async for retrying in AsyncRetrying(**self.tenacity_kwargs(endpoint, description)):
+            with retrying:
+                if first_failure is not None:
+                    failure, first_failure = first_failure, None
+                    raise failure
+                return await attempt()
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def tenacity_kwargs(self, endpoint: Endpoint, description: str) -> dict[str, Any]:
         """

@@ -290,7 +290,15 @@ class EmulatorMiddleware:
             return
         endpoint = self._endpoint(scope)
         service_key = _header(scope, b"x-service-key")
-        entry = self.state.log_request(self.listener, endpoint, scope["method"], scope["path"], service_key is not None)
+        client = scope.get("client")
+        entry = self.state.log_request(
+            self.listener,
+            endpoint,
+            scope["method"],
+            scope["path"],
+            service_key is not None,
+            client_port=client[1] if client else None,
+        )
 
         async def send_logged(message: Message) -> None:
             # Logged before the client can see the response, so a test reading the log never races it.

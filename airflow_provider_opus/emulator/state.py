@@ -299,18 +299,26 @@ class EmulatorState:
     # Request log and faults ---------------------------------------------------------------------------
 
     def log_request(
-        self, listener: str, endpoint: str | None, method: str, path: str, had_service_key: bool
+        self,
+        listener: str,
+        endpoint: str | None,
+        method: str,
+        path: str,
+        had_service_key: bool,
+        client_port: int | None = None,
     ) -> dict[str, Any]:
         """
         Append a request to the log before it is handled.
 
-        :return: the entry, to pass to :meth:`set_request_status` once the response starts.
+        :param client_port: the client's TCP port: requests that share one came over one connection.
+        :return: the entry, to pass to :meth:`update_request` once the response starts.
         """
         entry = {
             "listener": listener,
             "endpoint": endpoint,
             "method": method,
             "path": path,
+            "client_port": client_port,
             "status": None,
             "had_service_key": had_service_key,
             "time": time.time(),

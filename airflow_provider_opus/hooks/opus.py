@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import weakref
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
-import requests
 from airflow.sdk import BaseHook
-from tenacity import AsyncRetrying, Retrying
 
 from airflow_provider_opus import __version__
 from airflow_provider_opus.api import (
@@ -49,12 +48,14 @@ from airflow_provider_opus.exceptions import (
     OpusTransportError,
 )
 from airflow_provider_opus.payload import check_access_scope, check_file_extension
+from airflow_provider_opus.polling import check_poll_intervals, next_poll_wait
 from airflow_provider_opus.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     import aiohttp
+    import requests
     from airflow.sdk import Connection
 
 T = TypeVar("T")
@@ -104,6 +105,11 @@ class OpusConnectionSettings:
     def connect_timeout(self) -> float:
         """Seconds to wait for a TCP connection."""
         return min(MAX_CONNECT_TIMEOUT, self.timeout)
+
+    @property
+    def api_headers(self) -> dict[str, str]:
+        """The headers of every API request; they carry the service key, so send them to ``base_url`` only."""
+        return {SERVICE_KEY_HEADER: self.service_key, "Accept": "application/json", "User-Agent": USER_AGENT}
 
     @classmethod
     def from_connection(cls, conn: Connection, timeout: float | None = None) -> OpusConnectionSettings:
@@ -204,6 +210,8 @@ def _audit_trail_from(body: Mapping[str, Any], path: str) -> list[dict]:
 
 def _requests_transport_error(endpoint: Endpoint, path: str, exc: requests.RequestException) -> OpusTransportError:
     """Name what happened on the wire, and whether the server can have seen the request."""
+    import requests
+
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return OpusTransportError(endpoint.method, path, "connect timeout", request_sent=False)
     if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -226,6 +234,53 @@ def _aiohttp_transport_error(endpoint: Endpoint, path: str, exc: Exception) -> O
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         return OpusTransportError(endpoint.method, path, "read timeout", request_sent=True)
     return OpusTransportError(endpoint.method, path, f"connection dropped ({type(exc).__name__})", request_sent=True)
+
+
+class _SharedClientSessions:
+    """
+    The ``aiohttp`` sessions of the async hooks: one per event loop and connection settings, counted.
+
+    An ``aiohttp`` session belongs to the loop it was opened on, so sessions are kept per loop,
+    weakly, so that a finished loop's sessions go with it.
+    """
+
+    def __init__(self) -> None:
+        self._by_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[OpusConnectionSettings, tuple[aiohttp.ClientSession, int]]
+        ] = weakref.WeakKeyDictionary()
+
+    def acquire(self, settings: OpusConnectionSettings) -> aiohttp.ClientSession:
+        """The session of the running loop for ``settings``, opened if there is none; counts one more user."""
+        import aiohttp
+
+        sessions = self._by_loop.setdefault(asyncio.get_running_loop(), {})
+        session, users = sessions.get(settings, (None, 0))
+        if session is None or session.closed:
+            session, users = (
+                aiohttp.ClientSession(
+                    headers=settings.api_headers,
+                    timeout=aiohttp.ClientTimeout(
+                        total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout
+                    ),
+                ),
+                0,
+            )
+        sessions[settings] = (session, users + 1)
+        return session
+
+    async def release(self, settings: OpusConnectionSettings, session: aiohttp.ClientSession) -> None:
+        """Count one user less of the session :meth:`acquire` gave for ``settings``; close it when none is left."""
+        sessions = self._by_loop.get(asyncio.get_running_loop(), {})
+        shared, users = sessions.get(settings, (None, 0))
+        if shared is session and users > 1:
+            sessions[settings] = (session, users - 1)
+            return
+        if shared is session:
+            del sessions[settings]
+        await session.close()
+
+
+_shared_sessions = _SharedClientSessions()
 
 
 class _OpusBaseHook(BaseHook):
@@ -268,19 +323,17 @@ class OpusHook(_OpusBaseHook):
     @cached_property
     def session(self) -> requests.Session:
         """The API session: carries the service key, reused across calls for keep-alive."""
+        import requests  # imported on first use: it costs DAG files that only build operators
+
         session = requests.Session()
-        session.headers.update(
-            {
-                SERVICE_KEY_HEADER: self.settings.service_key,
-                "Accept": "application/json",
-                "User-Agent": USER_AGENT,
-            }
-        )
+        session.headers.update(self.settings.api_headers)
         return session
 
     @cached_property
     def storage_session(self) -> requests.Session:
         """A bare session for presigned uploads: no service key, no connection headers."""
+        import requests
+
         session = requests.Session()
         session.headers.clear()
         session.headers["User-Agent"] = USER_AGENT
@@ -288,13 +341,12 @@ class OpusHook(_OpusBaseHook):
 
     # -- transport ---------------------------------------------------------------------------
 
-    def _with_retries(self, endpoint: Endpoint, path: str, call: Callable[[], T]) -> T:
-        for attempt in Retrying(**self.retry_policy.tenacity_kwargs(endpoint, f"{endpoint.method} {path}")):
-            with attempt:
-                return call()
-        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+    def _with_retries(self, endpoint: Endpoint, path: str, attempt: Callable[[], T]) -> T:
+        return self.retry_policy.call(endpoint, f"{endpoint.method} {path}", attempt)
 
     def _send_once(self, endpoint: Endpoint, path: str, json_body: Any = None) -> Any:
+        import requests
+
         settings = self.settings
         try:
             response = self.session.request(
@@ -402,6 +454,8 @@ class OpusHook(_OpusBaseHook):
         return str(file_url)
 
     def _put_stream(self, url: str, path: str, stream: BinaryIO, headers: Mapping[str, str]) -> None:
+        import requests
+
         try:
             response = self.storage_session.put(
                 url,
@@ -459,18 +513,25 @@ class OpusHook(_OpusBaseHook):
         params = _job_id_param(job_execution_id)
         return _audit_trail_from(self._call(GET_JOB_AUDIT_LOG, params), GET_JOB_AUDIT_LOG.path(**params))
 
-    def wait_for_job(self, job_execution_id: str, poll_interval: float = 30.0, timeout: float | None = None) -> str:
+    def wait_for_job(
+        self,
+        job_execution_id: str,
+        poll_interval: float = 30.0,
+        timeout: float | None = None,
+        max_poll_interval: float | None = None,
+    ) -> str:
         """
         Block until the job leaves ``IN PROGRESS``; for non-deferrable tasks.
 
         :param job_execution_id: the job.
         :param poll_interval: seconds between status checks.
         :param timeout: seconds to wait at most; None waits as long as the job runs.
+        :param max_poll_interval: let the wait between checks grow with the time waited, up to this
+            many seconds (see :mod:`airflow_provider_opus.polling`); None keeps ``poll_interval``.
         :return: the final status (``COMPLETED``, ``FAILED`` or any other non-running status).
         :raises OpusJobTimeoutError: the timeout passed; the job keeps running in Opus.
         """
-        if poll_interval <= 0:
-            raise OpusInvalidArgumentError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        check_poll_intervals(poll_interval, max_poll_interval)
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
         last_status: str | None = None
@@ -481,13 +542,13 @@ class OpusHook(_OpusBaseHook):
                 last_status = status
             if JobStatus.is_terminal(status):
                 return status
+            wait = next_poll_wait(poll_interval, max_poll_interval, time.monotonic() - started)
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise OpusJobTimeoutError(job_execution_id, last_status, timeout)
-                time.sleep(min(poll_interval, remaining))
-            else:
-                time.sleep(poll_interval)
+                wait = min(wait, remaining)
+            time.sleep(wait)
 
     def test_connection(self) -> tuple[bool, str]:
         """
@@ -518,8 +579,11 @@ class OpusAsyncHook(_OpusBaseHook):
     """
     Async reads of the Opus API on ``aiohttp``, for triggers: nothing here blocks the event loop.
 
-    One ``aiohttp`` session per hook, opened on first use; close it with :meth:`close` or
-    use the hook as ``async with OpusAsyncHook(...) as hook:``.
+    Hooks on the same event loop and connection share one ``aiohttp`` session, so a triggerer
+    polling thousands of jobs keeps one pool of at most 100 keep-alive connections instead of a
+    session and a connection per trigger. A hook takes its share on first use; release it with
+    :meth:`close` or use the hook as ``async with OpusAsyncHook(...) as hook:``. The session is
+    closed when its last hook releases it.
 
     :param opus_conn_id: the Airflow connection of type ``opus``.
     :param timeout: seconds to wait for each response; overrides the connection's ``timeout``.
@@ -545,10 +609,10 @@ class OpusAsyncHook(_OpusBaseHook):
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session, if one was opened."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Release this hook's share of the HTTP session; the last hook to let go closes it."""
+        if self._session is not None and self._settings is not None:
+            session, self._session = self._session, None
+            await _shared_sessions.release(self._settings, session)
 
     async def get_settings(self) -> OpusConnectionSettings:
         """The checked connection settings, fetched without blocking the event loop."""
@@ -558,20 +622,8 @@ class OpusAsyncHook(_OpusBaseHook):
         return self._settings
 
     async def _get_session(self) -> aiohttp.ClientSession:
-        import aiohttp
-
         if self._session is None:
-            settings = await self.get_settings()
-            self._session = aiohttp.ClientSession(
-                headers={
-                    SERVICE_KEY_HEADER: settings.service_key,
-                    "Accept": "application/json",
-                    "User-Agent": USER_AGENT,
-                },
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout
-                ),
-            )
+            self._session = _shared_sessions.acquire(await self.get_settings())
         return self._session
 
     async def _send_once(self, endpoint: Endpoint, path: str) -> Any:
@@ -589,11 +641,9 @@ class OpusAsyncHook(_OpusBaseHook):
 
     async def _call(self, endpoint: Endpoint, path_params: Mapping[str, str]) -> Any:
         path = endpoint.path(**path_params)
-        kwargs = self.retry_policy.tenacity_kwargs(endpoint, f"{endpoint.method} {path}")
-        async for attempt in AsyncRetrying(**kwargs):
-            with attempt:
-                return await self._send_once(endpoint, path)
-        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+        return await self.retry_policy.acall(
+            endpoint, f"{endpoint.method} {path}", lambda: self._send_once(endpoint, path)
+        )
 
     async def get_job_status(self, job_execution_id: str) -> str:
         """

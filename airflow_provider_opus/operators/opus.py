@@ -24,6 +24,7 @@ from airflow_provider_opus.jobs import (
 )
 from airflow_provider_opus.links.opus import OpusWorkflowLink, workflow_url
 from airflow_provider_opus.payload import JobPayloadSchema, check_access_scope
+from airflow_provider_opus.polling import check_poll_intervals
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
 
 if TYPE_CHECKING:
@@ -109,6 +110,9 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
     :param wait_for_completion: wait for the job to finish; otherwise return once it started.
     :param deferrable: wait in the triggerer instead of a worker slot (after one status check).
     :param poll_interval: seconds between status checks while waiting.
+    :param max_poll_interval: let the wait between status checks grow with the time waited
+        (a tenth of it), from ``poll_interval`` up to this many seconds; None (the default)
+        keeps ``poll_interval``. For jobs that can wait hours or days for a human review.
     :param timeout: seconds to wait for the job at most; None waits as long as it runs.
     :param opus_conn_id: the Airflow connection of type ``opus``.
     :param opus_retry_limit: retries of a failed Opus API call where retrying is safe (Airflow's
@@ -136,6 +140,7 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30,
+        max_poll_interval: float | None = None,
         timeout: float | None = None,
         opus_conn_id: str = OpusHook.default_conn_name,
         opus_retry_limit: int = 3,
@@ -147,8 +152,10 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
             raise OpusInvalidArgumentError(
                 f"Task {self.task_id!r}: give either inputs or job_payload_schema_instance, not both"
             )
-        if poll_interval <= 0:
-            raise OpusInvalidArgumentError(f"Task {self.task_id!r}: poll_interval must be positive")
+        try:
+            check_poll_intervals(poll_interval, max_poll_interval)
+        except OpusInvalidArgumentError as exc:
+            raise OpusInvalidArgumentError(f"Task {self.task_id!r}: {exc}") from None
         if timeout is not None and timeout <= 0:
             raise OpusInvalidArgumentError(f"Task {self.task_id!r}: timeout must be positive or None")
         check_access_scope(access_scope)
@@ -161,6 +168,7 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
         self.timeout = timeout
         self.opus_conn_id = opus_conn_id
         self.opus_retry_limit = opus_retry_limit
@@ -297,11 +305,12 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
                     end_time=None if self.timeout is None else time.time() + self.timeout,
                     retry_limit=self.opus_retry_limit,
                     retry_delay=self.opus_retry_delay,
+                    max_poll_interval=self.max_poll_interval,
                 ),
                 method_name="execute_complete",
             )
         try:
-            status = self.hook.wait_for_job(job_execution_id, self.poll_interval, self.timeout)
+            status = self.hook.wait_for_job(job_execution_id, self.poll_interval, self.timeout, self.max_poll_interval)
         except AirflowTaskTimeout:
             self.log.warning("Task timed out. Opus has no cancel call: job %s keeps running.", job_execution_id)
             raise

@@ -10,7 +10,7 @@ from airflow.sdk import BaseSensorOperator, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_provider_opus.api import JobStatus
-from airflow_provider_opus.exceptions import OpusJobTimeoutError
+from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusJobTimeoutError
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.jobs import (
     _OpusTaskMixin,
@@ -18,9 +18,13 @@ from airflow_provider_opus.jobs import (
     raise_unless_completed,
     record_asset_events,
 )
+from airflow_provider_opus.polling import check_poll_intervals, next_poll_wait
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
 
 if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Callable
+
     from airflow.sdk import Context
 
 
@@ -37,6 +41,10 @@ class OpusJobSensor(_OpusTaskMixin, BaseSensorOperator):
     :param opus_conn_id: the Airflow connection of type ``opus``.
     :param deferrable: wait in the triggerer instead of a worker slot (after one status check).
     :param poke_interval: seconds between status checks, in every mode.
+    :param max_poll_interval: let the wait between status checks grow with the time waited
+        (a tenth of it), from ``poke_interval`` up to this many seconds, in every mode; None
+        (the default) keeps ``poke_interval``. Use it instead of Airflow's ``exponential_backoff``,
+        which the deferrable mode would not follow.
     :param timeout: seconds to wait in all before the sensor fails (default 7 days). The job
         keeps running in Opus: it has no cancel call.
     :param mode: ``poke`` (hold the worker slot) or ``reschedule`` (free it between checks).
@@ -56,11 +64,22 @@ class OpusJobSensor(_OpusTaskMixin, BaseSensorOperator):
         poke_interval: float = 30,
         timeout: float = timedelta(days=7).total_seconds(),
         mode: str = "poke",
+        max_poll_interval: float | None = None,
         opus_retry_limit: int = 3,
         opus_retry_delay: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, mode=mode, **kwargs)
+        try:
+            check_poll_intervals(poke_interval, max_poll_interval, "poke_interval")
+            if max_poll_interval is not None and self.exponential_backoff:
+                raise OpusInvalidArgumentError(
+                    "give max_poll_interval or exponential_backoff=True, not both: "
+                    "max_poll_interval grows the interval in every mode, including deferrable"
+                )
+        except OpusInvalidArgumentError as exc:
+            raise OpusInvalidArgumentError(f"Task {self.task_id!r}: {exc}") from None
+        self.max_poll_interval = max_poll_interval
         self.job_execution_id = job_execution_id
         self.opus_conn_id = opus_conn_id
         self.deferrable = deferrable
@@ -99,9 +118,24 @@ class OpusJobSensor(_OpusTaskMixin, BaseSensorOperator):
                 end_time=time.time() + self.timeout,
                 retry_limit=self.opus_retry_limit,
                 retry_delay=self.opus_retry_delay,
+                max_poll_interval=self.max_poll_interval,
             ),
             method_name="execute_complete",
         )
+
+    def _get_next_poke_interval(
+        self,
+        started_at: datetime.datetime | float,
+        run_duration: Callable[[], float],
+        poke_count: int,
+    ) -> float:
+        # BaseSensorOperator asks this in poke and reschedule mode; run_duration counts from the
+        # first poke, across reschedules, so the interval keeps growing after each reschedule.
+        if self.max_poll_interval is None:
+            return super()._get_next_poke_interval(started_at, run_duration, poke_count)
+        waited = run_duration()
+        wait = next_poll_wait(self.poke_interval, self.max_poll_interval, waited)
+        return max(0.0, min(wait, self.timeout - waited))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
         """

@@ -11,6 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_opus.api import JobStatus
 from airflow_provider_opus.exceptions import OpusError
 from airflow_provider_opus.hooks.opus import OpusAsyncHook
+from airflow_provider_opus.polling import check_poll_intervals, next_poll_wait
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -29,12 +30,16 @@ class OpusJobTrigger(BaseTrigger):
     :param poll_interval: seconds between status checks.
     :param end_time: absolute deadline as a Unix timestamp, or None to wait as long as the job
         runs. Checked before each poll; the last poll happens at the deadline itself.
+    :param retry_limit: retries of a failed status call.
+    :param retry_delay: base delay between those retries in seconds.
+    :param max_poll_interval: let the wait between checks grow with the time waited, up to this
+        many seconds (see :mod:`airflow_provider_opus.polling`); None keeps ``poll_interval``.
+    :param waiting_since: Unix time the waiting began; defaults to now. Serialised, so a
+        restarted triggerer goes on with the grown interval.
 
     The first poll comes one ``poll_interval`` after the trigger starts: the task checked the
     status just before it deferred. (This also keeps clear of apache/airflow#67287, where a
     trigger firing within moments of the deferral fails the task on Airflow 3.3.2.)
-    :param retry_limit: retries of a failed status call.
-    :param retry_delay: base delay between those retries in seconds.
     """
 
     def __init__(
@@ -45,14 +50,19 @@ class OpusJobTrigger(BaseTrigger):
         end_time: float | None = None,
         retry_limit: int = 3,
         retry_delay: float = 1.0,
+        max_poll_interval: float | None = None,
+        waiting_since: float | None = None,
     ) -> None:
         super().__init__()
+        check_poll_intervals(poll_interval, max_poll_interval)
         self.job_execution_id = job_execution_id
         self.opus_conn_id = opus_conn_id
         self.poll_interval = poll_interval
         self.end_time = end_time
         self.retry_limit = retry_limit
         self.retry_delay = retry_delay
+        self.max_poll_interval = max_poll_interval
+        self.waiting_since = time.time() if waiting_since is None else waiting_since
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Every constructor argument, so a restarted triggerer rebuilds the same trigger."""
@@ -65,6 +75,8 @@ class OpusJobTrigger(BaseTrigger):
                 "end_time": self.end_time,
                 "retry_limit": self.retry_limit,
                 "retry_delay": self.retry_delay,
+                "max_poll_interval": self.max_poll_interval,
+                "waiting_since": self.waiting_since,
             },
         )
 
@@ -81,19 +93,19 @@ class OpusJobTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the job ends or the deadline passes, then yield one event."""
         job = self.job_execution_id
-        started = time.monotonic()
         last_status: str | None = None
         hook = OpusAsyncHook(self.opus_conn_id, retry_limit=self.retry_limit, retry_delay=self.retry_delay)
         try:
             while True:
                 # The task checked the status just before it deferred: wait first, then poll.
-                wait, final_poll = self.poll_interval, False
+                wait = next_poll_wait(self.poll_interval, self.max_poll_interval, time.time() - self.waiting_since)
+                final_poll = False
                 if self.end_time is not None:
                     remaining = self.end_time - time.time()
-                    wait, final_poll = max(0.0, min(wait, remaining)), remaining <= self.poll_interval
+                    wait, final_poll = max(0.0, min(wait, remaining)), remaining <= wait
                 await asyncio.sleep(wait)
                 status = await hook.get_job_status(job)
-                elapsed = time.monotonic() - started
+                elapsed = time.time() - self.waiting_since
                 if status != last_status:
                     self.log.info("Opus job %s is %s (after %.0f s)", job, status, elapsed)
                     last_status = status

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -211,6 +212,48 @@ async def test_async_hook_reads_a_job(emulator):
     assert results["results"]["data"]["verdict"] == "PASS"
     assert audit[-1]["action"] == "Job completed successfully"
     assert hook._session is None
+
+
+async def test_async_hooks_on_one_loop_share_one_session_and_its_connection(emulator):
+    job_id = start_job(fast_hook())
+    hooks = [OpusAsyncHook(retry_delay=0.01) for _ in range(20)]
+    for hook in hooks:
+        assert await hook.get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
+    assert len({id(hook._session) for hook in hooks}) == 1
+    session = hooks[0]._session
+    for hook in hooks[:-1]:
+        await hook.close()
+    assert not session.closed  # the last hook still holds it
+    assert await hooks[-1].get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
+    polls = emulator.requests("get_job_status")[-21:]
+    assert len({poll["client_port"] for poll in polls}) == 1  # 21 polls, one kept-alive connection
+    await hooks[-1].close()
+    assert session.closed
+
+
+async def test_async_hooks_with_different_keys_never_share_a_session(emulator, monkeypatch):
+    other = {"conn_type": "opus", "host": emulator.url, "password": SERVICE_KEY + "-revoked"}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_OTHER", json.dumps(other))
+    job_id = start_job(fast_hook())
+    async with OpusAsyncHook(retry_delay=0.01) as good, OpusAsyncHook("opus_other", retry_delay=0.01) as revoked:
+        assert await good.get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
+        with pytest.raises(OpusAuthError):
+            await revoked.get_job_status(job_id)
+        assert await good.get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
+        assert good._session is not revoked._session
+
+
+def test_each_event_loop_gets_its_own_session(emulator):
+    job_id = start_job(fast_hook())
+
+    async def poll_and_keep_session():
+        async with OpusAsyncHook(retry_delay=0.01) as hook:
+            await hook.get_job_status(job_id)
+            return hook._session
+
+    first, second = asyncio.run(poll_and_keep_session()), asyncio.run(poll_and_keep_session())
+    assert first is not second
+    assert first.closed and second.closed
 
 
 async def test_async_hook_retries_503_and_a_dropped_connection(emulator):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 from airflow.sdk import Asset
@@ -154,6 +155,10 @@ def test_constructor_rejects_contradictory_arguments():
         execute_op(access_scope="public")
     with pytest.raises(OpusInvalidArgumentError, match="poll_interval"):
         execute_op(poll_interval=0)
+    with pytest.raises(
+        OpusInvalidArgumentError, match=r"Task 'run': max_poll_interval must be .* at least poll_interval"
+    ):
+        execute_op(poll_interval=60, max_poll_interval=30)
 
 
 def test_empty_workflow_id_fails_before_any_call(emulator):
@@ -353,6 +358,76 @@ def test_deferrable_sensor_checks_once_then_defers(emulator):
     assert kwargs["job_execution_id"] == job_id
     assert kwargs["end_time"] == pytest.approx(time.time() + 120, abs=5)
     assert len(emulator.requests("get_job_status")) == 1
+
+
+class FakeClock:
+    """Stands in for a module's ``time``: sleeps are recorded and advance the clock; ``on_sleep`` may end the job."""
+
+    def __init__(self, on_sleep) -> None:
+        self.now, self.waits, self.on_sleep = 1_000.0, [], on_sleep
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        self.on_sleep(self)
+
+
+def running_job(emulator) -> tuple[str, FakeClock]:
+    """A job held IN PROGRESS until a fake clock has slept through two simulated hours."""
+    job_id = execute_op(wait_for_completion=False).execute(make_context())
+    emulator.set_job_status(job_id, "IN PROGRESS")
+
+    def finish_after_two_hours(clock: FakeClock) -> None:
+        if clock.now >= 1_000 + 7_200:
+            emulator.set_job_status(job_id, "COMPLETED")
+
+    return job_id, FakeClock(finish_after_two_hours)
+
+
+def assert_grew_from_30_to_600(waits: list[float]) -> None:
+    assert waits[:10] == [30] * 10
+    assert waits == sorted(waits) and max(waits) == 600
+    assert len(waits) < 60  # fixed 30 s: 240
+
+
+def test_sensor_poke_mode_grows_its_interval_with_max_poll_interval(emulator, monkeypatch):
+    import airflow.sdk.bases.sensor as base_sensor_module
+
+    job_id, clock = running_job(emulator)
+    monkeypatch.setattr(base_sensor_module, "time", SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep))
+    s = OpusJobSensor(task_id="wait", job_execution_id=job_id, poke_interval=30, max_poll_interval=600)
+    s.execute(make_context())
+    assert_grew_from_30_to_600(clock.waits)
+
+
+def test_blocking_wait_grows_its_interval_with_max_poll_interval(emulator, monkeypatch):
+    import airflow_provider_opus.hooks.opus as hook_module
+
+    job_id, clock = running_job(emulator)
+    monkeypatch.setattr(hook_module, "time", SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep))
+    assert OpusHook().wait_for_job(job_id, poll_interval=30, max_poll_interval=600) == "COMPLETED"
+    assert_grew_from_30_to_600(clock.waits)
+
+
+def test_deferrable_sensor_and_operator_hand_max_poll_interval_to_the_trigger(emulator):
+    emulator.configure(job_duration=30)
+    job_id = execute_op(wait_for_completion=False).execute(make_context())
+    with pytest.raises(TaskDeferred) as info:
+        sensor(job_execution_id=job_id, deferrable=True, max_poll_interval=600).execute(make_context())
+    assert info.value.trigger.serialize()[1]["max_poll_interval"] == 600
+    with pytest.raises(TaskDeferred) as info:
+        execute_op(deferrable=True, max_poll_interval=900).execute(make_context())
+    assert info.value.trigger.serialize()[1]["max_poll_interval"] == 900
+
+
+def test_sensor_rejects_max_poll_interval_with_exponential_backoff():
+    with pytest.raises(OpusInvalidArgumentError, match="Task 'wait': give max_poll_interval or exponential_backoff"):
+        sensor(job_execution_id="J", max_poll_interval=600, exponential_backoff=True)
+    with pytest.raises(OpusInvalidArgumentError, match="at least poke_interval"):
+        sensor(job_execution_id="J", max_poll_interval=0.01)
 
 
 def test_deferrable_sensor_on_a_finished_job_does_not_defer(emulator):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import time
+from types import SimpleNamespace
 
 import pytest
 
+import airflow_provider_opus.triggers.opus as trigger_module
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
 from tests.integration.helpers import VALID_INPUTS
@@ -102,7 +105,16 @@ async def test_unknown_job_yields_error_event(emulator):
 
 
 def test_serialize_round_trips_every_argument():
-    trigger = OpusJobTrigger("j1", "my_conn", poll_interval=12.5, end_time=1234.5, retry_limit=7, retry_delay=0.5)
+    trigger = OpusJobTrigger(
+        "j1",
+        "my_conn",
+        poll_interval=12.5,
+        end_time=1234.5,
+        retry_limit=7,
+        retry_delay=0.5,
+        max_poll_interval=600,
+        waiting_since=1000.0,
+    )
     classpath, kwargs = trigger.serialize()
     module_name, _, class_name = classpath.rpartition(".")
     rebuilt = getattr(importlib.import_module(module_name), class_name)(**kwargs)
@@ -114,6 +126,8 @@ def test_serialize_round_trips_every_argument():
         "end_time": 1234.5,
         "retry_limit": 7,
         "retry_delay": 0.5,
+        "max_poll_interval": 600,
+        "waiting_since": 1000.0,
     }
     assert set(inspect.signature(OpusJobTrigger.__init__).parameters) - {"self"} == set(kwargs)
 
@@ -125,3 +139,56 @@ async def test_first_poll_waits_one_interval(emulator):
     assert event["status"] == "success"
     first_poll = emulator.requests("get_job_status")[0]
     assert first_poll["time"] >= started + 0.4  # the task checked just before deferring
+
+
+class FakeClock:
+    """Stands in for the trigger module's ``time`` and ``asyncio.sleep``: waits are recorded, not slept."""
+
+    def __init__(self, now: float, on_sleep=None) -> None:
+        self.now, self.waits, self.on_sleep = now, [], on_sleep
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        if self.on_sleep:
+            self.on_sleep(self)
+        await asyncio.sleep(0)
+
+
+def install_clock(monkeypatch, clock: FakeClock) -> None:
+    monkeypatch.setattr(trigger_module, "time", SimpleNamespace(time=clock.time))
+    monkeypatch.setattr(trigger_module, "asyncio", SimpleNamespace(sleep=clock.sleep))
+
+
+async def test_growing_interval_polls_a_day_long_job_a_few_dozen_times(emulator, monkeypatch):
+    job_id = start_job()
+    emulator.set_job_status(job_id, "IN PROGRESS")
+
+    def finish_after_a_day(clock):
+        if clock.now >= 1_000_000 + 86_400:
+            emulator.set_job_status(job_id, "COMPLETED")
+
+    clock = FakeClock(1_000_000, finish_after_a_day)
+    install_clock(monkeypatch, clock)
+    (event,) = await events_of(trigger_for(job_id, poll_interval=30, max_poll_interval=3_600))
+    assert event["status"] == "success"
+    assert clock.waits[:10] == [30] * 10  # a short job is seen as quickly as with the fixed interval
+    assert clock.waits == sorted(clock.waits) and max(clock.waits) == 3_600
+    assert len(emulator.requests("get_job_status")) == len(clock.waits) < 100  # fixed 30 s: 2,880
+
+
+async def test_restarted_trigger_keeps_the_grown_interval(emulator, monkeypatch):
+    job_id = start_job()
+    emulator.set_job_status(job_id, "IN PROGRESS")
+    clock = FakeClock(1_000_000)
+    install_clock(monkeypatch, clock)
+    _, kwargs = trigger_for(job_id, poll_interval=30, max_poll_interval=3_600).serialize()
+    assert kwargs["waiting_since"] == 1_000_000
+    clock.now += 20_000  # the triggerer restarts hours later and rebuilds the trigger from its kwargs
+    clock.on_sleep = lambda clock: emulator.set_job_status(job_id, "COMPLETED")
+    (event,) = await events_of(OpusJobTrigger(**kwargs))
+    assert event["status"] == "success"
+    assert clock.waits == [2_000]

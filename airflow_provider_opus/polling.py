@@ -1,0 +1,50 @@
+"""
+When to check a running Opus job's status again: one rule for the trigger, the blocking wait and the sensor.
+
+By default every wait is ``poll_interval``. With a ``max_poll_interval``, the wait grows with
+the time already waited: each wait is :data:`POLL_GROWTH` of it, never shorter than
+``poll_interval`` and never longer than ``max_poll_interval``. A job that ends within minutes
+is seen as quickly as with the fixed interval; a job waiting a day for a human review costs
+about a hundred status calls instead of thousands, and is seen within a tenth of its run time
+(or ``max_poll_interval``, whichever is shorter).
+"""
+
+from __future__ import annotations
+
+from airflow_provider_opus.exceptions import OpusInvalidArgumentError
+
+#: With a ``max_poll_interval``, each wait is this fraction of the time waited so far.
+POLL_GROWTH = 0.1
+
+
+def check_poll_intervals(
+    poll_interval: float, max_poll_interval: float | None, interval_name: str = "poll_interval"
+) -> None:
+    """
+    Check the polling arguments of a task or trigger before anything is called.
+
+    :param poll_interval: seconds between status checks (the shortest wait).
+    :param max_poll_interval: the longest wait in seconds, or None for a fixed interval.
+    :param interval_name: what the caller calls ``poll_interval`` (the sensor says ``poke_interval``).
+    :raises OpusInvalidArgumentError: naming the argument and what it must be.
+    """
+    if not poll_interval > 0:
+        raise OpusInvalidArgumentError(f"{interval_name} must be a positive number of seconds, got {poll_interval!r}")
+    if max_poll_interval is not None and not max_poll_interval >= poll_interval:
+        raise OpusInvalidArgumentError(
+            f"max_poll_interval must be None (a fixed interval) or at least {interval_name} "
+            f"({poll_interval} s), got {max_poll_interval!r}"
+        )
+
+
+def next_poll_wait(poll_interval: float, max_poll_interval: float | None, waited: float) -> float:
+    """
+    Seconds to wait before the next status check.
+
+    :param poll_interval: the shortest wait, and the only one when ``max_poll_interval`` is None.
+    :param max_poll_interval: the longest wait, or None for a fixed interval.
+    :param waited: seconds since the waiting began.
+    """
+    if max_poll_interval is None:
+        return poll_interval
+    return min(max_poll_interval, max(poll_interval, POLL_GROWTH * waited))
