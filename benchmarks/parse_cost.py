@@ -24,22 +24,12 @@ from typing import Any
 
 from benchmarks.common import PYTHON, ROOT, bench_env, median, save_result
 
-OPERATORS_AND_SENSOR = "airflow_provider_opus.operators.opus,airflow_provider_opus.sensors.opus"
-#: label -> (modules imported first, untimed, after airflow.sdk; modules timed)
+#: label -> the module timed (after airflow.sdk)
 CASES = {
-    "operators": ("", "airflow_provider_opus.operators.opus"),
-    "sensors": ("", "airflow_provider_opus.sensors.opus"),
-    "triggers": ("", "airflow_provider_opus.triggers.opus"),
-    # What-ifs: the same with requests (and airflow.triggers.base) already loaded, i.e. what the
-    # increment would be if the provider imported them lazily.
-    "operators + sensor, requests preloaded": ("requests", OPERATORS_AND_SENSOR),
-    "operators + sensor, requests and airflow.triggers.base preloaded": (
-        "requests,airflow.triggers.base",
-        OPERATORS_AND_SENSOR,
-    ),
+    "operators": "airflow_provider_opus.operators.opus",
+    "sensors": "airflow_provider_opus.sensors.opus",
+    "triggers": "airflow_provider_opus.triggers.opus",
 }
-#: The what-ifs (with something preloaded) get fewer samples: they only size a proposal.
-WHAT_IF_SAMPLES = 3
 HEAVY = (
     "aiohttp",
     "httpx",
@@ -56,12 +46,8 @@ import importlib, json, sys, time
 t0 = time.perf_counter()
 import airflow.sdk
 t1 = time.perf_counter()
-for name in filter(None, sys.argv[1].split(",")):
-    importlib.import_module(name)
-t1 = time.perf_counter()
 before = set(sys.modules)
-for name in sys.argv[2].split(","):
-    importlib.import_module(name)
+importlib.import_module(sys.argv[1])
 t2 = time.perf_counter()
 new = sorted(set(sys.modules) - before)
 print(json.dumps({"sdk_ms": (t1 - t0) * 1000, "increment_ms": (t2 - t1) * 1000, "new_modules": new}))
@@ -144,21 +130,18 @@ def importtime_tree(module: str) -> list[dict[str, Any]]:
     return rows[:15]
 
 
-def run(samples: int = 5) -> dict[str, Any]:
+def run(samples: int = 7) -> dict[str, Any]:
     _python(["-c", "import airflow_provider_opus.operators.opus, airflow_provider_opus.sensors.opus"])  # .pyc warm-up
     result: dict[str, Any] = {"samples": samples, "modules": {}}
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label in CASES}
-    for index in range(samples):  # interleaved, so drift on the machine hits every case alike
-        for label, (preload, modules) in CASES.items():
-            if preload and index >= WHAT_IF_SAMPLES:
-                continue
-            runs[label].append(json.loads(_python(["-c", _TIME_IMPORT, preload, modules])))
-    for label, (preload, modules) in CASES.items():
+    for _ in range(samples):  # interleaved, so drift on the machine hits every case alike
+        for label, module in CASES.items():
+            runs[label].append(json.loads(_python(["-c", _TIME_IMPORT, module])))
+    for label, module in CASES.items():
         samples_ms = [r["increment_ms"] for r in runs[label]]
         new = runs[label][0]["new_modules"]
         result["modules"][label] = {
-            "modules": modules,
-            "preloaded": preload,
+            "modules": module,
             "increment_ms_median": median(samples_ms),
             "increment_ms_samples": samples_ms,
             "sdk_ms_median": median(r["sdk_ms"] for r in runs[label]),
@@ -175,7 +158,7 @@ def run(samples: int = 5) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=7)
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/parse_cost.json")
     args = parser.parse_args(argv)
     result = run(args.samples)

@@ -34,7 +34,6 @@ def measure(emulator: EmulatorProcess, calls: int, rounds: int) -> dict[str, Any
     from airflow_provider_opus.hooks.opus import OpusAsyncHook, _status_from
     from airflow_provider_opus.retry import RetryPolicy
     from airflow_provider_opus.triggers.opus import OpusJobTrigger
-    from benchmarks.shared_session import FastPathAsyncHook, close_shared_sessions
 
     emulator.call("reset")
     job_id = emulator.call("create_jobs", n=1, duration=3600, jitter=0)["ids"][0]
@@ -56,15 +55,11 @@ def measure(emulator: EmulatorProcess, calls: int, rounds: int) -> dict[str, Any
         async def hook_no_retry() -> None:
             await hook._send_once(GET_JOB_STATUS, GET_JOB_STATUS.path(job_execution_id=job_id))
 
-        fast_hook = FastPathAsyncHook()
-
-        async def hook_fast_path() -> None:
-            await fast_hook.get_job_status(job_id)
-
         async def noop() -> None:
             return None
 
         async def tenacity_only() -> None:
+            # What every poll would cost on top if the first attempt ran inside tenacity.
             kwargs = policy.tenacity_kwargs(GET_JOB_STATUS, f"GET {path}")
             async for attempt in AsyncRetrying(**kwargs):
                 with attempt:
@@ -97,7 +92,6 @@ def measure(emulator: EmulatorProcess, calls: int, rounds: int) -> dict[str, Any
             "raw_aiohttp": raw,
             "hook_get_job_status": hook_full,
             "hook_send_once_no_retry": hook_no_retry,
-            "fast_path_hook_get_job_status": hook_fast_path,
             "tenacity_wrapper_only": tenacity_only,
             "endpoint_path_x2": path_and_parse,
             "new_session_first_poll": new_session_first_poll,
@@ -117,11 +111,10 @@ def measure(emulator: EmulatorProcess, calls: int, rounds: int) -> dict[str, Any
                 samples[name].append((time.process_time() - cpu0) / calls * 1e6)
         await session.close()
         await hook.close()
-        await close_shared_sessions()
         return samples
 
     samples = asyncio.run(main())
-    variants = ("aiohttp_shared", "trigger", "trigger_shared_session")
+    variants = ("aiohttp_shared", "trigger")
     retained = {variant: retained_per_waiter(emulator, variant) for variant in variants}
     return {
         "retained_per_waiter": retained,
@@ -144,7 +137,6 @@ def retained_per_waiter(emulator: EmulatorProcess, variant: str, n: int = 500) -
     import aiohttp
 
     from airflow_provider_opus.triggers.opus import OpusJobTrigger
-    from benchmarks import shared_session
     from benchmarks.common import rss_mib
 
     emulator.call("reset")
@@ -194,18 +186,9 @@ def retained_per_waiter(emulator: EmulatorProcess, variant: str, n: int = 500) -
         await asyncio.gather(*tasks, return_exceptions=True)
         if session is not None:
             await session.close()
-        await shared_session.close_shared_sessions()
         return {"objects": (objects1 - objects0) / n, "rss_kib": (rss1 - rss0) * 1024 / n}
 
-    import airflow_provider_opus.triggers.opus as trigger_module
-
-    original = trigger_module.OpusAsyncHook
-    if variant == "trigger_shared_session":
-        shared_session.install()
-    try:
-        return asyncio.run(main())
-    finally:
-        trigger_module.OpusAsyncHook = original  # type: ignore[misc]
+    return asyncio.run(main())
 
 
 def run(calls: int = 500, rounds: int = 3) -> dict[str, Any]:

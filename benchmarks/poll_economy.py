@@ -1,17 +1,20 @@
 """
 Poll economy: status requests and detection delay per job, fixed vs growing poll interval.
 
+The growing interval is the provider's ``max_poll_interval`` (``airflow_provider_opus.polling``): each
+wait is a tenth of the time waited so far, at least ``poll_interval`` and at most ``max_poll_interval``.
+
 Three layers, each checking the next:
 
 1. a closed-form model (``model``): polls at t = w1, w1 + w2, ... after the trigger starts (it waits
    before every poll, the first one included); a job of duration d is seen at the first poll at or after d;
-2. the real trigger code on a virtual clock (``virtual_clock_run``): ``OpusJobTrigger.run`` (and the
-   growing-interval prototype) with ``time`` and ``asyncio.sleep`` replaced and a fake status source,
-   so a one-day job takes milliseconds; it must agree with the model exactly;
-3. one real short run (``validate``): 20 real triggers against the emulator (in its own process) with
-   the intervals scaled down (the provider's trigger at a fixed 1 s; the proportional prototype at
-   25%, 0.25-2 s); per job, the model's polls and delay, given the measured trigger start and job end,
-   against the emulator's request log and the event time.
+2. the real trigger code on a virtual clock (``virtual_clock_run``): ``OpusJobTrigger.run`` with
+   ``time`` and ``asyncio.sleep`` replaced and a fake status source, so a one-day job takes
+   milliseconds; it must agree with the model exactly;
+3. one real short run (``validate``): 40 real triggers against the emulator (in its own process) with
+   the intervals scaled down (fixed 1 s; growing from 0.25 s up to 2 s); per job, the model's polls and
+   delay, given the measured trigger start and job end, against the emulator's request log and the
+   event time.
 
 Reproduce::
 
@@ -49,28 +52,21 @@ DURATIONS = {"10 s": 10.0, "10 min": 600.0, "1 day": 86_400.0}
 
 @dataclass(frozen=True)
 class Policy:
-    """How a trigger spaces its polls (see benchmarks/growing_interval.py)."""
+    """How a trigger spaces its polls: its ``poll_interval`` and ``max_poll_interval``."""
 
     name: str
     poll_interval: float
     max_poll_interval: float | None = None
-    poll_backoff: float | None = None
-    poll_fraction: float | None = None
 
     def trigger_kwargs(self) -> dict[str, Any]:
-        return {
-            "poll_interval": self.poll_interval,
-            "max_poll_interval": self.max_poll_interval,
-            "poll_backoff": self.poll_backoff,
-            "poll_fraction": self.poll_fraction,
-        }
+        return {"poll_interval": self.poll_interval, "max_poll_interval": self.max_poll_interval}
 
 
 POLICIES = [
     Policy("fixed 30 s (default)", 30.0),
     Policy("fixed 5 min", 300.0),
-    Policy("geometric: 30 s, x1.5 per poll, max 5 min", 30.0, 300.0, poll_backoff=1.5),
-    Policy("proportional: 10% of time waited, min 30 s, max 15 min", 30.0, 900.0, poll_fraction=0.1),
+    Policy("growing: poll_interval 30 s, max_poll_interval 15 min", 30.0, 900.0),
+    Policy("growing: poll_interval 30 s, max_poll_interval 1 h", 30.0, 3600.0),
 ]
 
 
@@ -83,13 +79,11 @@ def model(duration: float, policy: Policy) -> tuple[int, float]:
 
     :return: (trigger polls, seconds from the job's end to the poll that sees it).
     """
-    from benchmarks.growing_interval import next_wait
+    from airflow_provider_opus.polling import next_poll_wait
 
-    t, polls, wait = 0.0, 0, None
+    t, polls = 0.0, 0
     while True:
-        wait = next_wait(
-            policy.poll_interval, policy.max_poll_interval, policy.poll_backoff, policy.poll_fraction, wait, t
-        )
+        wait = next_poll_wait(policy.poll_interval, policy.max_poll_interval, t)
         if policy.max_poll_interval is None or wait >= policy.max_poll_interval:
             # From here the interval is constant: jump straight to the poll that sees the job.
             steps = max(1, math.ceil((duration - t) / wait - 1e-9))
@@ -136,11 +130,8 @@ def table(samples: int = 2000, seed: int = 7) -> list[dict[str, Any]]:
 def virtual_clock_run(duration: float, policy: Policy) -> tuple[int, float]:
     """
     Run the trigger's own ``run()`` with a virtual clock; returns (polls, detection delay).
-
-    ``OpusJobTrigger`` for fixed policies, the growing-interval prototype otherwise.
     """
     from airflow_provider_opus.triggers import opus as trigger_module
-    from benchmarks import growing_interval
 
     clock = {"now": 1_000_000.0}
     executed_at = clock["now"]
@@ -168,17 +159,12 @@ def virtual_clock_run(duration: float, policy: Policy) -> tuple[int, float]:
         (trigger_module, "time"): fake_time,
         (trigger_module, "asyncio"): fake_asyncio,
         (trigger_module, "OpusAsyncHook"): FakeHook,
-        (growing_interval, "time"): fake_time,
-        (growing_interval, "asyncio"): fake_asyncio,
     }
     saved = {key: getattr(*key) for key in patched}
     for (module, name), value in patched.items():
         setattr(module, name, value)
     try:
-        if policy.max_poll_interval is None:
-            trigger: Any = trigger_module.OpusJobTrigger("job", poll_interval=policy.poll_interval)
-        else:
-            trigger = growing_interval.GrowingIntervalOpusJobTrigger("job", **policy.trigger_kwargs())
+        trigger = trigger_module.OpusJobTrigger("job", **policy.trigger_kwargs())
 
         async def consume() -> list[Any]:
             return [event async for event in trigger.run()]
@@ -221,8 +207,8 @@ def _virtual_clock_rows() -> list[dict[str, Any]]:
 # -- one real short run against the emulator ------------------------------------------------------------
 
 VALIDATION_POLICIES = [
-    Policy("fixed 1 s (the provider's trigger)", 1.0),
-    Policy("proportional: 25% of time waited, min 0.25 s, max 2 s (prototype)", 0.25, 2.0, poll_fraction=0.25),
+    Policy("fixed 1 s", 1.0),
+    Policy("growing: poll_interval 0.25 s, max_poll_interval 2 s", 0.25, 2.0),
 ]
 
 
@@ -230,7 +216,6 @@ def _validate_client(policy_index: int) -> None:
     """Client process: one trigger per job id read from stdin; prints start and event times."""
     out = private_stdout()
     from airflow_provider_opus.triggers.opus import OpusJobTrigger
-    from benchmarks.growing_interval import GrowingIntervalOpusJobTrigger
 
     policy = VALIDATION_POLICIES[policy_index]
     out.write(json.dumps({"ready": True}) + "\n")
@@ -239,10 +224,7 @@ def _validate_client(policy_index: int) -> None:
     events: dict[str, float] = {}
 
     async def wait(job_id: str) -> None:
-        if policy.max_poll_interval is None:
-            trigger: Any = OpusJobTrigger(job_id, poll_interval=policy.poll_interval)
-        else:
-            trigger = GrowingIntervalOpusJobTrigger(job_id, **policy.trigger_kwargs())
+        trigger = OpusJobTrigger(job_id, **policy.trigger_kwargs())
         starts[job_id] = time.time()
         async for event in trigger.run():
             assert event.payload["status"] == "success", event.payload

@@ -28,9 +28,7 @@ VARIANT_LABELS = {
     "aiohttp_shared": "raw aiohttp, one shared session (floor)",
     "aiohttp_per_job": "raw aiohttp, session per job",
     "httpx_shared": "raw httpx, one shared AsyncClient",
-    "trigger": "**OpusJobTrigger as it is** (session per trigger)",
-    "trigger_shared_session": "OpusJobTrigger + shared-session prototype",
-    "trigger_fast_path": "OpusJobTrigger + shared session + fast-path prototype",
+    "trigger": "**OpusJobTrigger** (hooks share one session per event loop)",
     "to_thread": "sync OpusHook via asyncio.to_thread",
 }
 
@@ -130,10 +128,9 @@ def scale_section(scale: dict[str, Any], breakdown: dict[str, Any] | None, run_i
         "Variants (not every one at every N): "
         + "; ".join(f"`{key}`: {label.replace('**', '')}" for key, label in VARIANT_LABELS.items())
         + ". The raw loops do a GET and `json.loads` per poll; httpx gets limits matched to aiohttp's "
-        "default connector (100 connections, all kept alive). The two prototypes are in "
-        "`benchmarks/shared_session.py`; both run the provider's unchanged `OpusJobTrigger.run`, with an "
-        "`OpusAsyncHook` subclass whose `aiohttp` session is shared per event loop and connection settings, "
-        "and (fast path) whose first attempt skips building tenacity's retry machinery. CPU figures are net of "
+        "default connector (100 connections, all kept alive). `trigger` is the provider's own "
+        "`OpusJobTrigger.run`, unchanged: each trigger builds an `OpusAsyncHook`, and the hooks of one event loop "
+        "and connection share one `aiohttp` session (at most 100 pooled connections). CPU figures are net of "
         "the idle event loop and the ticker, measured for half a second in each client before its run "
         f"(median {_num(median(r['idle_cpu_per_second'] * 1000 for r in scale['runs'] if not r['killed']), 1)} "
         "ms of CPU per second here: this VM charges a waiting process for its wake-ups). The target is judged "
@@ -201,17 +198,10 @@ def _row(summary: dict[str, Any], n: int, variant: str) -> dict[str, Any] | None
     return summary.get(str(n), {}).get(variant)
 
 
-TRIGGER_VARIANTS = {
-    "trigger": "OpusJobTrigger as it is",
-    "trigger_shared_session": "prototype: shared session",
-    "trigger_fast_path": "prototype: shared session + fast path",
-}
-
-
 def scale_targets(summary: dict[str, Any]) -> list[list[str]]:
-    """Rows of the summary table for the three triggerer targets, for the trigger and each prototype."""
+    """Rows of the summary table for the three triggerer targets."""
     rows = []
-    for variant, label in TRIGGER_VARIANTS.items():
+    for variant, label in {"trigger": "OpusJobTrigger"}.items():
         for n in (1000, 5000):
             row = _row(summary, n, variant)
             if not row:
@@ -255,72 +245,33 @@ def scale_targets(summary: dict[str, Any]) -> list[list[str]]:
 
 def scale_findings(summary: dict[str, Any], breakdown: dict[str, Any] | None) -> str:
     lines = ["### Findings"]
-    floor1k, trig1k, proto1k = (_row(summary, 1000, v) for v in ("aiohttp_shared", "trigger", "trigger_shared_session"))
-    floor5k, trig5k, proto5k = (_row(summary, 5000, v) for v in ("aiohttp_shared", "trigger", "trigger_shared_session"))
-    fast1k, fast5k = _row(summary, 1000, "trigger_fast_path"), _row(summary, 5000, "trigger_fast_path")
-    httpx1k, thread1k, thread5k = (
-        _row(summary, 1000, "httpx_shared"),
-        _row(summary, 1000, "to_thread"),
-        _row(summary, 5000, "to_thread"),
+    floor1k, trig1k, httpx1k, thread1k = (
+        _row(summary, 1000, v) for v in ("aiohttp_shared", "trigger", "httpx_shared", "to_thread")
     )
+    floor5k, trig5k, thread5k = (_row(summary, 5000, v) for v in ("aiohttp_shared", "trigger", "to_thread"))
     if trig1k and floor1k:
         lines.append(
             f"- **At 1,000 triggers the trigger costs {_num(trig1k['cpu_ms_per_poll'], 3)} ms of CPU per poll, "
             f"{_num(trig1k['cpu_ms_per_poll_vs_floor'], 2)}x the floor** "
-            f"({_num(floor1k['cpu_ms_per_poll'], 3)} ms). In the steady window, once every trigger has its "
-            f"session and connection, it is {_num(trig1k['steady_cpu_ms_per_poll_vs_floor'], 2)}x; the rest is "
-            "each trigger's start and end (a connection lookup, a new `ClientSession` and TCP connection, closing "
-            f"them), and its loop lag p99 is {_num(trig1k['steady_lag_p99_ms'], 0)} ms after arrival, with "
-            f"{_num(trig1k['gc_gen2_collections'], 0)} gen-2 collections of up to "
-            f"{_num(trig1k['gc_max_pause_ms'], 0)} ms per run (the floor: {_num(floor1k['gc_gen2_collections'], 0)})."
+            f"({_num(floor1k['cpu_ms_per_poll'], 3)} ms), {_num(trig1k['steady_cpu_ms_per_poll_vs_floor'], 2)}x in "
+            "the steady window; the rest is each trigger's start and end (a connection lookup, a hook, its first "
+            f"poll). Loop lag p99 is {_num(trig1k['steady_lag_p99_ms'], 0)} ms after arrival and "
+            f"{_num(trig1k['lag_p99_ms'], 0)} ms including the arrival, with {_num(trig1k['connections'], 0)} TCP "
+            f"connections for {_num(trig1k['polls'], 0)} polls."
         )
     if trig5k and floor5k:
         lines.append(
-            f"- **At 5,000 triggers the session per trigger is what breaks**: "
-            f"{_num(trig5k['cpu_ms_per_poll'], 3)} ms per poll ({_num(trig5k['cpu_ms_per_poll_vs_floor'], 2)}x the "
-            f"floor), {_num(trig5k['connections'], 0)} TCP connections for {_num(trig5k['polls'], 0)} polls, "
-            f"loop lag up to {_num(trig5k['lag_max_ms'], 0)} ms, gen-2 collections of up to "
-            f"{_num(trig5k['gc_max_pause_ms'], 0)} ms, {_num(trig5k['rss_growth_mib'], 0)} MiB more RSS, and the "
-            f"last event {_num(trig5k['last_event_after_last_finish_s'], 1)} s after the last job ended (poll "
-            f"interval {trig5k['poll_interval']:g} s)."
-            + (
-                " More connections than triggers means polls reconnected: with the loop stalling, connections "
-                "sat idle past the emulator's keep-alive (uvicorn's default, 5 s) and were closed."
-                if trig5k["connections"] and trig5k["connections"] > 5000
-                else ""
-            )
-        )
-    if proto1k and proto5k and trig5k:
-        lines.append(
-            f"- **A shared session per event loop fixes connections and memory**: with the prototype, "
-            f"{_num(proto1k['cpu_ms_per_poll_vs_floor'], 2)}x the floor at 1,000 and "
-            f"{_num(proto5k['cpu_ms_per_poll_vs_floor'], 2)}x at 5,000 (vs "
-            f"{_num(trig5k['cpu_ms_per_poll_vs_floor'], 2)}x), {_num(proto5k['connections'], 0)} connections at "
-            f"5,000 (aiohttp's connector limit), {_num(proto5k['rss_growth_mib'], 0)} MiB RSS growth (vs "
-            f"{_num(trig5k['rss_growth_mib'], 0)}), loop lag p99 after arrival "
-            f"{_num(proto1k['steady_lag_p99_ms'], 0)} ms "
-            f"at 1,000 and {_num(proto5k['steady_lag_p99_ms'], 0)} ms at 5,000."
-        )
-    if fast1k:
-        text = (
-            "- **Skipping the retry machinery on the first attempt** (the second prototype: shared session, and "
-            "`AsyncRetrying` built only after a failure) brings it to "
-            f"{_num(fast1k['cpu_ms_per_poll'], 3)} ms per poll at 1,000, "
-            f"{_num(fast1k['cpu_ms_per_poll_vs_floor'], 2)}x the floor (steady state "
-            f"{_num(fast1k['steady_cpu_ms_per_poll_vs_floor'], 2)}x), loop lag p99 "
-            f"{_num(fast1k['steady_lag_p99_ms'], 0)} ms after arrival / {_num(fast1k['lag_p99_ms'], 0)} ms overall"
-        )
-        if fast5k:
-            text += (
-                f"; at 5,000, {_num(fast5k['cpu_ms_per_poll_vs_floor'], 2)}x (steady window "
-                f"{_num(fast5k['steady_cpu_ms_per_poll_vs_floor'], 2)}x: with {_num(fast5k['polls_per_job'], 1)} "
-                "polls per job here, each trigger's start-up weighs on few polls), loop lag p99 "
-                f"{_num(fast5k['steady_lag_p99_ms'], 0)} ms after arrival / {_num(fast5k['lag_p99_ms'], 0)} ms overall"
-            )
-        lines.append(
-            text + ". The lag that remains over the whole run comes from the arrival: N triggers start within one "
-            "poll interval and each fetches its connection and builds a hook and a trigger (see the appendix), "
-            "plus gen-2 garbage collections over a bigger heap."
+            f"- **At 5,000 triggers**: {_num(trig5k['cpu_ms_per_poll'], 3)} ms per poll "
+            f"({_num(trig5k['cpu_ms_per_poll_vs_floor'], 2)}x the floor, "
+            f"{_num(trig5k['steady_cpu_ms_per_poll_vs_floor'], 2)}x in the steady window; with "
+            f"{_num(trig5k['polls_per_job'], 1)} polls per job here, each trigger's start-up weighs on few polls), "
+            f"{_num(trig5k['connections'], 0)} TCP connections for {_num(trig5k['polls'], 0)} polls, loop lag p99 "
+            f"{_num(trig5k['steady_lag_p99_ms'], 0)} ms after arrival and up to {_num(trig5k['lag_max_ms'], 0)} ms "
+            f"at worst, {_num(trig5k['rss_growth_mib'], 0)} MiB more RSS, and the last event "
+            f"{_num(trig5k['last_event_after_last_finish_s'], 1)} s after the last job ended (poll interval "
+            f"{trig5k['poll_interval']:g} s). The lag that remains comes from the arrival (5,000 triggers start "
+            "within one poll interval, each looking up its connection and building a hook) and from gen-2 garbage "
+            "collections over a bigger heap."
         )
     if breakdown:
         us = breakdown["us_per_call_median"]
@@ -328,18 +279,16 @@ def scale_findings(summary: dict[str, Any], breakdown: dict[str, Any] | None) ->
         lines.append(
             "- **What remains above the floor** (one connection, sequential calls, `benchmarks/poll_breakdown.py`): "
             f"a raw aiohttp poll costs {_num(us['raw_aiohttp'], 0)} us of client CPU, the hook's "
-            f"`get_job_status` {_num(us['hook_get_job_status'], 0)} us, the fast-path prototype's "
-            f"{_num(us.get('fast_path_hook_get_job_status'), 0)} us (the retry wrapper alone, around a no-op: "
-            f"{_num(us['tenacity_wrapper_only'], 0)} us); a trigger's first poll with a new hook costs "
-            f"{_num(us['new_hook_first_poll'], 0)} us (a raw new session + first poll "
-            f"{_num(us['new_session_first_poll'], 0)} us; `BaseHook.aget_connection` alone "
+            f"`get_job_status` {_num(us['hook_get_job_status'], 0)} us; building tenacity's retry machinery "
+            f"around a no-op costs {_num(us['tenacity_wrapper_only'], 0)} us, which the hook spends only after a "
+            "failed first attempt. A trigger's first poll with a new hook costs "
+            f"{_num(us['new_hook_first_poll'], 0)} us (`BaseHook.aget_connection` alone "
             f"{_num(us['aget_connection_only'], 0)} us from an environment variable; a real triggerer fetches it "
             "through the supervisor, which costs more); each status-change log line "
             f"{_num(us['trigger_log_line'], 0)} us. "
             + (
                 f"A waiting trigger keeps {_num(retained['trigger']['objects'], 0)} GC-tracked objects alive "
-                f"({_num(retained['trigger_shared_session']['objects'], 0)} with the shared session, "
-                f"{_num(retained['aiohttp_shared']['objects'], 0)} for the raw loop); every gen-2 collection walks "
+                f"({_num(retained['aiohttp_shared']['objects'], 0)} for the raw loop); every gen-2 collection walks "
                 "all of them plus Airflow's own heap, and Airflow's triggerer does not `gc.freeze()`, so gen-2 "
                 "pauses grow with the number of triggers and make the longest stalls in the tables above."
                 if retained
@@ -349,13 +298,12 @@ def scale_findings(summary: dict[str, Any], breakdown: dict[str, Any] | None) ->
     keepalive = _row(summary, KEEPALIVE_N, "trigger")
     if keepalive:
         lines.append(
-            f"- **At poll intervals above 15 s every poll opens a new connection.** With polls "
-            f"{keepalive['poll_interval']:g} s apart, {KEEPALIVE_N} triggers made {_num(keepalive['polls'], 0)} polls "
-            f"over {_num(keepalive['connections'], 0)} TCP connections: aiohttp closes a pooled connection after "
-            "15 s idle (`TCPConnector(keepalive_timeout=15)` by default), and a trigger with a session of its own "
-            "is idle between its polls. At the default 30 s interval that is a TCP connection, and against the "
-            "real API a TLS handshake, for every status request. A shared pool stays warm whenever the triggerer "
-            "as a whole sends Opus a request at least every 15 s."
+            f"- **Long poll intervals keep their connections.** With polls {keepalive['poll_interval']:g} s apart, "
+            f"above aiohttp's 15 s idle timeout (`TCPConnector(keepalive_timeout=15)`), {KEEPALIVE_N} triggers made "
+            f"{_num(keepalive['polls'], 0)} polls over {_num(keepalive['connections'], 0)} TCP connections. A "
+            "session per trigger would be idle between its polls and open a connection (against the real API, a "
+            "TLS handshake) for every status request; the shared pool reconnects only when the whole triggerer "
+            "has sent Opus nothing for 15 s, and then opens only as many connections as polls run at once."
         )
     if httpx1k and floor1k:
         lines.append(
@@ -377,22 +325,17 @@ def scale_findings(summary: dict[str, Any], breakdown: dict[str, Any] | None) ->
             )
         lines.append(text + ".")
     lines.append(
-        "### Proposed changes (not made: they are the provider's code)\n\n"
-        "1. **One `aiohttp` session per event loop and connection settings.** In "
-        "`airflow_provider_opus/hooks/opus.py`, `OpusAsyncHook._get_session` takes its session from a "
-        "module-level registry keyed by the running event loop (a `weakref.WeakKeyDictionary`) and the settings "
-        "that shape the session (`base_url`, `service_key`, `connect_timeout`, `timeout`); "
-        "`OpusAsyncHook.close()` stops closing it (it lives as long as its loop; aiohttp's connector caps it at "
-        "100 connections). `OpusJobTrigger.run` needs no change. Prototype: `SharedSessionAsyncHook` in "
-        "`benchmarks/shared_session.py` (variant `trigger_shared_session`).\n"
-        "2. **First attempt outside tenacity.** In `OpusAsyncHook._call`, await `_send_once` directly and build "
-        "`AsyncRetrying` only if it raises, replaying the caught error as tenacity's first attempt (no second "
-        "request), so attempt numbers, waits, log lines and the stop rule stay exactly as they are. Prototype: "
-        "`FastPathAsyncHook` in the same file (variant `trigger_fast_path`, which includes change 1). The same "
-        "shape would fit `OpusHook._with_retries`, where it matters less.\n"
-        "3. Smaller, not prototyped: `BaseHook.aget_connection` per trigger (see the appendix) could be cached per "
-        "loop and connection id for a short time; that trades freshness of a rotated key for start-up cost, so it "
-        "is a judgement call."
+        "### How the trigger got here\n\n"
+        "Until commit 562afa1 each `OpusAsyncHook` opened a session of its own and ran every call inside "
+        "tenacity. Measured with this benchmark then (`git show 1d908f6:docs/benchmarks.md`): 2.2x the floor "
+        "at 1,000 triggers and 5.6x at 5,000, loop lag p99 116 ms at 1,000, more TCP connections than triggers "
+        "at 5,000, and a new connection for every poll at intervals above 15 s. Two changes since: the async "
+        "hooks of an event loop share one `aiohttp` session per connection (`hooks/opus.py`, "
+        "`_SharedClientSessions`: counted, closed by the last hook that releases it), and every call's first "
+        "attempt runs outside tenacity (`retry.py`, `RetryPolicy.call` / `acall`: the machinery is built only "
+        "after a failure, which it receives as its first attempt, so retries behave exactly as before). "
+        "Not done: caching `BaseHook.aget_connection` per loop for a short time would cut each trigger's start-up "
+        "further, but a rotated key would then be picked up late."
     )
     return "\n\n".join(lines)
 
@@ -425,22 +368,23 @@ def economy_section(economy: dict[str, Any], run_info: dict[str, Any]) -> str:
     ]
     by_key = {(row["job"], row["policy"]): row for row in economy["table"]}
     fixed_day = by_key.get(("1 day", "fixed 30 s (default)"))
-    prop = [row for row in economy["table"] if row["policy"].startswith("proportional")]
-    prop_day = next((row for row in prop if row["job"] == "1 day"), None)
-    prop_10m = next((row for row in prop if row["job"] == "10 min"), None)
+    growing = [row for row in economy["table"] if row["policy"].endswith("max_poll_interval 1 h")]
+    growing_day = next((row for row in growing if row["job"] == "1 day"), None)
+    growing_10m = next((row for row in growing if row["job"] == "10 min"), None)
     fixed_10m = by_key.get(("10 min", "fixed 30 s (default)"))
     parts = [
         "## 2. Poll economy",
         "**What.** Status requests per job and detection delay (job end to the poll that sees it) at the default "
         "30 s poll interval, for jobs of about 10 s, 10 min and 1 day (each length varied by +-10% over 2,000 "
-        "samples, so no figure hangs on an exact alignment), against growing intervals bounded by a maximum. "
+        "samples, so no figure hangs on an exact alignment), against the growing interval of the provider's "
+        "`max_poll_interval` (each wait a tenth of the time waited so far, between `poll_interval` and "
+        "`max_poll_interval`; `airflow_provider_opus/polling.py`). "
         "Requests count the operator's one status check before it defers, plus the trigger's polls (it waits "
         "one interval before the first). Computed with a closed-form model (`benchmarks/poll_economy.py`), "
         "checked against the real trigger code on a virtual clock, and validated against one real short run.",
         _table(["job", "policy", "status requests", "delay mean (s)", "p95 (s)", "max (s)"], rows),
-        f"**Virtual clock.** `OpusJobTrigger.run` (fixed) and the growing-interval prototype "
-        f"(`benchmarks/growing_interval.py`), with `time` and `asyncio.sleep` replaced by a virtual clock and a fake "
-        f"status source, agree with the model in {agree} of {len(virtual)} cases (polls exactly, delay to the "
+        f"**Virtual clock.** `OpusJobTrigger.run`, with `time` and `asyncio.sleep` replaced by a virtual clock and "
+        f"a fake status source, agrees with the model in {agree} of {len(virtual)} cases (polls exactly, delay to the "
         f"microsecond); the longest simulation (a day of 30 s polls) takes {slowest:.2f} s.",
         "**Real run.** Real triggers against the emulator, intervals scaled down; the model is given each "
         "trigger's first poll less one interval (leaving out the one-off cost of its first call) and its job's "
@@ -451,7 +395,7 @@ def economy_section(economy: dict[str, Any], run_info: dict[str, Any]) -> str:
             validation_rows,
         ),
         "The model ignores response time: each real poll comes about one round trip later than the last one "
-        "plus the wait (and the proportional rule grows its wait from the real elapsed time), so real polls "
+        "plus the wait (and the growing interval grows from the real elapsed time), so real polls "
         "drift late; on a job that ends just before a poll the model then counts one poll more than happened, "
         "and its delay is off by up to one interval. Jobs within one poll of the model: "
         f"{', '.join(str(row['jobs_within_one_poll']) + '/' + str(row['jobs']) for row in economy['validation'])}; "
@@ -459,23 +403,22 @@ def economy_section(economy: dict[str, Any], run_info: dict[str, Any]) -> str:
         f"{_num(economy['validation'][0]['delay_error_median_s'] * 1000, 0)} ms (median). At 30 s intervals the "
         "drift is negligible.",
     ]
-    if fixed_day and prop_day and prop_10m and fixed_10m:
+    if fixed_day and growing_day and growing_10m and fixed_10m:
         parts.append(
-            "**What the provider would need.** A fixed 30 s interval costs "
+            "**What it means.** A fixed 30 s interval costs "
             f"{_num(fixed_day['requests_mean'], 0)} status requests per job-day, and a job waiting days for a human "
-            "review is the normal case for Opus. A growing interval keeps short jobs exactly as they are (its "
+            "review is the normal case for Opus. `max_poll_interval` keeps short jobs exactly as they are (its "
             "10 s rows equal the fixed 30 s one) and cuts a day-long wait to "
-            f"{_num(prop_day['requests_mean'], 0)} requests "
-            f"(proportional rule) at a mean detection delay of {_num(prop_day['delay_mean_s'], 0)} s; a 10 min job "
-            f"costs {_num(prop_10m['requests_mean'], 1)} requests instead of {_num(fixed_10m['requests_mean'], 1)}, "
-            f"seen {_num(prop_10m['delay_mean_s'], 0)} s after it ends on average instead of "
-            f"{_num(fixed_10m['delay_mean_s'], 0)} s. The proportional rule (wait = a fraction of the time waited "
-            "so far, between `poll_interval` and a maximum) bounds the delay relative to the job's length; the "
-            "geometric one (x1.5 per poll) reaches its maximum after a few polls, so medium jobs pay the long "
-            "delay too. Proposal: an optional `max_poll_interval: float | None = None` on `OpusJobTrigger`, "
-            "`OpusExecuteJobOperator` and `OpusJobSensor` (serialised with the trigger; None keeps today's fixed "
-            "interval), with the wait computed as `min(max_poll_interval, max(poll_interval, 0.1 * elapsed))`; "
-            "a `poll_growth` factor (default 0.1) only if users ask for it. The decision is yours."
+            f"{_num(growing_day['requests_mean'], 0)} requests (with a 1 h maximum) at a mean detection delay of "
+            f"{_num(growing_day['delay_mean_s'], 0)} s; a 10 min job costs {_num(growing_10m['requests_mean'], 1)} "
+            f"requests instead of {_num(fixed_10m['requests_mean'], 1)}, seen "
+            f"{_num(growing_10m['delay_mean_s'], 0)} s after it ends on average instead of "
+            f"{_num(fixed_10m['delay_mean_s'], 0)} s. Because each wait is a fraction of the time already waited, "
+            "the delay stays within about a tenth of the job's length (or the maximum); a fixed 5 min interval "
+            "saves fewer requests on long jobs and delays every short one. It is off by default (the fixed "
+            "interval every Airflow user expects); `OpusExecuteJobOperator`, `OpusJobSensor` (all modes) and "
+            "`OpusJobTrigger` take it, and the trigger serialises when its waiting began, so a restarted "
+            "triggerer goes on with the grown interval."
         )
     parts.append(_repro("poll_economy", run_info))
     return "\n\n".join(parts)
@@ -552,8 +495,7 @@ def upload_section(upload: dict[str, Any], run_info: dict[str, Any]) -> str:
 def parse_section(parse: dict[str, Any], run_info: dict[str, Any]) -> str:
     rows = [
         [
-            label,
-            f"`{row['preloaded']}`" if row["preloaded"] else "",
+            f"`{row['modules']}`",
             _num(row["increment_ms_median"], 1),
             _num(min(row["increment_ms_samples"]), 1),
             " ".join(f"{value:.0f}" for value in row["increment_ms_samples"]),
@@ -571,13 +513,10 @@ def parse_section(parse: dict[str, Any], run_info: dict[str, Any]) -> str:
     parts = [
         "## 4. DAG-parse cost",
         "**What.** The time importing the provider's modules adds to `import airflow.sdk` "
-        f"(which itself takes {_num(sdk_ms, 0)} ms here), median of {parse['samples']} fresh interpreters each "
-        "(3 for the what-ifs), "
-        "after a warm-up process has written the bytecode. The last two rows are what-ifs: the same imports with "
-        "`requests` (and `airflow.triggers.base`) already loaded, i.e. what the increment would be if the "
-        "provider imported them lazily.",
+        f"(which itself takes {_num(sdk_ms, 0)} ms here), median of {parse['samples']} fresh interpreters each, "
+        "after a warm-up process has written the bytecode.",
         _table(
-            ["modules", "preloaded", "increment, median (ms)", "min (ms)", "samples (ms)", "packages first loaded"],
+            ["module", "increment, median (ms)", "min (ms)", "samples (ms)", "packages first loaded"],
             rows,
         ),
         "Largest cumulative import times under `airflow_provider_opus.operators.opus` (`python -X importtime`, "
@@ -590,34 +529,15 @@ def parse_section(parse: dict[str, Any], run_info: dict[str, Any]) -> str:
         f"`import airflow.sdk`: {', '.join(construct['heavy_after_sdk']) or 'none'}; after importing the provider: "
         f"{', '.join(construct['heavy_after_import']) or 'none'}; after constructing the operators: "
         f"{', '.join(construct['heavy_after_construct']) or 'none'}. aiohttp, FastAPI, uvicorn and the emulator "
-        "are never imported at parse time; the provider's own addition is `requests` (through "
-        "`hooks/opus.py`).",
+        "are never imported at parse time, and `requests` only when a hook makes its first call "
+        "(`hooks/opus.py` imports it there: many DAG files only build operators).",
     ]
-    base = parse["modules"].get("operators + sensor, requests preloaded")
-    both = parse["modules"].get("operators + sensor, requests and airflow.triggers.base preloaded")
     if ops:
-        met = ops["increment_ms_median"] < IMPORT_TARGET_MS
-        text = (
-            f"**Target** under {IMPORT_TARGET_MS:g} ms: operators {_num(ops['increment_ms_median'], 1)} ms, "
-            f"{_met(met)}."
+        parts.append(
+            f"**Target** under {IMPORT_TARGET_MS:g} ms: "
+            + ", ".join(f"{label} {_num(row['increment_ms_median'], 1)} ms" for label, row in parse["modules"].items())
+            + f": {_met(all(row['increment_ms_median'] < IMPORT_TARGET_MS for row in parse['modules'].values()))}."
         )
-        if not met and base:
-            text += (
-                f" Almost all of it is `requests` (and its urllib3/charset_normalizer tree), which `hooks/opus.py` "
-                f"imports at module level. **Proposed change**: in `airflow_provider_opus/hooks/opus.py`, import "
-                "`requests` inside the functions that use it (`OpusHook.session`, `OpusHook.storage_session`, "
-                "`OpusHook._send_once`, `OpusHook._put_stream`, `_requests_transport_error`) and keep the "
-                "annotations under `TYPE_CHECKING`; measured effect: "
-                f"{_num(base['increment_ms_median'], 1)} ms instead of {_num(ops['increment_ms_median'], 1)} ms."
-            )
-            if both:
-                text += (
-                    " Importing `OpusJobTrigger` inside `OpusExecuteJobOperator.poll_until_complete` and "
-                    "`OpusJobSensor.execute` (it is only needed to defer) as well: "
-                    f"{_num(both['increment_ms_median'], 1)} ms. Where the DAG processor already has `requests` "
-                    "loaded (many providers use it), the first change buys nothing, so it is your call."
-                )
-        parts.append(text)
     parts.append(_repro("parse_cost", run_info))
     return "\n\n".join(parts)
 
@@ -671,13 +591,12 @@ def per_job_section(per_job: dict[str, Any], economy: dict[str, Any] | None, run
 def breakdown_section(breakdown: dict[str, Any], run_info: dict[str, Any]) -> str:
     descriptions = {
         "raw_aiohttp": "raw aiohttp GET + `json.loads`, shared session",
-        "hook_get_job_status": "`OpusAsyncHook.get_job_status` (retry wrapper, response checks)",
-        "hook_send_once_no_retry": "the hook's single attempt (`_send_once`), no retry wrapper",
-        "fast_path_hook_get_job_status": "`get_job_status` of the fast-path prototype hook",
-        "tenacity_wrapper_only": "the retry wrapper around a no-op coroutine",
+        "hook_get_job_status": "`OpusAsyncHook.get_job_status` (retry policy, response checks)",
+        "hook_send_once_no_retry": "the hook's single attempt (`_send_once`), no retry policy",
+        "tenacity_wrapper_only": "tenacity's `AsyncRetrying` around a no-op (built only after a failure)",
         "endpoint_path_x2": "building the status path twice (as `get_job_status` does)",
         "new_session_first_poll": "new raw `ClientSession`, first poll, close",
-        "new_hook_first_poll": "new `OpusAsyncHook`: connection lookup, session, first poll, close",
+        "new_hook_first_poll": "new `OpusAsyncHook` on a loop with an open session: connection lookup, poll, release",
         "aget_connection_only": "`BaseHook.aget_connection` (from an environment variable)",
         "trigger_log_line": "one `self.log.info` line of the trigger",
     }

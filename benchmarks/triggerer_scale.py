@@ -14,16 +14,14 @@ provider's trigger, every waiter waits one interval before its first poll):
 * ``aiohttp_shared``: raw ``aiohttp`` GET + ``json.loads`` with ONE shared ClientSession (the floor);
 * ``aiohttp_per_job``: the same with a ClientSession per waiter;
 * ``httpx_shared``: raw ``httpx.AsyncClient``, one shared client (limits matched to aiohttp's 100);
-* ``trigger``: the provider's ``OpusJobTrigger.run()`` as it is (an OpusAsyncHook and session per trigger);
-* ``trigger_shared_session``: the same ``run()`` with the prototype hook of ``benchmarks/shared_session.py``
-  (one aiohttp session per event loop and connection settings);
-* ``trigger_fast_path``: that, plus a first attempt that skips building tenacity's retry machinery;
+* ``trigger``: the provider's ``OpusJobTrigger.run()`` (an OpusAsyncHook per trigger; the hooks share one
+  aiohttp session per event loop and connection);
 * ``to_thread``: a sync ``OpusHook`` per waiter called through ``asyncio.to_thread`` (the naive provider).
 
 Reproduce (the whole plan, or e.g. one size and three variants)::
 
     .venv/bin/python -m benchmarks.triggerer_scale
-    .venv/bin/python -m benchmarks.triggerer_scale --n 1000 --variants aiohttp_shared,trigger,trigger_shared_session
+    .venv/bin/python -m benchmarks.triggerer_scale --n 1000 --variants aiohttp_shared,trigger
 """
 
 from __future__ import annotations
@@ -63,8 +61,6 @@ VARIANTS = (
     "aiohttp_per_job",
     "httpx_shared",
     "trigger",
-    "trigger_shared_session",
-    "trigger_fast_path",
     "to_thread",
 )
 TICK = 0.010
@@ -100,14 +96,6 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
     from airflow_provider_opus.hooks.opus import OpusHook
     from airflow_provider_opus.triggers.opus import OpusJobTrigger
 
-    if variant == "trigger_shared_session":
-        from benchmarks import shared_session
-
-        shared_session.install()
-    elif variant == "trigger_fast_path":
-        from benchmarks import shared_session
-
-        shared_session.install_fast_path()
     # The trigger logs each status change, as in a triggerer; keep it, but off the terminal.
     logging.getLogger("airflow_provider_opus").setLevel(logging.INFO)
 
@@ -229,7 +217,7 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
         elif variant == "httpx_shared":
             assert shared_httpx is not None
             coros = [raw_httpx(i, o, shared_httpx) for i, o in zip(ids, offsets, strict=True)]
-        elif variant in ("trigger", "trigger_shared_session", "trigger_fast_path"):
+        elif variant == "trigger":
             coros = [trigger(i, o) for i, o in zip(ids, offsets, strict=True)]
         elif variant == "to_thread":
             coros = [to_thread(i, o) for i, o in zip(ids, offsets, strict=True)]
@@ -245,10 +233,6 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
             await shared_aiohttp.close()
         if shared_httpx is not None:
             await shared_httpx.aclose()
-        if variant in ("trigger_shared_session", "trigger_fast_path"):
-            from benchmarks.shared_session import close_shared_sessions
-
-            await close_shared_sessions()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
         peak = peak_rss_mib()
         gc.callbacks.remove(on_gc)
@@ -454,18 +438,13 @@ class Scenario:
 #: The ``make bench`` plan. Rounds interleave the variants, so the ratios to the floor are taken within a
 #: round (same machine state), then the median across rounds. At 5,000 the emulator (one core) caps the
 #: poll rate, so polls are 2.5 s apart and jobs longer, to give each waiter several polls.
-CORE = ("aiohttp_shared", "trigger", "trigger_shared_session", "trigger_fast_path")
+CORE = ("aiohttp_shared", "trigger")
 DEFAULT_PLAN: dict[int, Scenario] = {
     100: Scenario(1.0, 5.0, 4.0, dict.fromkeys(("aiohttp_shared", "httpx_shared", "trigger"), 1)),
-    1000: Scenario(
-        1.0,
-        5.0,
-        4.0,
-        {**dict.fromkeys(("httpx_shared", "to_thread"), 1), **dict.fromkeys(CORE, 3), "trigger_shared_session": 2},
-    ),
+    1000: Scenario(1.0, 5.0, 4.0, {**dict.fromkeys(("httpx_shared", "to_thread"), 1), **dict.fromkeys(CORE, 3)}),
     # httpx and to_thread already fall behind at 1,000 (see the results); at 5,000 they would only burn
     # the time budget.
-    5000: Scenario(2.5, 10.0, 4.0, {**dict.fromkeys(CORE, 1), "aiohttp_shared": 2, "trigger_fast_path": 2}),
+    5000: Scenario(2.5, 10.0, 4.0, dict.fromkeys(CORE, 3)),
 }
 #: Keep-alive at long intervals: aiohttp closes a pooled connection after 15 s idle, so a trigger with a
 #: session of its own that polls less often than that reconnects every time. 200 triggers arriving within

@@ -256,15 +256,10 @@ class _SharedClientSessions:
         sessions = self._by_loop.setdefault(asyncio.get_running_loop(), {})
         session, users = sessions.get(settings, (None, 0))
         if session is None or session.closed:
-            session, users = (
-                aiohttp.ClientSession(
-                    headers=settings.api_headers,
-                    timeout=aiohttp.ClientTimeout(
-                        total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout
-                    ),
-                ),
-                0,
+            timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout
             )
+            session, users = aiohttp.ClientSession(headers=settings.api_headers, timeout=timeout), 0
         sessions[settings] = (session, users + 1)
         return session
 

@@ -660,7 +660,17 @@ def test_admin_routes(emulator):
 
     logged = admin.get(f"{base}/requests", params={"endpoint": "get_workflow"}, timeout=TIMEOUT).json()["requests"]
     assert [entry["status"] for entry in logged] == [418, 200]
-    assert set(logged[0]) == {"listener", "endpoint", "method", "path", "status", "had_service_key", "time", "fault"}
+    assert set(logged[0]) == {
+        "listener",
+        "endpoint",
+        "method",
+        "path",
+        "client_port",
+        "status",
+        "had_service_key",
+        "time",
+        "fault",
+    }
     assert {entry["endpoint"] for entry in emulator.requests() if entry["path"].startswith("/_emulator/")} == {"admin"}
 
     config = admin.post(f"{base}/config", json={"job_duration": 0, "job_duration_jitter": 0}, timeout=TIMEOUT)

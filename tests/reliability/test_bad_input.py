@@ -221,7 +221,19 @@ CASES = [
         "poll interval zero",
         lambda tmp: OpusExecuteJobOperator(task_id="r", workflow_id="w", poll_interval=0),
         "poll_interval",
-        "must be positive",
+        "must be a positive number of seconds",
+    ),
+    Case(
+        "max poll interval below the poll interval",
+        lambda tmp: OpusExecuteJobOperator(task_id="r", workflow_id="w", poll_interval=60, max_poll_interval=10),
+        "max_poll_interval",
+        "at least poll_interval (60 s)",
+    ),
+    Case(
+        "sensor: max poll interval with exponential backoff",
+        lambda tmp: OpusJobSensor(task_id="s", job_execution_id="j", max_poll_interval=600, exponential_backoff=True),
+        "max_poll_interval",
+        "not both",
     ),
     Case(
         "negative timeout",
