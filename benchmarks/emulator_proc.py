@@ -52,10 +52,10 @@ def _count_requests(emulator: OpusEmulator) -> None:
     state = emulator.state
     original = state.log_request
 
-    def log_request(listener: str, endpoint: str | None, method: str, path: str, had_service_key: bool) -> Any:
+    def log_request(listener: str, endpoint: str | None, *args: Any, **kwargs: Any) -> Any:
         with _lock:
             _requests[endpoint or "unknown"] += 1
-        return original(listener, endpoint, method, path, had_service_key)
+        return original(listener, endpoint, *args, **kwargs)
 
     state.log_request = log_request  # type: ignore[method-assign]
 

@@ -21,6 +21,8 @@ KEEPALIVE_N = 200  # benchmarks.triggerer_scale.KEEPALIVE_N
 CPU_TARGET_RATIO = 1.5
 LAG_TARGET_MS = 50.0
 CONNECTIONS_TARGET_FRACTION = 0.2  # "far fewer than polls": at most one connection per five polls
+#: Polls 16 s apart: every poll wave reconnects whatever the client does, so the trigger is held to the floor.
+KEEPALIVE_TARGET_RATIO = 1.5
 UPLOAD_RSS_TARGET_MIB = 50.0
 IMPORT_TARGET_MS = 30.0
 
@@ -227,19 +229,30 @@ def scale_targets(summary: dict[str, Any]) -> list[list[str]]:
                     _met(row["steady_lag_p99_ms"] < LAG_TARGET_MS and row["lag_p99_ms"] < LAG_TARGET_MS),
                 ]
             )
-        for n in (1000, 5000, KEEPALIVE_N):
+        for n in (1000, 5000):
             row = _row(summary, n, variant)
             if row and row["polls"]:
                 fraction = row["connections"] / row["polls"]
-                where = f"N={n:,}" if n != KEEPALIVE_N else f"N={n}, polls {row['poll_interval']:g} s apart"
                 rows.append(
                     [
-                        f"{label}: TCP connections, {where}",
+                        f"{label}: TCP connections, N={n:,}",
                         "far fewer than polls (at most 1 per 5)",
                         f"{_num(row['connections'], 0)} for {_num(row['polls'], 0)} polls ({fraction:.2f} per poll)",
                         _met(fraction <= CONNECTIONS_TARGET_FRACTION),
                     ]
                 )
+        row, floor = _row(summary, KEEPALIVE_N, variant), _row(summary, KEEPALIVE_N, "aiohttp_shared")
+        if row and floor and floor["connections"]:
+            ratio = row["connections"] / floor["connections"]
+            rows.append(
+                [
+                    f"{label}: TCP connections, N={KEEPALIVE_N}, polls {row['poll_interval']:g} s apart",
+                    f"at most {KEEPALIVE_TARGET_RATIO:g}x the floor's (the emulator drops connections idle for 5 s)",
+                    f"{_num(row['connections'], 0)} for {_num(row['polls'], 0)} polls; floor "
+                    f"{_num(floor['connections'], 0)} ({ratio:.2f}x)",
+                    _met(ratio <= KEEPALIVE_TARGET_RATIO),
+                ]
+            )
     return rows
 
 
@@ -273,6 +286,20 @@ def scale_findings(summary: dict[str, Any], breakdown: dict[str, Any] | None) ->
             "within one poll interval, each looking up its connection and building a hook) and from gen-2 garbage "
             "collections over a bigger heap."
         )
+        ratio, steady = trig5k["cpu_ms_per_poll_vs_floor"], trig5k["steady_cpu_ms_per_poll_vs_floor"]
+        if ratio and ratio > CPU_TARGET_RATIO:
+            startup_ms = (trig5k["cpu_ms_per_poll"] - trig5k["steady_cpu_ms_per_poll"]) * trig5k["polls_per_job"]
+            lines.append(
+                f"- **Why the 5,000 target is missed on the whole run ({_num(ratio, 2)}x) but met per poll "
+                f"({_num(steady, 2)}x in the steady window).** What the trigger costs beyond the floor is its start "
+                f"and end, about {_num(startup_ms, 2)} ms of CPU per trigger here, and at 5,000 each trigger lives for "
+                f"only {_num(trig5k['polls_per_job'], 1)} polls (the emulator's single core caps the poll rate, so "
+                "the plan keeps jobs short). About half of that start is Airflow's `BaseHook.aget_connection` (see "
+                "the appendix), which the provider calls once per trigger. Airflow keeps no connection cache in the "
+                "triggerer, and one in the provider would let a rotated key be picked up late, so there is none. A "
+                "trigger that waits minutes makes tens of polls at the 30 s default, so its start-up "
+                "is spread over many polls and the cost per poll approaches the steady figure."
+            )
     if breakdown:
         us = breakdown["us_per_call_median"]
         retained = breakdown.get("retained_per_waiter", {})
@@ -295,15 +322,16 @@ def scale_findings(summary: dict[str, Any], breakdown: dict[str, Any] | None) ->
                 else ""
             )
         )
-    keepalive = _row(summary, KEEPALIVE_N, "trigger")
-    if keepalive:
+    keepalive, keepalive_floor = _row(summary, KEEPALIVE_N, "trigger"), _row(summary, KEEPALIVE_N, "aiohttp_shared")
+    if keepalive and keepalive_floor:
         lines.append(
-            f"- **Long poll intervals keep their connections.** With polls {keepalive['poll_interval']:g} s apart, "
-            f"above aiohttp's 15 s idle timeout (`TCPConnector(keepalive_timeout=15)`), {KEEPALIVE_N} triggers made "
-            f"{_num(keepalive['polls'], 0)} polls over {_num(keepalive['connections'], 0)} TCP connections. A "
-            "session per trigger would be idle between its polls and open a connection (against the real API, a "
-            "TLS handshake) for every status request; the shared pool reconnects only when the whole triggerer "
-            "has sent Opus nothing for 15 s, and then opens only as many connections as polls run at once."
+            f"- **Long poll intervals.** With polls {keepalive['poll_interval']:g} s apart, {KEEPALIVE_N} triggers "
+            f"made {_num(keepalive['polls'], 0)} polls over {_num(keepalive['connections'], 0)} TCP connections, "
+            f"the raw floor {_num(keepalive_floor['connections'], 0)}. The emulator (uvicorn's default) drops a "
+            "connection idle for 5 s, and aiohttp its own after 15 s, so each wave of polls reconnects, with as "
+            "many connections as polls run at once. A session per trigger would reconnect on every poll: against "
+            "the real API, a TLS handshake per status request. The trigger reads its connection when it starts, "
+            "not at its first poll, so its first polls do not queue behind the connection lookup and then burst."
         )
     if httpx1k and floor1k:
         lines.append(

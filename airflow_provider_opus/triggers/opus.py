@@ -96,6 +96,8 @@ class OpusJobTrigger(BaseTrigger):
         last_status: str | None = None
         hook = OpusAsyncHook(self.opus_conn_id, retry_limit=self.retry_limit, retry_delay=self.retry_delay)
         try:
+            # Read the connection now: a broken one is reported at once, not one poll_interval later.
+            await hook.get_settings()
             while True:
                 # The task checked the status just before it deferred: wait first, then poll.
                 wait = next_poll_wait(self.poll_interval, self.max_poll_interval, time.time() - self.waiting_since)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import json
 import time
 from types import SimpleNamespace
 
@@ -97,6 +98,14 @@ async def test_persistent_error_yields_one_error_event(emulator):
     (event,) = await events_of(trigger_for("some-job", retry_limit=1))
     assert event["status"] == "error"
     assert "HTTP 500" in event["message"]
+
+
+async def test_broken_connection_yields_an_error_event_at_once(emulator, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps({"conn_type": "opus", "host": emulator.url}))
+    # Not one poll_interval (an hour) later: the trigger reads its connection before it first waits.
+    (event,) = await asyncio.wait_for(events_of(trigger_for("some-job", poll_interval=3600)), timeout=30)
+    assert event["status"] == "error" and "has no service key" in event["message"]
+    assert emulator.requests("get_job_status") == []
 
 
 async def test_unknown_job_yields_error_event(emulator):
