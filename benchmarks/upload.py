@@ -4,8 +4,10 @@ Upload: ``OpusHook.upload_file`` to the emulator's storage listener, against ``c
 For each size (10 MiB, 100 MiB, 1 GiB) and round: ``curl -T`` (with ``Expect:`` disabled, as
 requests sends none) to a fresh presigned URL, then ``OpusHook.upload_file`` in a fresh process that
 reports its wall time, CPU and peak RSS growth (VmHWM reset just before the upload). The throughput
-ratio hook/curl is taken per round, then the median. Then many small files through one hook in a loop.
-Files are written to a temporary directory and deleted afterwards.
+ratio hook/curl is taken per round, then the median. Then many small files: through one hook in a loop,
+and as a dynamically mapped ``OpusUploadOperator`` (``partial().expand(files=...)``) run by ``dag.test()``,
+where every mapped task builds its own hook and sessions, as on a worker. Files are written to a temporary
+directory and deleted afterwards.
 
 Reproduce::
 
@@ -80,6 +82,65 @@ def _hook_client(mode: str, paths: list[str]) -> None:
     )
 
 
+MAPPED_DAG_ID = "opus_bench_mapped_upload"
+MAPPED_DAG = f"""
+import json
+import os
+
+import pendulum
+from airflow.sdk import DAG
+
+from airflow_provider_opus.operators.opus import OpusUploadOperator
+
+with DAG("{MAPPED_DAG_ID}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+    OpusUploadOperator.partial(task_id="upload").expand(files=json.loads(os.environ["OPUS_BENCH_FILES"]))
+"""
+
+
+def _mapped_client(dags_folder: str) -> None:
+    """Client process: ``dag.test()`` of a DAG that maps OpusUploadOperator over the files; reports time and CPU."""
+    out = private_stdout()
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=dags_folder).dags[MAPPED_DAG_ID]
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    run = dag.test()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    states = [ti.state for ti in run.get_task_instances()]
+    out.write(json.dumps({"state": str(run.state), "wall_seconds": wall, "cpu_seconds": cpu, "tasks": len(states)}))
+    out.write("\n")
+
+
+def _mapped_upload(emulator: EmulatorProcess, tmp: Path, paths: list[str]) -> dict[str, Any]:
+    dags = tmp / "dags"
+    dags.mkdir()
+    (dags / "mapped_upload.py").write_text(MAPPED_DAG)
+    env = bench_env(
+        AIRFLOW_CONN_OPUS_DEFAULT=emulator.connection_json(),
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags),
+        OPUS_BENCH_FILES=json.dumps(paths),
+    )
+    migrate = subprocess.run(
+        [PYTHON, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+    )
+    if migrate.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed: {migrate.stderr[-2000:]}")
+    done = subprocess.run(
+        [PYTHON, "-m", "benchmarks.upload", "--client", "mapped", str(dags)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"mapped upload failed: {done.stderr[-2000:]}")
+    result = json.loads(done.stdout)
+    if result["state"] != "success" or result["tasks"] != len(paths):
+        raise RuntimeError(f"mapped upload run ended {result}")
+    return result
+
+
 def _hook_upload(emulator: EmulatorProcess, mode: str, paths: list[str]) -> dict[str, Any]:
     done = subprocess.run(
         [PYTHON, "-m", "benchmarks.upload", "--client", mode, *paths],
@@ -113,7 +174,9 @@ def _curl_upload(emulator: EmulatorProcess, path: Path) -> dict[str, Any]:
     return {"wall_seconds": wall}
 
 
-def run(rounds: dict[str, int], small_files: int = 200, small_size: int = 10 * 1024) -> dict[str, Any]:
+def run(
+    rounds: dict[str, int], small_files: int = 200, small_size: int = 10 * 1024, mapped_files: int = 50
+) -> dict[str, Any]:
     if shutil.which("curl") is None:
         raise RuntimeError("curl is not installed: this benchmark's baseline needs it")
     tmp = Path(tempfile.mkdtemp(prefix="opus-bench-upload-"))
@@ -181,6 +244,22 @@ def run(rounds: dict[str, int], small_files: int = 200, small_size: int = 10 * 1
                 "connections_storage": stats["connections_storage"],
             }
             print(f"  small files {json.dumps(results['small_files'])}")
+
+            mapped_paths = paths[1 : mapped_files + 1]
+            emulator.call("reset")
+            mapped = _mapped_upload(emulator, tmp, mapped_paths)
+            stats = emulator.call("stats")
+            results["mapped_files"] = {
+                "files": len(mapped_paths),
+                "bytes_each": small_size,
+                "files_per_second": len(mapped_paths) / mapped["wall_seconds"],
+                "wall_ms_per_file": mapped["wall_seconds"] / len(mapped_paths) * 1000,
+                "cpu_ms_per_file": mapped["cpu_seconds"] / len(mapped_paths) * 1000,
+                "requests": stats["requests"],
+                "connections_api": stats["connections_api"],
+                "connections_storage": stats["connections_storage"],
+            }
+            print(f"  mapped files {json.dumps(results['mapped_files'])}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return results
@@ -188,18 +267,22 @@ def run(rounds: dict[str, int], small_files: int = 200, small_size: int = 10 * 1
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--client", choices=["big", "small"], help=argparse.SUPPRESS)
+    parser.add_argument("--client", choices=["big", "small", "mapped"], help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=4, help="rounds for 10 and 100 MiB")
     parser.add_argument("--rounds-1gib", type=int, default=2)
     parser.add_argument("--small-files", type=int, default=200)
+    parser.add_argument("--mapped-files", type=int, default=50, help="files in the dynamically mapped run")
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/upload.json")
     args = parser.parse_args(argv)
+    if args.client == "mapped":
+        _mapped_client(args.paths[0])
+        return 0
     if args.client:
         _hook_client(args.client, args.paths)
         return 0
     rounds = {"10 MiB": args.rounds, "100 MiB": args.rounds, "1 GiB": args.rounds_1gib}
-    result = run(rounds, args.small_files)
+    result = run(rounds, args.small_files, mapped_files=args.mapped_files)
     if args.save:
         save_result("upload", result)
     return 0
