@@ -152,6 +152,9 @@ def virtual_clock_run(duration: float, policy: Policy) -> tuple[int, float]:
             polls.append(clock["now"])
             return "COMPLETED" if clock["now"] >= executed_at + duration else "IN PROGRESS"
 
+        async def get_settings(self) -> None:
+            pass
+
         async def close(self) -> None:
             pass
 
