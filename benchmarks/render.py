@@ -354,16 +354,14 @@ def scale_findings(summary: dict[str, Any], breakdown: dict[str, Any] | None) ->
         lines.append(text + ".")
     lines.append(
         "### How the trigger got here\n\n"
-        "Until commit 562afa1 each `OpusAsyncHook` opened a session of its own and ran every call inside "
+        "Before commit 562afa1 each `OpusAsyncHook` opened a session of its own and ran every call inside "
         "tenacity. Measured with this benchmark then (`git show 1d908f6:docs/benchmarks.md`): 2.2x the floor "
         "at 1,000 triggers and 5.6x at 5,000, loop lag p99 116 ms at 1,000, more TCP connections than triggers "
         "at 5,000, and a new connection for every poll at intervals above 15 s. Two changes since: the async "
         "hooks of an event loop share one `aiohttp` session per connection (`hooks/opus.py`, "
         "`_SharedClientSessions`: counted, closed by the last hook that releases it), and every call's first "
         "attempt runs outside tenacity (`retry.py`, `RetryPolicy.call` / `acall`: the machinery is built only "
-        "after a failure, which it receives as its first attempt, so retries behave exactly as before). "
-        "Not done: caching `BaseHook.aget_connection` per loop for a short time would cut each trigger's start-up "
-        "further, but a rotated key would then be picked up late."
+        "after a failure, which it receives as its first attempt, so retries behave exactly as before)."
     )
     return "\n\n".join(lines)
 
@@ -477,9 +475,10 @@ def upload_section(upload: dict[str, Any], run_info: dict[str, Any]) -> str:
         "**What.** `OpusHook.upload_file` (presigned-URL request, then a streamed PUT through the bare storage "
         "session) against `curl " + upload["curl_flags"] + "` to a fresh presigned URL from the same emulator, "
         "in the same round, back to back; the ratio is hook throughput / curl throughput per round, then the "
-        "median. The hook runs in a fresh process each time; its peak RSS growth is VmHWM after the upload "
-        "minus RSS just before (VmHWM reset first). `Expect: 100-continue` is disabled for curl because "
-        "requests does not send it (with it, curl would wait for the emulator's 100 response). Files are "
+        "median. The hook runs in a fresh process each time, with its connection read and its sessions open (so "
+        "`requests` imported; section 4 measures imports) before the clock starts; its peak RSS growth is VmHWM "
+        "after the upload minus RSS just before (VmHWM reset first). `Expect: 100-continue` is disabled for curl "
+        "because requests does not send it (with it, curl would wait for the emulator's 100 response). Files are "
         "written to a temporary directory and deleted after.",
         _table(
             [
