@@ -55,6 +55,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(collections\.abc|os|enum|typing|types|datetime|asyncio)\..*"),
     # Airflow types the provider imports only under TYPE_CHECKING, so annotations name them bare.
     (r"py:class", r"Context|Connection|BaseOperator|TaskInstanceKey|TriggerEvent"),
+    # Type variables of generic signatures (RetryPolicy.call returns what its attempt returns).
+    (r"py:class", r"T"),
 ]
 
 # furo comes with the docs extra; a bare Sphinx falls back to its default theme.
