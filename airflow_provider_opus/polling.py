@@ -18,7 +18,10 @@ POLL_GROWTH = 0.1
 
 
 def check_poll_intervals(
-    poll_interval: float, max_poll_interval: float | None, interval_name: str = "poll_interval"
+    poll_interval: float,
+    max_poll_interval: float | None,
+    interval_name: str = "poll_interval",
+    task_id: str | None = None,
 ) -> None:
     """
     Check the polling arguments of a task or trigger before anything is called.
@@ -26,13 +29,17 @@ def check_poll_intervals(
     :param poll_interval: seconds between status checks (the shortest wait).
     :param max_poll_interval: the longest wait in seconds, or None for a fixed interval.
     :param interval_name: what the caller calls ``poll_interval`` (the sensor says ``poke_interval``).
+    :param task_id: the task whose arguments these are, named in the error.
     :raises OpusInvalidArgumentError: naming the argument and what it must be.
     """
+    task = f"Task {task_id!r}: " if task_id else ""
     if not poll_interval > 0:
-        raise OpusInvalidArgumentError(f"{interval_name} must be a positive number of seconds, got {poll_interval!r}")
+        raise OpusInvalidArgumentError(
+            f"{task}{interval_name} must be a positive number of seconds, got {poll_interval!r}"
+        )
     if max_poll_interval is not None and not max_poll_interval >= poll_interval:
         raise OpusInvalidArgumentError(
-            f"max_poll_interval must be None (a fixed interval) or at least {interval_name} "
+            f"{task}max_poll_interval must be None (a fixed interval) or at least {interval_name} "
             f"({poll_interval} s), got {max_poll_interval!r}"
         )
 

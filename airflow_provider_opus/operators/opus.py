@@ -152,10 +152,7 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
             raise OpusInvalidArgumentError(
                 f"Task {self.task_id!r}: give either inputs or job_payload_schema_instance, not both"
             )
-        try:
-            check_poll_intervals(poll_interval, max_poll_interval)
-        except OpusInvalidArgumentError as exc:
-            raise OpusInvalidArgumentError(f"Task {self.task_id!r}: {exc}") from None
+        check_poll_intervals(poll_interval, max_poll_interval, task_id=self.task_id)
         if timeout is not None and timeout <= 0:
             raise OpusInvalidArgumentError(f"Task {self.task_id!r}: timeout must be positive or None")
         check_access_scope(access_scope)

@@ -70,15 +70,12 @@ class OpusJobSensor(_OpusTaskMixin, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, mode=mode, **kwargs)
-        try:
-            check_poll_intervals(poke_interval, max_poll_interval, "poke_interval")
-            if max_poll_interval is not None and self.exponential_backoff:
-                raise OpusInvalidArgumentError(
-                    "give max_poll_interval or exponential_backoff=True, not both: "
-                    "max_poll_interval grows the interval in every mode, including deferrable"
-                )
-        except OpusInvalidArgumentError as exc:
-            raise OpusInvalidArgumentError(f"Task {self.task_id!r}: {exc}") from None
+        check_poll_intervals(poke_interval, max_poll_interval, "poke_interval", task_id=self.task_id)
+        if max_poll_interval is not None and self.exponential_backoff:
+            raise OpusInvalidArgumentError(
+                f"Task {self.task_id!r}: give max_poll_interval or exponential_backoff=True, not both: "
+                "max_poll_interval grows the interval in every mode, including deferrable"
+            )
         self.max_poll_interval = max_poll_interval
         self.job_execution_id = job_execution_id
         self.opus_conn_id = opus_conn_id
