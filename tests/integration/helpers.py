@@ -1,10 +1,14 @@
-"""A task context good enough to run operators outside the task runner, against the emulator."""
+"""A task context good enough to run operators outside the task runner, against the emulator, and a fake clock."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class FakeTaskStateStore:
@@ -60,3 +64,31 @@ VALID_INPUTS = {
     "Invoice": "https://files.opus.com/media/private/uploaded/media_invoice.pdf",
     "Due Date": "2026-12-01",
 }
+
+
+class FakeClock:
+    """
+    Stands in for a module's ``time`` (and ``asyncio.sleep``): sleeps are recorded and advance the clock.
+
+    :param now: the clock's start.
+    :param on_sleep: called after each sleep, e.g. to end a job once enough simulated time passed.
+    """
+
+    def __init__(self, now: float = 1_000.0, on_sleep: Callable[[FakeClock], None] | None = None) -> None:
+        self.now, self.on_sleep = now, on_sleep
+        self.waits: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    monotonic = time
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        if self.on_sleep:
+            self.on_sleep(self)
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)

@@ -26,7 +26,7 @@ from airflow_provider_opus.operators.opus import (
 from airflow_provider_opus.sensors.opus import OpusJobSensor
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
 from tests.conftest import SERVICE_KEY
-from tests.integration.helpers import VALID_INPUTS, FakeTaskStateStore, make_context
+from tests.integration.helpers import VALID_INPUTS, FakeClock, FakeTaskStateStore, make_context
 
 pytestmark = pytest.mark.integration
 
@@ -360,21 +360,6 @@ def test_deferrable_sensor_checks_once_then_defers(emulator):
     assert len(emulator.requests("get_job_status")) == 1
 
 
-class FakeClock:
-    """Stands in for a module's ``time``: sleeps are recorded and advance the clock; ``on_sleep`` may end the job."""
-
-    def __init__(self, on_sleep) -> None:
-        self.now, self.waits, self.on_sleep = 1_000.0, [], on_sleep
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-        self.on_sleep(self)
-
-
 def running_job(emulator) -> tuple[str, FakeClock]:
     """A job held IN PROGRESS until a fake clock has slept through two simulated hours."""
     job_id = execute_op(wait_for_completion=False).execute(make_context())
@@ -384,7 +369,7 @@ def running_job(emulator) -> tuple[str, FakeClock]:
         if clock.now >= 1_000 + 7_200:
             emulator.set_job_status(job_id, "COMPLETED")
 
-    return job_id, FakeClock(finish_after_two_hours)
+    return job_id, FakeClock(1_000, finish_after_two_hours)
 
 
 def assert_grew_from_30_to_600(waits: list[float]) -> None:

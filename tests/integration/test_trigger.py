@@ -14,7 +14,7 @@ import pytest
 import airflow_provider_opus.triggers.opus as trigger_module
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
-from tests.integration.helpers import VALID_INPUTS
+from tests.integration.helpers import VALID_INPUTS, FakeClock
 
 pytestmark = pytest.mark.integration
 
@@ -150,26 +150,9 @@ async def test_first_poll_waits_one_interval(emulator):
     assert first_poll["time"] >= started + 0.4  # the task checked just before deferring
 
 
-class FakeClock:
-    """Stands in for the trigger module's ``time`` and ``asyncio.sleep``: waits are recorded, not slept."""
-
-    def __init__(self, now: float, on_sleep=None) -> None:
-        self.now, self.waits, self.on_sleep = now, [], on_sleep
-
-    def time(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-        if self.on_sleep:
-            self.on_sleep(self)
-        await asyncio.sleep(0)
-
-
 def install_clock(monkeypatch, clock: FakeClock) -> None:
     monkeypatch.setattr(trigger_module, "time", SimpleNamespace(time=clock.time))
-    monkeypatch.setattr(trigger_module, "asyncio", SimpleNamespace(sleep=clock.sleep))
+    monkeypatch.setattr(trigger_module, "asyncio", SimpleNamespace(sleep=clock.asleep))
 
 
 async def test_growing_interval_polls_a_day_long_job_a_few_dozen_times(emulator, monkeypatch):
