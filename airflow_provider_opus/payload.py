@@ -29,6 +29,7 @@ SUPPORTED_FILE_EXTENSIONS: frozenset[str] = frozenset(
 """File extensions Opus accepts for uploads: lowercase, without the dot."""
 
 ACCESS_SCOPES: tuple[str, ...] = ("all", "user", "workspace", "organization")
+"""The values ``POST /job/file/upload`` accepts as ``accessScope``."""
 
 
 def check_access_scope(access_scope: str) -> None:
@@ -41,8 +42,6 @@ def check_access_scope(access_scope: str) -> None:
     if access_scope not in ACCESS_SCOPES:
         raise OpusInvalidArgumentError(f"access_scope must be one of {', '.join(ACCESS_SCOPES)}, got {access_scope!r}")
 
-
-"""The values ``POST /job/file/upload`` accepts as ``accessScope``."""
 
 # What a value of each (non-file) type must be, as problem messages say it.
 _EXPECTED: dict[str, str] = {

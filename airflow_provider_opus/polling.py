@@ -33,6 +33,9 @@ def check_poll_intervals(
     :raises OpusInvalidArgumentError: naming the argument and what it must be.
     """
     task = f"Task {task_id!r}: " if task_id else ""
+    for name, value in ((interval_name, poll_interval), ("max_poll_interval", max_poll_interval)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise OpusInvalidArgumentError(f"{task}{name} must be a number of seconds, got {value!r}")
     if not poll_interval > 0:
         raise OpusInvalidArgumentError(
             f"{task}{interval_name} must be a positive number of seconds, got {poll_interval!r}"

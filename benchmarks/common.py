@@ -261,6 +261,26 @@ class EmulatorProcess:
     def connection_json(self) -> str:
         return connection_json(self.url)
 
+    def start_client(self, module: str, args: Sequence[str], stderr: Any) -> subprocess.Popen[str]:
+        """
+        A benchmark client process (``python -m <module> <args>``) whose ``opus_default`` connection is this emulator.
+
+        It talks JSON lines on stdin and stdout, like the emulator itself.
+
+        :param module: the benchmark module, e.g. ``benchmarks.per_job``.
+        :param args: its command-line arguments.
+        :param stderr: where its stderr goes (a file, or ``subprocess.DEVNULL``).
+        """
+        return subprocess.Popen(
+            [PYTHON, "-m", module, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=ROOT,
+            env=bench_env(AIRFLOW_CONN_OPUS_DEFAULT=self.connection_json()),
+        )
+
     def close(self) -> None:
         if self.proc.poll() is None:
             with contextlib.suppress(RuntimeError, BrokenPipeError, ValueError):

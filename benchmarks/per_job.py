@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import gc
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from benchmarks.common import PYTHON, ROOT, EmulatorProcess, bench_env, private_stdout, save_result
+from benchmarks.common import EmulatorProcess, private_stdout, save_result
 
 PHASES = ("upload", "execute_until_deferred", "trigger", "execute_complete", "sensor", "results")
 
@@ -155,15 +154,7 @@ def run(jobs: int = 8, job_duration: float = 1.0, poll_interval: float = 0.4) ->
     with EmulatorProcess() as emulator, tempfile.TemporaryFile("w+") as stderr:
         emulator.call("reset")
         emulator.call("create_jobs", n=0, duration=job_duration, jitter=0)  # sets the job duration
-        client = subprocess.Popen(
-            [PYTHON, "-m", "benchmarks.per_job", "--client", str(jobs), str(poll_interval)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            cwd=ROOT,
-            env=bench_env(AIRFLOW_CONN_OPUS_DEFAULT=emulator.connection_json()),
-        )
+        client = emulator.start_client("benchmarks.per_job", ["--client", str(jobs), str(poll_interval)], stderr)
         assert client.stdin is not None and client.stdout is not None
         try:
             client.stdout.readline()

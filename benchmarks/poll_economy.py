@@ -36,10 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.common import (
-    PYTHON,
-    ROOT,
     EmulatorProcess,
-    bench_env,
     median,
     percentile,
     private_stdout,
@@ -245,14 +242,8 @@ def validate(jobs: int = 40, duration: float = 1.0, jitter: float = 4.0) -> list
     with EmulatorProcess() as emulator:
         for index, policy in enumerate(VALIDATION_POLICIES):
             emulator.call("reset")
-            client = subprocess.Popen(
-                [PYTHON, "-m", "benchmarks.poll_economy", "--validate-client", str(index)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                cwd=ROOT,
-                env=bench_env(AIRFLOW_CONN_OPUS_DEFAULT=emulator.connection_json()),
+            client = emulator.start_client(
+                "benchmarks.poll_economy", ["--validate-client", str(index)], subprocess.DEVNULL
             )
             assert client.stdin is not None and client.stdout is not None
             try:

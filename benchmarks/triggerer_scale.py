@@ -34,7 +34,6 @@ import math
 import os
 import random
 import select
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -42,11 +41,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.common import (
-    PYTHON,
     ROOT,
     SERVICE_KEY,
     EmulatorProcess,
-    bench_env,
     median,
     peak_rss_mib,
     percentile,
@@ -334,21 +331,16 @@ def run_once(
 ) -> dict[str, Any]:
     """One client process, one variant, N jobs; returns the client's and the emulator's figures."""
     emulator.call("reset")
-    env = bench_env(AIRFLOW_CONN_OPUS_DEFAULT=emulator.connection_json())
     log_path = ROOT / "benchmarks" / "results" / f"triggerer-{variant}-{n}.log"
     with open(log_path, "w") as log:
-        client = subprocess.Popen(
+        client = emulator.start_client(
+            "benchmarks.triggerer_scale",
             [
-                *(PYTHON, "-m", "benchmarks.triggerer_scale", "--client", variant),
+                *("--client", variant),
                 *("--poll-interval", str(poll_interval), "--time-cap", str(time_cap)),
                 *("--arrival", str(poll_interval if arrival is None else arrival)),
             ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            cwd=ROOT,
-            env=env,
+            log,
         )
         assert client.stdin is not None and client.stdout is not None
         try:

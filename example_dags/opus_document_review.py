@@ -13,8 +13,9 @@ Review an invoice with Opus: upload the files, start the job, wait for it in the
 
 Starting and waiting are two tasks here: ``start_review`` returns as soon as the job runs, and
 ``wait_for_review`` waits in the triggerer, holding no worker slot (Opus jobs can wait days for a
-human review). ``OpusExecuteJobOperator(deferrable=True)`` alone does both in one task; the other
-examples do that.
+human review). It checks every ``OPUS_POLL_INTERVAL`` seconds at first, then less often the longer
+the review takes, at most hourly (``max_poll_interval``). ``OpusExecuteJobOperator(deferrable=True)``
+alone does both in one task; the other examples do that.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def opus_document_review() -> None:
         job_execution_id=start.output,
         deferrable=True,
         poke_interval=POLL_INTERVAL,
+        max_poll_interval=max(POLL_INTERVAL, 3600),  # a review that takes days costs dozens of checks, not thousands
     )
 
     results = OpusGetJobResultsOperator(task_id="get_results", job_execution_id=start.output)

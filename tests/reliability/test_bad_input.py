@@ -230,6 +230,12 @@ CASES = [
         "at least poll_interval (60 s)",
     ),
     Case(
+        "max poll interval not a number",
+        lambda tmp: OpusExecuteJobOperator(task_id="r", workflow_id="w", max_poll_interval="1h"),
+        "max_poll_interval",
+        "must be a number of seconds",
+    ),
+    Case(
         "sensor: max poll interval with exponential backoff",
         lambda tmp: OpusJobSensor(task_id="s", job_execution_id="j", max_poll_interval=600, exponential_backoff=True),
         "max_poll_interval",

@@ -39,6 +39,9 @@ def test_a_day_long_job_costs_a_hundred_checks_instead_of_thousands():
         (0, None, "poll_interval must be a positive number of seconds, got 0"),
         (-1, 60, "poll_interval must be a positive number of seconds"),
         (30, 10, r"max_poll_interval must be None \(a fixed interval\) or at least poll_interval \(30 s\), got 10"),
+        ("30", None, "poll_interval must be a number of seconds, got '30'"),
+        (30, "3600", "max_poll_interval must be a number of seconds, got '3600'"),
+        (30, True, "max_poll_interval must be a number of seconds, got True"),
     ],
 )
 def test_bad_intervals_are_named(poll_interval, max_poll_interval, message):
