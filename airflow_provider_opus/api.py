@@ -19,6 +19,7 @@ from urllib.parse import quote
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
     OpusBadRequestError,
+    OpusInvalidArgumentError,
     OpusNotFoundError,
     OpusRateLimitError,
     OpusRequestError,
@@ -234,3 +235,46 @@ def read_response(endpoint: Endpoint, path: str, status_code: int, body: bytes, 
     if 200 <= status_code < 300:
         return parse_success_body(endpoint, path, status_code, body)
     raise error_for_status(endpoint, path, status_code, body, retry_after_header)
+
+
+# -- fields read from a response: each checked here, for both hooks ------------------------------
+
+
+def checked_job_id(job_execution_id: object) -> dict[str, str]:
+    """
+    Return the path parameters of a job endpoint, after checking the id a caller gave.
+
+    :param job_execution_id: the job's id.
+    :raises OpusInvalidArgumentError: for an empty or non-string id.
+    """
+    if not isinstance(job_execution_id, str) or not job_execution_id.strip():
+        raise OpusInvalidArgumentError(f"job_execution_id must be a non-empty string, got {job_execution_id!r}")
+    return {"job_execution_id": job_execution_id}
+
+
+def status_from(body: Mapping[str, Any], path: str) -> str:
+    """
+    Return the ``status`` of a status response.
+
+    :param body: the parsed response.
+    :param path: the path called, for the error.
+    :raises OpusResponseError: the status is not a string.
+    """
+    status = body["status"]
+    if not isinstance(status, str):
+        raise OpusResponseError("GET", path, f"status is {type(status).__name__}, expected a string")
+    return status
+
+
+def audit_trail_from(body: Mapping[str, Any], path: str) -> list[dict]:
+    """
+    Return the ``auditTrail`` of an audit response.
+
+    :param body: the parsed response.
+    :param path: the path called, for the error.
+    :raises OpusResponseError: the trail is not a list of objects.
+    """
+    trail = body["auditTrail"]
+    if not isinstance(trail, list) or not all(isinstance(entry, dict) for entry in trail):
+        raise OpusResponseError("GET", path, "auditTrail is not a list of objects")
+    return trail

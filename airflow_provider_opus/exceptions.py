@@ -152,3 +152,26 @@ class OpusJobTimeoutError(OpusError):
             f"Opus job {job_execution_id} did not finish {limit} (last status {last_status!r}). "
             f"Opus has no cancel call: job {job_execution_id} keeps running."
         )
+
+
+#: Longest repr of a user's value shown in a message: a huge value must not swamp the error.
+MAX_SHOWN_CHARS = 60
+
+
+def show_value(value: object) -> str:
+    """
+    Return ``repr(value)`` for an error message, shortened to :data:`MAX_SHOWN_CHARS`.
+
+    :param value: a value a user gave.
+    """
+    shown = repr(value)
+    return shown if len(shown) <= MAX_SHOWN_CHARS else shown[: MAX_SHOWN_CHARS - 3] + "..."
+
+
+def describe_value(value: object) -> str:
+    """
+    Return a value with its type for an error message (a string's quotes already say what it is).
+
+    :param value: a value a user gave.
+    """
+    return show_value(value) if isinstance(value, str) else f"{type(value).__name__} {show_value(value)}"

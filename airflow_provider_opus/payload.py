@@ -17,31 +17,11 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusPayloadError
-
-SUPPORTED_FILE_EXTENSIONS: frozenset[str] = frozenset(
-    {"jpeg", "png", "jpg", "pdf", "docx", "csv", "xls", "xlsx", "txt", "json", "html", "xml"}
-)
-"""File extensions Opus accepts for uploads: lowercase, without the dot."""
-
-ACCESS_SCOPES: tuple[str, ...] = ("all", "user", "workspace", "organization")
-"""The values ``POST /job/file/upload`` accepts as ``accessScope``."""
-
-
-def check_access_scope(access_scope: str) -> None:
-    """
-    Check an upload's access scope.
-
-    :param access_scope: who may read an uploaded file.
-    :raises OpusInvalidArgumentError: if it is not one of all, user, workspace or organization.
-    """
-    if access_scope not in ACCESS_SCOPES:
-        raise OpusInvalidArgumentError(f"access_scope must be one of {', '.join(ACCESS_SCOPES)}, got {access_scope!r}")
-
+from airflow_provider_opus.exceptions import OpusPayloadError, describe_value, show_value
+from airflow_provider_opus.files import check_file_extension, is_url, normalize_extension
 
 # What a value of each (non-file) type must be, as problem messages say it.
 _EXPECTED: dict[str, str] = {
@@ -54,9 +34,6 @@ _EXPECTED: dict[str, str] = {
 }
 _FILE_TYPES = ("file", "array_files")
 _KNOWN_TYPES = ", ".join(sorted([*_EXPECTED, *_FILE_TYPES]))
-
-# Longest repr of a user's value shown in a message: a huge value must not swamp the error.
-_MAX_SHOWN = 60
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
@@ -98,7 +75,7 @@ class WorkflowInput:
             if isinstance(tag, Mapping) and tag.get("variable_name") == "allowed_file_types":
                 # An empty list is read as "no restriction": an input accepting no file at all
                 # could never be given, so that cannot be what the workflow means.
-                allowed = frozenset(_normalize_extension(t) for t in tag.get("value") or ()) or None
+                allowed = frozenset(normalize_extension(t) for t in tag.get("value") or ()) or None
         return cls(
             variable_name=variable_name,
             id=str(entry.get("id", "")),
@@ -107,6 +84,30 @@ class WorkflowInput:
             is_nullable=bool(entry.get("is_nullable", False)),
             allowed_file_types=allowed,
         )
+
+
+@dataclass
+class _CheckedInputs:
+    """
+    User inputs, resolved and checked.
+
+    Problems are best read in this order: bad values (in the order given), then required inputs
+    missing (in schema order), then bad keys, last because their message lists every input.
+    """
+
+    #: The values as sent to Opus, by variable name.
+    values: dict[str, Any] = field(default_factory=dict)
+    #: The problems of each value given, by variable name, in the order given.
+    value_problems: dict[str, list[str]] = field(default_factory=dict)
+    #: Required inputs not given.
+    missing: list[WorkflowInput] = field(default_factory=list)
+    #: Keys that name no input, or one already named.
+    key_problems: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        """Return every problem, in reading order."""
+        values = [problem for problems in self.value_problems.values() for problem in problems]
+        return values + [_required(inp) for inp in self.missing] + self.key_problems
 
 
 class JobPayloadSchema:
@@ -133,21 +134,20 @@ class JobPayloadSchema:
         :param key: display name, variable name or id of an input.
         :raises OpusPayloadError: if the key names no input, or several.
         """
-        match = self._match(key)
-        if isinstance(match, str):
-            raise self._error([match])
-        return match
-
-    def validate(self, inputs: Mapping[str, Any]) -> None:
-        """
-        Check user inputs against the schema.
-
-        :param inputs: values keyed by display name, variable name or id.
-        :raises OpusPayloadError: listing every problem found.
-        """
-        _, problems = self._collect(inputs)
-        if problems:
-            raise self._error(problems)
+        for inp in self.inputs:
+            if inp.variable_name == key:
+                return inp
+        matches = [inp for inp in self.inputs if key in (inp.id, inp.display_name)]
+        if not matches and isinstance(key, str):
+            folded = key.casefold()
+            matches = [inp for inp in self.inputs if inp.display_name.casefold() == folded]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            names = ", ".join(inp.variable_name for inp in matches)
+            raise self._error([f"{show_value(key)} matches several inputs ({names}): use the variable name"])
+        names = ", ".join(inp.display_name for inp in self.inputs)
+        raise self._error([f"{show_value(key)} is not an input of this workflow (inputs: {names})"])
 
     def local_file_paths(self, inputs: Mapping[str, Any]) -> list[str]:
         """
@@ -155,15 +155,13 @@ class JobPayloadSchema:
 
         :param inputs: values keyed by display name, variable name or id.
         :return: each local path once, in schema order; http(s) URLs are left out.
-        :raises OpusPayloadError: as :meth:`validate`, so bad inputs fail before any upload.
+        :raises OpusPayloadError: listing every problem found, so bad inputs fail before any upload.
         """
-        values, problems = self._collect(inputs)
-        if problems:
-            raise self._error(problems)
+        values = self._checked_values(inputs)
         paths: list[str] = []
         for inp in self.inputs:
             for path in _files_of(inp, values.get(inp.variable_name)):
-                if not _is_url(path) and path not in paths:
+                if not is_url(path) and path not in paths:
                     paths.append(path)
         return paths
 
@@ -181,9 +179,7 @@ class JobPayloadSchema:
         :return: ``{variable_name: {"value": ..., "type": ..., "displayName": ...}}`` in schema order.
         :raises OpusPayloadError: listing every problem found, or the local files not uploaded.
         """
-        values, problems = self._collect(inputs)
-        if problems:
-            raise self._error(problems)
+        values = self._checked_values(inputs)
         uploaded = uploaded or {}
         instance: dict[str, dict[str, Any]] = {}
         not_uploaded: list[str] = []
@@ -194,9 +190,9 @@ class JobPayloadSchema:
             if inp.type in _FILE_TYPES and value is not None:
                 urls = [uploaded.get(path, path) for path in _files_of(inp, value)]
                 not_uploaded += [
-                    f"'{inp.display_name}': local file {_show(url)} was not uploaded"
+                    f"'{inp.display_name}': local file {show_value(url)} was not uploaded"
                     for url in urls
-                    if not _is_url(url)
+                    if not is_url(url)
                 ]
                 value = urls if inp.type == "array_files" else urls[0]
             instance[inp.variable_name] = {"value": value, "type": inp.type, "displayName": inp.display_name}
@@ -208,119 +204,88 @@ class JobPayloadSchema:
         """
         Check a ``jobPayloadSchemaInstance`` a user wrote themselves.
 
-        Values are checked by the same rules as :meth:`build`, and must already be in the form
-        :meth:`build` would send (``"2025-11-09"``, not a date object), as the instance is sent as is.
+        The instance is reduced to its values, which are checked by the same rules as the
+        ``inputs`` of :meth:`build`; they must already be in the form :meth:`build` would send
+        (``"2025-11-09"``, not a date object), as the instance is sent as is.
 
         :param instance: ``{variable_name: {"value": ..., "type": ...}}``.
         :raises OpusPayloadError: listing every problem found.
         """
         if not isinstance(instance, Mapping):
-            raise self._error([f"the jobPayloadSchemaInstance must be a dict, got {_describe(instance)}"])
+            raise self._error([f"the jobPayloadSchemaInstance must be a dict, got {describe_value(instance)}"])
         by_variable_name = {inp.variable_name: inp for inp in self.inputs}
-        values: dict[str, Any] = {}
-        malformed: set[str] = set()
-        value_problems: list[str] = []
+        given: dict[str, Any] = {}
+        shape_problems: dict[str, str] = {}
         key_problems: list[str] = []
         for key, item in instance.items():
             inp = by_variable_name.get(key)
             if inp is None:
                 key_problems.append(
-                    f"{_show(key)} is not a variable name of this workflow "
+                    f"{show_value(key)} is not a variable name of this workflow "
                     f"(variable names: {', '.join(by_variable_name)})"
                 )
-                continue
-            name = f"'{inp.display_name}'"
-            if not isinstance(item, Mapping) or "value" not in item or "type" not in item:
-                malformed.add(key)
+            elif not isinstance(item, Mapping) or "value" not in item or "type" not in item:
                 shape = f"{{'value': ..., 'type': {inp.type!r}}}"
-                value_problems.append(f"{name}: expected {shape}, got {_describe(item)}")
+                shape_problems[key] = f"'{inp.display_name}': expected {shape}, got {describe_value(item)}"
             elif item["type"] != inp.type:
-                malformed.add(key)
-                given = _show(item["type"])
-                value_problems.append(f"{name}: type {given} does not match the workflow's type {inp.type!r}")
+                given_type = show_value(item["type"])
+                shape_problems[key] = (
+                    f"'{inp.display_name}': type {given_type} does not match the workflow's type {inp.type!r}"
+                )
             else:
-                value = values[key] = item["value"]
-                if not _is_missing(inp, value):
-                    sent, problems = _check_value(inp, value)
-                    # The instance goes to Opus as it is, so a value build() would convert (a date
-                    # object, a tuple, a Path) would not arrive as meant, or not serialize at all.
-                    if not problems and sent != value:
-                        want, got = _show(sent), _describe(value)
-                        problems = [f"{name}: expected {want} as the instance is sent as is, got {got}"]
-                    if not problems and inp.type in _FILE_TYPES:
-                        problems = [
-                            f"{name}: {_show(path)} is a local path, and an instance is sent as is: give a "
-                            "fileUrl, or pass the path in inputs= to have it uploaded first"
-                            for path in _files_of(inp, value)
-                            if not _is_url(path)
-                        ]
-                    value_problems += problems
+                given[key] = item["value"]
+        checked = self._collect(given)
+        problems: list[str] = []
+        for key in instance:
+            if key in shape_problems:
+                problems.append(shape_problems[key])
+            elif key in given:
+                inp = by_variable_name[key]
+                problems += checked.value_problems.get(key) or _as_is_problems(inp, given[key], checked.values[key])
         # A malformed item is reported above: do not also call its input missing.
-        missing = [
-            f"'{inp.display_name}' is required"
-            for inp in self.inputs
-            if not inp.is_nullable
-            and inp.variable_name not in malformed
-            and _is_missing(inp, values.get(inp.variable_name))
-        ]
-        problems = value_problems + missing + key_problems
+        problems += [_required(inp) for inp in checked.missing if inp.variable_name not in shape_problems]
+        problems += key_problems
         if problems:
             raise self._error(problems)
 
-    def _collect(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        """
-        Resolve and check user inputs.
+    def _checked_values(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the values of user inputs as sent to Opus, by variable name, or raise every problem."""
+        checked = self._collect(inputs)
+        if problems := checked.problems():
+            raise self._error(problems)
+        return checked.values
 
-        Problems come in the order they are best read: bad values (in the order given), then required
-        inputs missing (in schema order), then bad keys, last because their message lists every input.
-
-        :return: the values as sent to Opus keyed by variable name, and every problem found.
-        """
+    def _collect(self, inputs: Mapping[str, Any]) -> _CheckedInputs:
+        """Resolve and check user inputs, keyed by display name, variable name or id."""
+        checked = _CheckedInputs()
         if not isinstance(inputs, Mapping):
-            return {}, [f"inputs must be a dict of input name to value, got {_describe(inputs)}"]
-        values: dict[str, Any] = {}
+            checked.key_problems.append(f"inputs must be a dict of input name to value, got {describe_value(inputs)}")
+            return checked
         first_key: dict[str, str] = {}
-        value_problems: list[str] = []
-        key_problems: list[str] = []
         for key, value in inputs.items():
-            inp = self._match(key)
-            if isinstance(inp, str):
-                key_problems.append(inp)
-            elif inp.variable_name in first_key:
-                key_problems.append(
+            try:
+                inp = self.resolve(key)
+            except OpusPayloadError as exc:
+                checked.key_problems += exc.problems
+                continue
+            if inp.variable_name in first_key:
+                checked.key_problems.append(
                     f"'{inp.display_name}' is given more than once "
-                    f"(as {_show(first_key[inp.variable_name])} and {_show(key)}): give it once"
+                    f"(as {show_value(first_key[inp.variable_name])} and {show_value(key)}): give it once"
                 )
             else:
                 first_key[inp.variable_name] = key
-                problems: list[str] = []
                 if not _is_missing(inp, value):
                     value, problems = _check_value(inp, value)
-                values[inp.variable_name] = value
-                value_problems += problems
-        missing = [
-            f"'{inp.display_name}' is required"
+                    if problems:
+                        checked.value_problems[inp.variable_name] = problems
+                checked.values[inp.variable_name] = value
+        checked.missing = [
+            inp
             for inp in self.inputs
-            if not inp.is_nullable and _is_missing(inp, values.get(inp.variable_name))
+            if not inp.is_nullable and _is_missing(inp, checked.values.get(inp.variable_name))
         ]
-        return values, value_problems + missing + key_problems
-
-    def _match(self, key: str) -> WorkflowInput | str:
-        """Return the input ``key`` names, or the problem saying why it names none."""
-        for inp in self.inputs:
-            if inp.variable_name == key:
-                return inp
-        matches = [inp for inp in self.inputs if key in (inp.id, inp.display_name)]
-        if not matches and isinstance(key, str):
-            folded = key.casefold()
-            matches = [inp for inp in self.inputs if inp.display_name.casefold() == folded]
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            names = ", ".join(inp.variable_name for inp in matches)
-            return f"{_show(key)} matches several inputs ({names}): use the variable name"
-        names = ", ".join(inp.display_name for inp in self.inputs)
-        return f"{_show(key)} is not an input of this workflow (inputs: {names})"
+        return checked
 
     def _error(self, problems: list[str]) -> OpusPayloadError:
         count = "1 input is" if len(problems) == 1 else f"{len(problems)} inputs are"
@@ -346,38 +311,6 @@ def build_job_payload(
     return JobPayloadSchema(schema, workflow_id).build(inputs, uploaded=uploaded)
 
 
-def check_file_extension(path_or_url: str | os.PathLike[str], allowed: frozenset[str] | None) -> str | None:
-    """
-    Check that Opus, and the input if it restricts them, accept a file's type.
-
-    :param path_or_url: a local path, or an http(s) URL whose path (not its query string) is checked.
-    :param allowed: the extensions the input accepts, in any case, with or without the dot; None
-        for any Opus supports. JPG and JPEG are different extensions here, as in the schema.
-    :return: the problem, worded to follow an input's name, or None if the type is accepted.
-    """
-    text = os.fspath(path_or_url)
-    path = text
-    if _is_url(text):
-        try:
-            path = urlsplit(text).path
-        except ValueError:  # such as an unclosed "[" in the host
-            return f"{_show(text)} is not a valid URL"
-    extension = os.path.splitext(path)[1]
-    normalized = _normalize_extension(extension)
-    file_type = f"file type {_show(extension)}"
-    supported = _extension_list(SUPPORTED_FILE_EXTENSIONS)
-    if not normalized:
-        return f"{_show(text)} has no file extension (supported: {supported})"
-    # The input's own list first: it is the shorter, more useful one to show.
-    if allowed:
-        accepted = frozenset(_normalize_extension(a) for a in allowed)
-        if normalized not in accepted:
-            return f"{file_type} is not allowed for this input (allowed: {_extension_list(accepted)})"
-    if normalized not in SUPPORTED_FILE_EXTENSIONS:
-        return f"{file_type} is not supported by Opus (supported: {supported})"
-    return None
-
-
 # What _convert returns for a value that does not fit its type.
 _INVALID = object()
 
@@ -390,7 +323,7 @@ def _check_value(inp: WorkflowInput, value: Any) -> tuple[Any, list[str]]:
         return path, [f"{name}: {problem}"] if problem else []
     if inp.type == "array_files":
         if not isinstance(value, (list, tuple)):
-            return value, [f"{name}: expected a list of file URLs or local paths, got {_describe(value)}"]
+            return value, [f"{name}: expected a list of file URLs or local paths, got {describe_value(value)}"]
         paths: list[Any] = []
         problems: list[str] = []
         for index, item in enumerate(value):
@@ -406,7 +339,7 @@ def _check_value(inp: WorkflowInput, value: Any) -> tuple[Any, list[str]]:
         ]
     converted = _convert(inp.type, value)
     if converted is _INVALID:
-        return value, [f"{name}: expected {_EXPECTED[inp.type]}, got {_describe(value)}"]
+        return value, [f"{name}: expected {_EXPECTED[inp.type]}, got {describe_value(value)}"]
     return converted, []
 
 
@@ -455,8 +388,26 @@ def _check_file(value: Any, allowed: frozenset[str] | None) -> tuple[Any, str | 
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value:
-        return value, f"expected a file URL (http/https) or local path, got {_describe(value)}"
+        return value, f"expected a file URL (http/https) or local path, got {describe_value(value)}"
     return value, check_file_extension(value, allowed)
+
+
+def _required(inp: WorkflowInput) -> str:
+    return f"'{inp.display_name}' is required"
+
+
+def _as_is_problems(inp: WorkflowInput, given: Any, sent: Any) -> list[str]:
+    """Return why a valid value of a hand-written instance would not arrive as meant, sent as is."""
+    name = f"'{inp.display_name}'"
+    # build() would convert a date object, a tuple or a Path; an instance is not converted.
+    if sent != given:
+        return [f"{name}: expected {show_value(sent)} as the instance is sent as is, got {describe_value(given)}"]
+    return [
+        f"{name}: {show_value(path)} is a local path, and an instance is sent as is: give a "
+        "fileUrl, or pass the path in inputs= to have it uploaded first"
+        for path in _files_of(inp, given)
+        if not is_url(path)
+    ]
 
 
 def _files_of(inp: WorkflowInput, value: Any) -> list[str]:
@@ -469,25 +420,3 @@ def _files_of(inp: WorkflowInput, value: Any) -> list[str]:
 def _is_missing(inp: WorkflowInput, value: Any) -> bool:
     # An empty file list gives the workflow nothing to work on, so it does not fill a required input.
     return value is None or (inp.type == "array_files" and isinstance(value, (list, tuple)) and not value)
-
-
-def _is_url(path_or_url: str) -> bool:
-    return path_or_url.lower().startswith(("http://", "https://"))
-
-
-def _normalize_extension(extension: Any) -> str:
-    return str(extension).strip().lstrip(".").lower()
-
-
-def _extension_list(extensions: frozenset[str]) -> str:
-    return ", ".join(sorted(extension.upper() for extension in extensions))
-
-
-def _show(value: Any) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."
-
-
-def _describe(value: Any) -> str:
-    # A string's quotes already say what it is; other values are clearer with their type.
-    return _show(value) if isinstance(value, str) else f"{type(value).__name__} {_show(value)}"

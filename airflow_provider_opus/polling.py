@@ -1,6 +1,9 @@
 """
 When to check a running Opus job's status again: one rule for the trigger, the blocking wait and the sensor.
 
+:func:`next_poll` is that rule: how long to wait before the next status check, and whether
+that check is the final one because the deadline comes first.
+
 By default every wait is ``poll_interval``. With a ``max_poll_interval``, the wait grows with
 the time already waited: each wait is :data:`POLL_GROWTH` of it, never shorter than
 ``poll_interval`` and never longer than ``max_poll_interval``. A job that ends within minutes
@@ -10,6 +13,8 @@ about a hundred status calls instead of thousands, and is seen within a tenth of
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError
 
@@ -58,3 +63,32 @@ def next_poll_wait(poll_interval: float, max_poll_interval: float | None, waited
     if max_poll_interval is None:
         return poll_interval
     return min(max_poll_interval, max(poll_interval, POLL_GROWTH * waited))
+
+
+class PollStep(NamedTuple):
+    """
+    The next status check of a wait.
+
+    :param wait: seconds to wait before it.
+    :param final: whether it comes at the deadline: a job still running then has run out of time.
+    """
+
+    wait: float
+    final: bool
+
+
+def next_poll(
+    poll_interval: float, max_poll_interval: float | None, waited: float, remaining: float | None
+) -> PollStep:
+    """
+    Return the wait before the next status check, clamped to the deadline, and whether that check is the final one.
+
+    :param poll_interval: the shortest wait, and the only one when ``max_poll_interval`` is None.
+    :param max_poll_interval: the longest wait, or None for a fixed interval.
+    :param waited: seconds since the waiting began.
+    :param remaining: seconds left until the deadline, or None when there is none.
+    """
+    wait = next_poll_wait(poll_interval, max_poll_interval, waited)
+    if remaining is not None and remaining <= wait:
+        return PollStep(max(0.0, remaining), final=True)
+    return PollStep(wait, final=False)

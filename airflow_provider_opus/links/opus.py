@@ -47,7 +47,6 @@ class OpusWorkflowLink(BaseOperatorLink):
         """
         Store the link for the running task instance.
 
-        :param context: the task's context.
         :param url: the workflow's URL.
         """
         context["ti"].xcom_push(key=cls().xcom_key, value=url)

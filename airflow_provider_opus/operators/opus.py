@@ -4,34 +4,31 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import conf
 from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
 from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from airflow_provider_opus.api import JobStatus
 from airflow_provider_opus.exceptions import OpusError, OpusInvalidArgumentError, OpusJobFailedError
-from airflow_provider_opus.hooks.opus import OpusHook, check_local_files
-from airflow_provider_opus.jobs import (
-    _OpusTaskMixin,
-    audit_tail,
-    check_trigger_event,
-    raise_unless_completed,
-    record_asset_events,
-)
+from airflow_provider_opus.files import check_access_scope, check_local_files
 from airflow_provider_opus.links.opus import OpusWorkflowLink, workflow_url
-from airflow_provider_opus.payload import JobPayloadSchema, check_access_scope
+from airflow_provider_opus.operators.base import (
+    OpusBaseOperator,
+    OpusJobWaitingOperator,
+    audit_tail,
+    raise_unless_completed,
+)
+from airflow_provider_opus.payload import JobPayloadSchema
 from airflow_provider_opus.polling import check_poll_intervals
-from airflow_provider_opus.triggers.opus import OpusJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class OpusUploadOperator(_OpusTaskMixin, BaseOperator):
+class OpusUploadOperator(OpusBaseOperator):
     """
     Uploads local files to Opus and returns their fileUrls, for ``file`` and ``array_files`` inputs.
 
@@ -40,39 +37,27 @@ class OpusUploadOperator(_OpusTaskMixin, BaseOperator):
 
     :param files: one path or a list of paths (templated).
     :param access_scope: who may read the files: ``all``, ``user``, ``workspace`` or ``organization``.
-    :param opus_conn_id: the Airflow connection of type ``opus``.
-    :param opus_retry_limit: retries of a failed Opus API call.
-    :param opus_retry_delay: base delay between those retries in seconds.
     :return: the fileUrl (str) for one path, a list of fileUrls for a list.
+
+    Takes the connection and retry arguments of :class:`~airflow_provider_opus.operators.base.OpusBaseOperator`.
     """
 
-    template_fields = ("files",)
-    ui_color = "#e3ecfa"
+    template_fields = (*OpusBaseOperator.template_fields, "files")
 
     def __init__(
         self,
         *,
         files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         access_scope: str = "organization",
-        opus_conn_id: str = OpusHook.default_conn_name,
-        opus_retry_limit: int = 3,
-        opus_retry_delay: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_access_scope(access_scope)
         self.files = files
         self.access_scope = access_scope
-        self.opus_conn_id = opus_conn_id
-        self.opus_retry_limit = opus_retry_limit
-        self.opus_retry_delay = opus_retry_delay
 
     def execute(self, context: Context) -> str | list[str]:
-        """
-        Upload the files.
-
-        :param context: the task's context.
-        """
+        """Upload the files."""
         single = isinstance(self.files, (str, os.PathLike))
         files: Any = self.files
         paths = [os.fspath(files)] if single else [os.fspath(path) for path in files]
@@ -83,7 +68,7 @@ class OpusUploadOperator(_OpusTaskMixin, BaseOperator):
         return file_urls[0] if single else file_urls
 
 
-class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
+class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
     """
     Runs an Opus workflow as a job: check inputs, upload files, initiate, execute, and wait.
 
@@ -114,18 +99,22 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
         (a tenth of it), from ``poll_interval`` up to this many seconds; None (the default)
         keeps ``poll_interval``. For jobs that can wait hours or days for a human review.
     :param timeout: seconds to wait for the job at most; None waits as long as it runs.
-    :param opus_conn_id: the Airflow connection of type ``opus``.
-    :param opus_retry_limit: retries of a failed Opus API call where retrying is safe (Airflow's
-        own ``retries`` retry the whole task).
-    :param opus_retry_delay: base delay between those retries in seconds.
     :param durable: keep the job id in the task state store so a retry reattaches (Airflow 3.3+).
+
+    Takes the connection and retry arguments of :class:`~airflow_provider_opus.operators.base.OpusBaseOperator`.
     """
 
-    template_fields = ("workflow_id", "inputs", "job_payload_schema_instance", "title", "description")
+    template_fields = (
+        *OpusBaseOperator.template_fields,
+        "workflow_id",
+        "inputs",
+        "job_payload_schema_instance",
+        "title",
+        "description",
+    )
     template_ext = (".json",)
     template_fields_renderers = {"inputs": "json", "job_payload_schema_instance": "json"}
     operator_extra_links = (OpusWorkflowLink(),)
-    ui_color = "#e3ecfa"
     external_id_key = "opus_job_execution_id"
 
     def __init__(
@@ -142,9 +131,6 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
         poll_interval: float = 30,
         max_poll_interval: float | None = None,
         timeout: float | None = None,
-        opus_conn_id: str = OpusHook.default_conn_name,
-        opus_retry_limit: int = 3,
-        opus_retry_delay: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -167,9 +153,6 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.timeout = timeout
-        self.opus_conn_id = opus_conn_id
-        self.opus_retry_limit = opus_retry_limit
-        self.opus_retry_delay = opus_retry_delay
         self.job_execution_id: str | None = None
 
     # -- BaseOperator ----------------------------------------------------------------------------
@@ -178,31 +161,26 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
         """
         Start the job (or reattach to the one a previous try started) and wait as configured.
 
-        :param context: the task's context.
         :return: the jobExecutionId.
         """
         # The mixin returns nothing when it reattaches, so the id is taken from self.
         self.execute_resumable(context)
         job_execution_id = str(self.job_execution_id)
         if self.wait_for_completion:
-            record_asset_events(context, self.outlets, job_execution_id, self.hook)
-            self.log.info("Opus job %s COMPLETED (workflow %s)", job_execution_id, self.workflow_id)
-        self._forget_job(context)
+            self.on_job_completed(context, job_execution_id)
+        else:
+            self._forget_job(context)
         return job_execution_id
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+    def on_job_completed(self, context: Context, job_execution_id: str) -> None:
         """
-        Resume after the trigger fired: succeed only on ``COMPLETED``.
+        Finish the task for a completed job: asset events, and forget the job in the task state.
 
-        :param context: the task's context.
-        :param event: the trigger's event.
-        :return: the jobExecutionId.
+        :param job_execution_id: the job.
         """
-        job_execution_id = check_trigger_event(self.hook, event)
-        record_asset_events(context, self.outlets, job_execution_id, self.hook)
+        super().on_job_completed(context, job_execution_id)
         self.log.info("Opus job %s COMPLETED (workflow %s)", job_execution_id, self.workflow_id)
         self._forget_job(context)
-        return job_execution_id
 
     def _publish_job(self, context: Context, job_execution_id: str, workflow_id: str) -> str:
         """Push the job id and the workflow link, so downstream tasks and the UI have them at once."""
@@ -235,7 +213,6 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
         The id is stored in the task state store before the execute call, so a retry after
         an execute whose answer was lost reattaches instead of billing a second job.
 
-        :param context: the task's context.
         :return: the jobExecutionId.
         """
         workflow_id = self._checked_workflow_id()
@@ -258,7 +235,6 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
         The status of the job a previous try started.
 
         :param external_id: the stored jobExecutionId.
-        :param context: the task's context.
         """
         self._publish_job(context, str(external_id), self._checked_workflow_id())
         return self.hook.get_job_status(str(external_id))
@@ -284,28 +260,18 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
         Wait for the job as configured: not at all, in this worker, or deferred to the triggerer.
 
         :param external_id: the jobExecutionId.
-        :param context: the task's context.
         """
         job_execution_id = str(external_id)
         if not self.wait_for_completion:
             return
         if self.deferrable:
-            status = self.hook.get_job_status(job_execution_id)  # a finished job does not defer
-            if JobStatus.is_terminal(status):
-                raise_unless_completed(self.hook, job_execution_id, status)
-                return
-            self.defer(
-                trigger=OpusJobTrigger(
-                    job_execution_id=job_execution_id,
-                    opus_conn_id=self.opus_conn_id,
-                    poll_interval=self.poll_interval,
-                    end_time=None if self.timeout is None else time.time() + self.timeout,
-                    retry_limit=self.opus_retry_limit,
-                    retry_delay=self.opus_retry_delay,
-                    max_poll_interval=self.max_poll_interval,
-                ),
-                method_name="execute_complete",
+            self.defer_while_running(
+                job_execution_id,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                timeout=self.timeout,
             )
+            return
         try:
             status = self.hook.wait_for_job(job_execution_id, self.poll_interval, self.timeout, self.max_poll_interval)
         except AirflowTaskTimeout:
@@ -318,7 +284,6 @@ class OpusExecuteJobOperator(_OpusTaskMixin, ResumableJobMixin, BaseOperator):
         The jobExecutionId: what the task returns.
 
         :param external_id: the jobExecutionId.
-        :param context: the task's context.
         """
         return str(external_id)
 
@@ -356,7 +321,7 @@ def _parsed_mapping(value: Mapping[str, Any] | str, name: str) -> Mapping[str, A
     return value
 
 
-class OpusGetJobResultsOperator(_OpusTaskMixin, BaseOperator):
+class OpusGetJobResultsOperator(OpusBaseOperator):
     """
     Fetches a completed job's results, and its audit log, for downstream tasks.
 
@@ -368,37 +333,19 @@ class OpusGetJobResultsOperator(_OpusTaskMixin, BaseOperator):
     :param job_execution_id: the job (templated), e.g. ``run.output``.
     :param include_audit_log: also fetch the audit trail (one more call); ``audit_trail`` is
         an empty list otherwise.
-    :param opus_conn_id: the Airflow connection of type ``opus``.
-    :param opus_retry_limit: retries of a failed Opus API call.
-    :param opus_retry_delay: base delay between those retries in seconds.
+
+    Takes the connection and retry arguments of :class:`~airflow_provider_opus.operators.base.OpusBaseOperator`.
     """
 
-    template_fields = ("job_execution_id",)
-    ui_color = "#e3ecfa"
+    template_fields = (*OpusBaseOperator.template_fields, "job_execution_id")
 
-    def __init__(
-        self,
-        *,
-        job_execution_id: str,
-        include_audit_log: bool = True,
-        opus_conn_id: str = OpusHook.default_conn_name,
-        opus_retry_limit: int = 3,
-        opus_retry_delay: float = 1.0,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, job_execution_id: str, include_audit_log: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.job_execution_id = job_execution_id
         self.include_audit_log = include_audit_log
-        self.opus_conn_id = opus_conn_id
-        self.opus_retry_limit = opus_retry_limit
-        self.opus_retry_delay = opus_retry_delay
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """
-        Fetch the results.
-
-        :param context: the task's context.
-        """
+        """Fetch the results (and the audit trail)."""
         job_execution_id = str(self.job_execution_id)
         body = self.hook.get_job_results(job_execution_id)
         status = str(body.get("status") or self.hook.get_job_status(job_execution_id))

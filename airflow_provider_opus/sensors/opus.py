@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_opus.api import JobStatus
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusJobTimeoutError
-from airflow_provider_opus.hooks.opus import OpusHook
-from airflow_provider_opus.jobs import (
-    _OpusTaskMixin,
-    check_trigger_event,
-    raise_unless_completed,
-    record_asset_events,
-)
-from airflow_provider_opus.polling import check_poll_intervals, next_poll_wait
-from airflow_provider_opus.triggers.opus import OpusJobTrigger
+from airflow_provider_opus.operators.base import OpusBaseOperator, OpusJobWaitingOperator
+from airflow_provider_opus.polling import check_poll_intervals, next_poll
 
 if TYPE_CHECKING:
     import datetime
@@ -28,7 +19,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class OpusJobSensor(_OpusTaskMixin, BaseSensorOperator):
+class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
     """
     Waits for an Opus job to finish; succeeds on ``COMPLETED``.
 
@@ -38,7 +29,6 @@ class OpusJobSensor(_OpusTaskMixin, BaseSensorOperator):
 
     :param job_execution_id: the job to wait for (templated), e.g. ``run.output`` of an
         :class:`~airflow_provider_opus.operators.opus.OpusExecuteJobOperator`.
-    :param opus_conn_id: the Airflow connection of type ``opus``.
     :param deferrable: wait in the triggerer instead of a worker slot (after one status check).
     :param poke_interval: seconds between status checks, in every mode.
     :param max_poll_interval: let the wait between status checks grow with the time waited
@@ -48,25 +38,21 @@ class OpusJobSensor(_OpusTaskMixin, BaseSensorOperator):
     :param timeout: seconds to wait in all before the sensor fails (default 7 days). The job
         keeps running in Opus: it has no cancel call.
     :param mode: ``poke`` (hold the worker slot) or ``reschedule`` (free it between checks).
-    :param opus_retry_limit: retries of a failed Opus API call.
-    :param opus_retry_delay: base delay between those retries in seconds.
+
+    Takes the connection and retry arguments of :class:`~airflow_provider_opus.operators.base.OpusBaseOperator`.
     """
 
-    template_fields = ("job_execution_id",)
-    ui_color = "#e3ecfa"
+    template_fields = (*OpusBaseOperator.template_fields, "job_execution_id")
 
     def __init__(
         self,
         *,
         job_execution_id: str,
-        opus_conn_id: str = OpusHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 30,
         timeout: float = timedelta(days=7).total_seconds(),
         mode: str = "poke",
         max_poll_interval: float | None = None,
-        opus_retry_limit: int = 3,
-        opus_retry_delay: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, mode=mode, **kwargs)
@@ -78,47 +64,29 @@ class OpusJobSensor(_OpusTaskMixin, BaseSensorOperator):
             )
         self.max_poll_interval = max_poll_interval
         self.job_execution_id = job_execution_id
-        self.opus_conn_id = opus_conn_id
         self.deferrable = deferrable
-        self.opus_retry_limit = opus_retry_limit
-        self.opus_retry_delay = opus_retry_delay
 
     def poke(self, context: Context) -> bool:
-        """
-        One status check: False while running, True on ``COMPLETED``, an error otherwise.
-
-        :param context: the task's context.
-        """
+        """Check the status once: False while running, True on ``COMPLETED``, an error otherwise."""
         status = self.hook.get_job_status(self.job_execution_id)
         self.log.info("Opus job %s is %s", self.job_execution_id, status)
-        if not JobStatus.is_terminal(status):
+        if not self.job_ended(self.job_execution_id, status):
             return False
-        raise_unless_completed(self.hook, self.job_execution_id, status)
-        record_asset_events(context, self.outlets, self.job_execution_id, self.hook)
+        self.on_job_completed(context, self.job_execution_id)
         return True
 
     def execute(self, context: Context) -> Any:
-        """
-        Wait for the job: defer after one status check when deferrable, else poke as configured.
-
-        :param context: the task's context.
-        """
+        """Wait for the job: defer after one status check when deferrable, else poke as configured."""
         if not self.deferrable:
             return super().execute(context)
-        if self.poke(context):
-            return None
-        self.defer(
-            trigger=OpusJobTrigger(
-                job_execution_id=self.job_execution_id,
-                opus_conn_id=self.opus_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout,
-                retry_limit=self.opus_retry_limit,
-                retry_delay=self.opus_retry_delay,
-                max_poll_interval=self.max_poll_interval,
-            ),
-            method_name="execute_complete",
+        self.defer_while_running(
+            self.job_execution_id,
+            poll_interval=self.poke_interval,
+            max_poll_interval=self.max_poll_interval,
+            timeout=self.timeout,
         )
+        self.on_job_completed(context, self.job_execution_id)
+        return None
 
     def _get_next_poke_interval(
         self,
@@ -131,19 +99,16 @@ class OpusJobSensor(_OpusTaskMixin, BaseSensorOperator):
         if self.max_poll_interval is None:
             return super()._get_next_poke_interval(started_at, run_duration, poke_count)
         waited = run_duration()
-        wait = next_poll_wait(self.poke_interval, self.max_poll_interval, waited)
-        return max(0.0, min(wait, self.timeout - waited))
+        return next_poll(self.poke_interval, self.max_poll_interval, waited, self.timeout - waited).wait
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
         """
         Resume after the trigger fired: succeed only on ``COMPLETED``.
 
-        :param context: the task's context.
         :param event: the trigger's event.
         """
         try:
-            job_execution_id = check_trigger_event(self.hook, event)
+            super().execute_complete(context, event)
         except OpusJobTimeoutError as exc:
             # The same failure as a sensor timing out in poke or reschedule mode: no retries.
             raise AirflowSensorTimeout(str(exc)) from None
-        record_asset_events(context, self.outlets, job_execution_id, self.hook)

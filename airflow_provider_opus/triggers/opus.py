@@ -11,7 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_opus.api import JobStatus
 from airflow_provider_opus.exceptions import OpusError
 from airflow_provider_opus.hooks.opus import OpusAsyncHook
-from airflow_provider_opus.polling import check_poll_intervals, next_poll_wait
+from airflow_provider_opus.polling import check_poll_intervals, next_poll
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -100,12 +100,10 @@ class OpusJobTrigger(BaseTrigger):
             await hook.get_settings()
             while True:
                 # The task checked the status just before it deferred: wait first, then poll.
-                wait = next_poll_wait(self.poll_interval, self.max_poll_interval, time.time() - self.waiting_since)
-                final_poll = False
-                if self.end_time is not None:
-                    remaining = self.end_time - time.time()
-                    wait, final_poll = max(0.0, min(wait, remaining)), remaining <= wait
-                await asyncio.sleep(wait)
+                now = time.time()
+                remaining = None if self.end_time is None else self.end_time - now
+                step = next_poll(self.poll_interval, self.max_poll_interval, now - self.waiting_since, remaining)
+                await asyncio.sleep(step.wait)
                 status = await hook.get_job_status(job)
                 elapsed = time.time() - self.waiting_since
                 if status != last_status:
@@ -117,7 +115,7 @@ class OpusJobTrigger(BaseTrigger):
                 if JobStatus.is_terminal(status):
                     yield self._event("failed", status, f"Opus job {job} ended with status {status!r}")
                     return
-                if final_poll:
+                if step.final:
                     yield self._event(
                         "timeout",
                         status,

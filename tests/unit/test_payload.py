@@ -11,14 +11,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_opus.exceptions import OpusPayloadError
-from airflow_provider_opus.payload import (
-    ACCESS_SCOPES,
-    SUPPORTED_FILE_EXTENSIONS,
-    JobPayloadSchema,
-    WorkflowInput,
-    build_job_payload,
-    check_file_extension,
-)
+from airflow_provider_opus.files import ACCESS_SCOPES, SUPPORTED_FILE_EXTENSIONS, check_file_extension
+from airflow_provider_opus.payload import JobPayloadSchema, WorkflowInput, build_job_payload
 
 WORKFLOW_ID = "B9uGJfZ3CFwOdMKH"
 
@@ -521,7 +515,7 @@ def test_build_refuses_local_files_not_uploaded(schema):
 def test_all_problems_in_one_error_with_the_exact_message(schema):
     inputs = {"Due Date": "tomorrow", "Customer Name": "ACME", "Invoice": INVOICE_URL, "Foo": 1}
     with pytest.raises(OpusPayloadError) as raised:
-        schema.validate(inputs)
+        schema.build(inputs)
     assert str(raised.value) == (
         "3 inputs are invalid for workflow B9uGJfZ3CFwOdMKH: "
         "'Due Date': expected a date (YYYY-MM-DD), got 'tomorrow'; "
@@ -535,9 +529,9 @@ def test_all_problems_in_one_error_with_the_exact_message(schema):
 
 
 def test_message_without_a_workflow_id():
-    JobPayloadSchema(SCHEMA).validate(REQUIRED)
+    JobPayloadSchema(SCHEMA).build(REQUIRED)
     with pytest.raises(OpusPayloadError, match=r"^1 input is invalid: 'Threshold' is required$"):
-        JobPayloadSchema(SCHEMA).validate({**REQUIRED, "Threshold": None})
+        JobPayloadSchema(SCHEMA).build({**REQUIRED, "Threshold": None})
 
 
 # --- a jobPayloadSchemaInstance given directly ------------------------------------------------------

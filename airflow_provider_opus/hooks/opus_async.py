@@ -1,0 +1,131 @@
+"""The async hook: the Opus API on ``aiohttp``, for the trigger.
+
+It is the twin of :class:`~airflow_provider_opus.hooks.opus.OpusHook` for the calls a trigger
+makes (``_send_once``, ``_call`` and the job reads exist in both because one blocks and one
+awaits); what they decide lives in :mod:`airflow_provider_opus.api`,
+:mod:`airflow_provider_opus.retry` and :mod:`airflow_provider_opus.transport`, used by both.
+Import it from :mod:`airflow_provider_opus.hooks.opus`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_opus.api import (
+    GET_JOB_AUDIT_LOG,
+    GET_JOB_RESULTS,
+    GET_JOB_STATUS,
+    Endpoint,
+    audit_trail_from,
+    checked_job_id,
+    read_response,
+    status_from,
+)
+from airflow_provider_opus.connection import OpusConnectionSettings
+from airflow_provider_opus.hooks.base import OpusBaseHook
+from airflow_provider_opus.transport import shared_client_sessions, transport_error
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import aiohttp
+
+
+class OpusAsyncHook(OpusBaseHook):
+    """
+    Read the Opus API on ``aiohttp``, for triggers: nothing here blocks the event loop.
+
+    Hooks on the same event loop and connection share one ``aiohttp`` session
+    (:class:`~airflow_provider_opus.transport.SharedClientSessions`), so a triggerer polling
+    thousands of jobs keeps one pool of at most 100 keep-alive connections. A hook takes its
+    share on first use; release it with :meth:`close` or use the hook as
+    ``async with OpusAsyncHook(...) as hook:``. The session is closed when its last hook releases it.
+
+    :param opus_conn_id: the Airflow connection of type ``opus``.
+    :param timeout: seconds to wait for each response; overrides the connection's ``timeout``.
+    :param retry_limit: retries of a failed call (same policy as :class:`OpusHook`).
+    :param retry_delay: base delay between retries in seconds.
+    """
+
+    def __init__(
+        self,
+        opus_conn_id: str = OpusBaseHook.default_conn_name,
+        timeout: float | None = None,
+        retry_limit: int = 3,
+        retry_delay: float = 1.0,
+    ) -> None:
+        super().__init__(opus_conn_id, timeout, retry_limit, retry_delay)
+        self._settings: OpusConnectionSettings | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> OpusAsyncHook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Release this hook's share of the HTTP session; the last hook to let go closes it."""
+        if self._session is not None and self._settings is not None:
+            session, self._session = self._session, None
+            await shared_client_sessions.release(self._settings, session)
+
+    async def get_settings(self) -> OpusConnectionSettings:
+        """Return the checked connection settings, fetched without blocking the event loop."""
+        if self._settings is None:
+            conn = await BaseHook.aget_connection(self.opus_conn_id)
+            self._settings = OpusConnectionSettings.from_connection(conn, self.timeout)
+        return self._settings
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = shared_client_sessions.acquire(await self.get_settings())
+        return self._session
+
+    async def _send_once(self, endpoint: Endpoint, path: str) -> Any:
+        import aiohttp
+
+        session = await self._get_session()
+        url = (await self.get_settings()).base_url + path
+        try:
+            async with session.request(endpoint.method, url, allow_redirects=False) as response:
+                body = await response.read()
+                status, retry_after = response.status, response.headers.get("Retry-After")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise transport_error(endpoint.method, path, exc) from None
+        return read_response(endpoint, path, status, body, retry_after)
+
+    async def _call(self, endpoint: Endpoint, path_params: Mapping[str, str]) -> Any:
+        path = endpoint.path(**path_params)
+        return await self.retry_policy.acall(
+            endpoint, f"{endpoint.method} {path}", lambda: self._send_once(endpoint, path)
+        )
+
+    async def get_job_status(self, job_execution_id: str) -> str:
+        """
+        Return the job's status as Opus sent it.
+
+        :param job_execution_id: the job.
+        """
+        params = checked_job_id(job_execution_id)
+        return status_from(await self._call(GET_JOB_STATUS, params), GET_JOB_STATUS.path(**params))
+
+    async def get_job_results(self, job_execution_id: str) -> dict:
+        """
+        Return the job's results object.
+
+        :param job_execution_id: the job.
+        """
+        return await self._call(GET_JOB_RESULTS, checked_job_id(job_execution_id))
+
+    async def get_job_audit_log(self, job_execution_id: str) -> list[dict]:
+        """
+        Return the job's audit trail.
+
+        :param job_execution_id: the job.
+        """
+        params = checked_job_id(job_execution_id)
+        return audit_trail_from(await self._call(GET_JOB_AUDIT_LOG, params), GET_JOB_AUDIT_LOG.path(**params))
