@@ -47,7 +47,7 @@ class JobStatus(str, enum.Enum):
     @classmethod
     def is_terminal(cls, status: str) -> bool:
         """
-        Whether waiting for a job in ``status`` is over.
+        Tell whether waiting for a job in ``status`` is over.
 
         :param status: a status string as Opus sent it.
         """
@@ -56,7 +56,7 @@ class JobStatus(str, enum.Enum):
     @classmethod
     def is_success(cls, status: str) -> bool:
         """
-        Whether ``status`` means the job succeeded (only ``COMPLETED`` does).
+        Tell whether ``status`` means the job succeeded (only ``COMPLETED`` does).
 
         :param status: a status string as Opus sent it.
         """
@@ -92,7 +92,7 @@ class Endpoint:
 
     def path(self, **params: str) -> str:
         """
-        The request path with every parameter URL-quoted.
+        Return the request path with every parameter URL-quoted.
 
         :param params: values for the template's placeholders.
         """
@@ -118,7 +118,7 @@ STORAGE_PUT = Endpoint("storage_put", "PUT", "{presigned_url}", RetrySafety.IDEM
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """
-    Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date).
+    Return the seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date).
 
     :param value: the header's value, or None.
     :param now: the current time as a Unix timestamp (for tests).
@@ -139,7 +139,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 def _server_message(body: bytes) -> str | None:
-    """The server's own explanation from an error body, shortened."""
+    """Return the server's own explanation from an error body, shortened."""
     text = body.decode("utf-8", errors="replace").strip()
     try:
         parsed = json.loads(text)
@@ -156,7 +156,7 @@ def error_for_status(
     endpoint: Endpoint, path: str, status_code: int, body: bytes, retry_after_header: str | None
 ) -> OpusRequestError:
     """
-    The exception for a non-2xx response.
+    Return the exception for a non-2xx response.
 
     :param endpoint: the endpoint called.
     :param path: the path called (no host, no key).
@@ -186,7 +186,7 @@ def error_for_status(
 
 def parse_success_body(endpoint: Endpoint, path: str, status_code: int, body: bytes) -> Any:
     """
-    The JSON of a 2xx response, checked against the endpoint's documented shape.
+    Return the JSON of a 2xx response, checked against the endpoint's documented shape.
 
     :param endpoint: the endpoint called.
     :param path: the path called.
@@ -224,7 +224,7 @@ def parse_success_body(endpoint: Endpoint, path: str, status_code: int, body: by
 
 def read_response(endpoint: Endpoint, path: str, status_code: int, body: bytes, retry_after_header: str | None) -> Any:
     """
-    The parsed JSON of a response, or the matching :class:`~airflow_provider_opus.exceptions.OpusRequestError` raised.
+    Return the parsed JSON of a 2xx response; raise the matching error for any other.
 
     :param endpoint: the endpoint called.
     :param path: the path called.

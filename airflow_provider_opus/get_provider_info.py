@@ -1,12 +1,14 @@
 """Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point.
 
-Kept free of imports from the rest of the package: Airflow reads it in every process
-(the UI builds the connection form from it without importing the hook).
+Kept free of imports from the rest of the package (but its version): Airflow reads it in every
+process (the UI builds the connection form from it without importing the hook).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from airflow_provider_opus import __version__
 
 INTEGRATION = "Opus"
 
@@ -17,7 +19,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-opus",
         "name": "Opus",
         "description": "Run Opus business workflows as jobs from Airflow: https://opus.com",
-        "versions": ["0.1.0"],
+        "versions": [__version__],
         "integrations": [
             {
                 "integration-name": INTEGRATION,

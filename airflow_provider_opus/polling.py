@@ -54,7 +54,7 @@ def check_poll_intervals(
 
 def next_poll_wait(poll_interval: float, max_poll_interval: float | None, waited: float) -> float:
     """
-    Seconds to wait before the next status check.
+    Return the seconds to wait before the next status check, ignoring any deadline.
 
     :param poll_interval: the shortest wait, and the only one when ``max_poll_interval`` is None.
     :param max_poll_interval: the longest wait, or None for a fixed interval.

@@ -46,7 +46,7 @@ T = TypeVar("T")
 
 def is_retryable(exc: BaseException, endpoint: Endpoint) -> bool:
     """
-    Whether ``exc`` raised by a call to ``endpoint`` may be retried at all.
+    Tell whether ``exc`` raised by a call to ``endpoint`` may be retried at all.
 
     :param exc: the error the call raised.
     :param endpoint: the endpoint called.
@@ -87,7 +87,7 @@ class RetryPolicy:
 
     def should_retry(self, exc: BaseException, endpoint: Endpoint) -> bool:
         """
-        Whether to retry ``exc`` (attempt counting is tenacity's).
+        Tell whether to retry ``exc`` (attempt counting is tenacity's).
 
         :param exc: the error the call raised.
         :param endpoint: the endpoint called.
@@ -99,7 +99,7 @@ class RetryPolicy:
 
     def wait_seconds(self, attempt_number: int, exc: BaseException | None) -> float:
         """
-        Seconds to wait before the next attempt.
+        Return the seconds to wait before the next attempt.
 
         :param attempt_number: the attempt that just failed, from 1.
         :param exc: the error it raised.
@@ -152,7 +152,7 @@ class RetryPolicy:
 
     def tenacity_kwargs(self, endpoint: Endpoint, description: str) -> dict[str, Any]:
         """
-        Arguments for ``tenacity.Retrying`` or ``tenacity.AsyncRetrying``.
+        Return the arguments for ``tenacity.Retrying`` or ``tenacity.AsyncRetrying``.
 
         :param endpoint: the endpoint called.
         :param description: what is called, for the log line before each retry (method and path).

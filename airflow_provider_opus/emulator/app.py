@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -39,37 +39,51 @@ _DISCONNECT_TIMEOUT = 5.0
 _UNAUTHORIZED = JSONResponse({"message": "Invalid or missing x-service-key"}, status_code=401)
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+#: The app of one listener: FastAPI for the API, plain Starlette for storage.
+AppT = TypeVar("AppT", bound=Starlette)
 
 
 class InitiateJobRequest(BaseModel):
+    """The body of ``POST /job/initiate``."""
+
     workflowId: NonEmptyStr
     title: NonEmptyStr
     description: NonEmptyStr
 
 
 class UploadUrlRequest(BaseModel):
+    """The body of ``POST /job/file/upload``."""
+
     fileExtension: str
     accessScope: str
 
 
 class ExecuteJobRequest(BaseModel):
+    """The body of ``POST /job/execute``."""
+
     jobExecutionId: NonEmptyStr
     # Checked against the workflow's schema by the state, which gives more precise messages.
     jobPayloadSchemaInstance: Any
 
 
 class InjectFaultsRequest(BaseModel):
+    """The body of the admin route that queues faults."""
+
     model_config = ConfigDict(extra="forbid")
     endpoint: str
     faults: list[Any]
 
 
 class JobStatusRequest(BaseModel):
+    """The body of the admin route that sets a job's status."""
+
     model_config = ConfigDict(extra="forbid")
     status: NonEmptyStr
 
 
 class ConfigRequest(BaseModel):
+    """The body of the admin route that changes job durations."""
+
     model_config = ConfigDict(extra="forbid")
     job_duration: float | None = None
     job_duration_jitter: float | None = None
@@ -127,16 +141,8 @@ def create_api_app(state: EmulatorState, *, close_connection: ConnectionCloser |
         return JSONResponse({"jobExecutionId": job_id, "auditTrail": state.job_audit_trail(job_id)})
 
     app.include_router(_admin_router(state), prefix=ADMIN_PREFIX)
-    _add_error_handlers(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_middleware(
-        EmulatorMiddleware,
-        state=state,
-        listener="api",
-        routes=app.router.routes,
-        close_connection=close_connection,
-    )
-    return app
+    return _serve_as(app, "api", state, close_connection)
 
 
 def create_storage_app(state: EmulatorState, *, close_connection: ConnectionCloser | None = None) -> Starlette:
@@ -173,11 +179,18 @@ def create_storage_app(state: EmulatorState, *, close_connection: ConnectionClos
         return Response(status_code=200)
 
     app = Starlette(routes=[Route("/upload/{token}", storage_put, methods=["PUT"], name="storage_put")])
+    return _serve_as(app, "storage", state, close_connection)
+
+
+def _serve_as(
+    app: AppT, listener: Literal["api", "storage"], state: EmulatorState, close_connection: ConnectionCloser | None
+) -> AppT:
+    """Give a listener's app the emulator's error answers, request log and fault injection."""
     _add_error_handlers(app)
     app.add_middleware(
         EmulatorMiddleware,
         state=state,
-        listener="storage",
+        listener=listener,
         routes=app.router.routes,
         close_connection=close_connection,
     )
@@ -285,6 +298,7 @@ class EmulatorMiddleware:
         self.close_connection = close_connection
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI call."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -50,9 +50,7 @@ class Fault:
 
 
 def check_endpoint(endpoint: str) -> None:
-    """
-    :raises BadRequest: if faults cannot be injected for ``endpoint``.
-    """
+    """Check that faults can be injected for ``endpoint``; raise ``BadRequest`` if not."""
     if endpoint not in ENDPOINTS:
         raise BadRequest(f"Unknown endpoint {endpoint!r}; expected one of: {', '.join(ENDPOINTS)}")
 

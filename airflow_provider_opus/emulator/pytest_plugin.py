@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 @pytest.fixture
 def opus_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpusEmulator]:
     """
-    A running emulator with the bundled workflows, stopped after the test.
+    Run an emulator with the bundled workflows for one test, and stop it after.
 
     ``AIRFLOW_CONN_OPUS_DEFAULT`` points at it while the test runs. Jobs take 1 s by default; call
     ``opus_emulator.configure(job_duration=...)`` to change that.

@@ -138,6 +138,7 @@ class OpusEmulator:
 
     @property
     def running(self) -> bool:
+        """Whether the emulator is serving."""
         return self._urls is not None
 
     @property
@@ -152,10 +153,11 @@ class OpusEmulator:
 
     @property
     def service_key(self) -> str:
+        """The service key the emulator accepts."""
         return self.state.service_key
 
     def connection_json(self) -> str:
-        """The value for ``AIRFLOW_CONN_OPUS_DEFAULT`` (or any ``AIRFLOW_CONN_*``) that targets this emulator."""
+        """Return the value for ``AIRFLOW_CONN_OPUS_DEFAULT`` (or any ``AIRFLOW_CONN_*``) that targets this emulator."""
         return json.dumps({"conn_type": "opus", "host": self.url, "password": self.service_key})
 
     # Test helpers (the same operations are on the /_emulator/ admin routes) --------------------------
@@ -173,19 +175,23 @@ class OpusEmulator:
 
     def clear_faults(self, endpoint: str | None = None) -> None:
         """
+        Drop queued faults.
+
         :param endpoint: drop only this endpoint's queued faults; None drops all.
         """
         self.state.clear_faults(endpoint)
 
     def requests(self, endpoint: str | None = None) -> list[dict[str, Any]]:
         """
+        Return the logged requests.
+
         :param endpoint: only requests to this endpoint name (or "admin"); None for all.
         :return: logged requests, oldest first.
         """
         return self.state.requests(endpoint)
 
     def jobs(self) -> list[dict[str, Any]]:
-        """:return: every job with its current status, oldest first."""
+        """Return every job with its current status, oldest first."""
         return self.state.jobs()
 
     def uploads(self) -> list[dict[str, Any]]:

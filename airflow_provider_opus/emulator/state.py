@@ -167,7 +167,7 @@ class EmulatorState:
     # Workflows and jobs (the Opus API) --------------------------------------------------------------
 
     def workflow_details(self, workflow_id: str) -> dict[str, Any]:
-        """:raises NotFound: for an unknown workflow."""
+        """Return a workflow's details; raise ``NotFound`` for an unknown workflow."""
         return self._workflow(workflow_id).details
 
     def create_job(self, workflow_id: str, title: str, description: str) -> str:
@@ -210,12 +210,14 @@ class EmulatorState:
         return values
 
     def job_status(self, job_id: str) -> str:
-        """:raises NotFound: for an unknown job."""
+        """Return a job's status; raise ``NotFound`` for an unknown job."""
         with self._lock:
             return self._job(job_id).status(time.time())
 
     def job_results(self, job_id: str) -> dict[str, Any]:
         """
+        Return a job's results.
+
         :return: the ``GET /job/{id}/results`` body; ``results`` is empty unless the job COMPLETED.
         :raises NotFound: for an unknown job.
         """
@@ -232,7 +234,7 @@ class EmulatorState:
         return {"jobExecutionId": job_id, "status": status, "results": results}
 
     def job_audit_trail(self, job_id: str) -> list[dict[str, str]]:
-        """:raises NotFound: for an unknown job."""
+        """Return a job's audit trail; raise ``NotFound`` for an unknown job."""
         with self._lock:
             return self._job(job_id).audit_trail(time.time())
 
@@ -269,9 +271,7 @@ class EmulatorState:
         return presigned_url, upload.file_url
 
     def check_upload(self, token: str, signature: str | None) -> None:
-        """
-        :raises Forbidden: for an unknown token, a wrong signature or an expired URL.
-        """
+        """Check a presigned upload; raise ``Forbidden`` for an unknown token, a wrong signature or an expired URL."""
         with self._lock:
             upload = self._uploads.get(token)
             if upload is None or signature is None or not secrets.compare_digest(signature, upload.signature):
@@ -335,6 +335,8 @@ class EmulatorState:
 
     def requests(self, endpoint: str | None = None) -> list[dict[str, Any]]:
         """
+        Return the logged requests.
+
         :param endpoint: only requests to this endpoint name; None for all.
         :return: copies of the logged requests, oldest first.
         """

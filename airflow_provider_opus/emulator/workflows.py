@@ -80,6 +80,7 @@ class Workflow:
 
     @property
     def workflow_id(self) -> str:
+        """The workflow's id."""
         return str(self.details["workflowId"])
 
     @property

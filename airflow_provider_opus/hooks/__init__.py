@@ -1,1 +1,1 @@
-
+"""Hooks: the Opus API from Airflow (``OpusHook``, ``OpusAsyncHook``)."""

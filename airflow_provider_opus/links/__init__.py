@@ -1,1 +1,1 @@
-
+"""Extra links from Opus tasks to the Opus web app."""

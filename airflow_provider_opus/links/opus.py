@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperatorLink
-from airflow.sdk.bases.xcom import BaseXCom
+from airflow.sdk import BaseOperatorLink, BaseXCom
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
@@ -14,7 +13,7 @@ if TYPE_CHECKING:
 
 def workflow_url(app_url: str, workflow_id: str) -> str:
     """
-    The Opus app page of a workflow.
+    Return the Opus app page of a workflow.
 
     :param app_url: base URL of the Opus web app, e.g. ``https://app.opus.com``.
     :param workflow_id: the workflow id.
@@ -34,7 +33,7 @@ class OpusWorkflowLink(BaseOperatorLink):
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         """
-        The stored URL for this task instance, or an empty string before the task ran.
+        Return the stored URL for this task instance, or an empty string before the task ran.
 
         :param operator: the task's operator.
         :param ti_key: the task instance.

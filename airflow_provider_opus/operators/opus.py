@@ -7,8 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
-from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
+from airflow.sdk import ResumableJobMixin, conf
 from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from airflow_provider_opus.api import JobStatus
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 
 class OpusUploadOperator(OpusBaseOperator):
     """
-    Uploads local files to Opus and returns their fileUrls, for ``file`` and ``array_files`` inputs.
+    Upload local files to Opus and return their fileUrls, for ``file`` and ``array_files`` inputs.
 
     Every file is checked (exists, readable, not empty, a type Opus accepts) before the
     first upload. Files are streamed, never read whole into memory.
@@ -70,7 +69,7 @@ class OpusUploadOperator(OpusBaseOperator):
 
 class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
     """
-    Runs an Opus workflow as a job: check inputs, upload files, initiate, execute, and wait.
+    Run an Opus workflow as a job: check inputs, upload files, initiate, execute, and wait.
 
     The inputs are checked against the workflow's jobPayloadSchema, and local files are
     uploaded, before the job is initiated: a bad input costs no billed job. The
@@ -232,7 +231,7 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """
-        The status of the job a previous try started.
+        Return the status of the job a previous try started.
 
         :param external_id: the stored jobExecutionId.
         """
@@ -241,7 +240,7 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
 
     def is_job_active(self, status: str) -> bool:
         """
-        Whether a previous try's job is still running, so this try reattaches to it.
+        Tell whether a previous try's job is still running, so this try reattaches to it.
 
         :param status: its status.
         """
@@ -249,7 +248,7 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
 
     def is_job_succeeded(self, status: str) -> bool:
         """
-        Whether a previous try's job completed, so this try returns at once.
+        Tell whether a previous try's job completed, so this try returns at once.
 
         :param status: its status.
         """
@@ -281,7 +280,7 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
 
     def get_job_result(self, external_id: Any, context: Context) -> str:
         """
-        The jobExecutionId: what the task returns.
+        Return the jobExecutionId: what the task returns.
 
         :param external_id: the jobExecutionId.
         """
@@ -310,7 +309,7 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
 
 
 def _parsed_mapping(value: Mapping[str, Any] | str, name: str) -> Mapping[str, Any]:
-    """A mapping given directly, or rendered from a template or a .json file as JSON text."""
+    """Return a mapping given directly, or rendered from a template or a .json file as JSON text."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -323,7 +322,7 @@ def _parsed_mapping(value: Mapping[str, Any] | str, name: str) -> Mapping[str, A
 
 class OpusGetJobResultsOperator(OpusBaseOperator):
     """
-    Fetches a completed job's results, and its audit log, for downstream tasks.
+    Fetch a completed job's results, and its audit log, for downstream tasks.
 
     Returns ``{"job_execution_id", "status", "results", "audit_trail"}`` as its XCom
     ``return_value``: pass ``op.output`` to a downstream task, which reads

@@ -1,1 +1,1 @@
-
+"""The sensor that waits for an Opus job."""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
     """
-    Waits for an Opus job to finish; succeeds on ``COMPLETED``.
+    Wait for an Opus job to finish; succeed on ``COMPLETED``.
 
     ``FAILED`` or any other final status fails the task at once, without Airflow retries,
     with the last audit entries in the error. With ``outlets``, the asset events carry

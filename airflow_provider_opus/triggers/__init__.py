@@ -1,1 +1,1 @@
-
+"""The trigger that waits for an Opus job in the triggerer."""

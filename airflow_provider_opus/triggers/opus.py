@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 class OpusJobTrigger(BaseTrigger):
     """
-    Polls an Opus job's status until it leaves ``IN PROGRESS`` or the deadline passes.
+    Poll an Opus job's status until it leaves ``IN PROGRESS`` or the deadline passes.
 
     Fires exactly one event: ``{"status": "success" | "failed" | "timeout" | "error",
     "job_execution_id", "opus_status", "message"}``. Transient HTTP errors are retried by
@@ -65,7 +65,7 @@ class OpusJobTrigger(BaseTrigger):
         self.waiting_since = time.time() if waiting_since is None else waiting_since
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Every constructor argument, so a restarted triggerer rebuilds the same trigger."""
+        """Return every constructor argument, so a restarted triggerer rebuilds the same trigger."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
