@@ -81,6 +81,14 @@ class JobStatusRequest(BaseModel):
     status: NonEmptyStr
 
 
+class StatusSequenceRequest(BaseModel):
+    """The body of the admin route that scripts a workflow's job statuses."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Required, but may be null (to clear); checked by the state, which gives more precise messages.
+    statuses: Any = Field()
+
+
 class ConfigRequest(BaseModel):
     """The body of the admin route that changes job durations."""
 
@@ -226,6 +234,15 @@ def _admin_router(state: EmulatorState) -> APIRouter:
     async def set_job_status(job_id: str, body: JobStatusRequest) -> Response:
         state.set_job_status(job_id, body.status)
         return JSONResponse({"jobExecutionId": job_id, "status": body.status})
+
+    @router.get("/workflows/{workflow_id}/status-sequence")
+    async def get_status_sequence(workflow_id: str) -> Response:
+        return JSONResponse({"workflowId": workflow_id, "statuses": state.status_sequence(workflow_id)})
+
+    @router.post("/workflows/{workflow_id}/status-sequence")
+    async def set_status_sequence(workflow_id: str, body: StatusSequenceRequest) -> Response:
+        statuses = state.set_status_sequence(workflow_id, body.statuses)
+        return JSONResponse({"workflowId": workflow_id, "statuses": statuses})
 
     @router.get("/uploads")
     async def list_uploads() -> Response:

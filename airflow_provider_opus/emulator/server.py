@@ -206,6 +206,35 @@ class OpusEmulator:
         """
         self.state.set_job_status(job_id, status)
 
+    def set_status_sequence(self, workflow_id: str, statuses: list[str] | tuple[str, ...] | None) -> list[str] | None:
+        """
+        Script the statuses that a workflow's jobs report, for jobs executed from now on.
+
+        ::
+
+            emulator.set_status_sequence(DEFAULT_WORKFLOW_ID, ["QUEUED", "In Progress", "Completed"])
+
+        The non-final statuses share the job's duration equally; the last one is the final status, and a
+        job has results only if that is COMPLETED (in any case, surrounding spaces ignored).
+
+        :param workflow_id: the workflow whose jobs to script.
+        :param statuses: the statuses in order, the last one final; None clears the run-time sequence, so
+            the workflows file's ``status_sequence`` (if any) applies again.
+        :return: the sequence jobs executed from now on will report, or None for the default course.
+        :raises LookupError: for an unknown workflow.
+        :raises ValueError: unless ``statuses`` is None or a non-empty list of non-empty strings.
+        """
+        return self.state.set_status_sequence(workflow_id, statuses)
+
+    def status_sequence(self, workflow_id: str) -> list[str] | None:
+        """
+        Return the statuses that a workflow's jobs executed from now on will report.
+
+        :return: the run-time sequence, else the workflows file's, else None (the default course).
+        :raises LookupError: for an unknown workflow.
+        """
+        return self.state.status_sequence(workflow_id)
+
     def configure(
         self,
         job_duration: float | None = None,
@@ -223,7 +252,7 @@ class OpusEmulator:
         return self.state.configure(job_duration, job_duration_jitter, upload_url_ttl)
 
     def reset(self) -> None:
-        """Forget all jobs, uploads, logged requests and queued faults."""
+        """Forget all jobs, uploads, logged requests, queued faults and run-time status sequences."""
         self.state.reset()
 
     # Internals ----------------------------------------------------------------------------------------

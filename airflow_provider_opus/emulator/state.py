@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opus.emulator.errors import BadRequest, Conflict, Forbidden, NotFound
 from airflow_provider_opus.emulator.faults import Fault, check_endpoint, parse_faults
-from airflow_provider_opus.emulator.workflows import FILE_INPUT_TYPES, Workflow
+from airflow_provider_opus.emulator.workflows import FILE_INPUT_TYPES, Workflow, check_status_sequence
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -38,6 +38,11 @@ ACCESS_SCOPES = ("all", "user", "workspace", "organization")
 REQUEST_LOG_LIMIT = 100_000
 
 
+def is_completed(status: str) -> bool:
+    """Tell whether a status means COMPLETED, ignoring case and surrounding whitespace."""
+    return status.strip().casefold() == COMPLETED.casefold()
+
+
 @dataclass
 class _Job:
     job_id: str
@@ -52,28 +57,51 @@ class _Job:
     files: list[str] = field(default_factory=list)
     failure: str | None = None
     override: tuple[str, float] | None = None  # (status, when) set by set_job_status
+    # A scripted status sequence as (from when, status) steps, fixed at execute; the last step starts at
+    # finishes_at and is the final status. None for the default course: IN PROGRESS, then COMPLETED/FAILED.
+    timeline: tuple[tuple[float, str], ...] | None = None
 
     def status(self, now: float) -> str:
         if self.override is not None:
             return self.override[0]
         if self.finishes_at is None:
             return NOT_STARTED
+        if self.timeline is not None:
+            current = self.timeline[0][1]
+            for start, status in self.timeline:
+                if start > now:
+                    break
+                current = status
+            return current
         if now < self.finishes_at:
             return IN_PROGRESS
         return FAILED if self.failure else COMPLETED
+
+    def has_results(self, now: float) -> bool:
+        """Tell whether ``GET /job/{id}/results`` has results: the job finished as COMPLETED."""
+        if self.override is not None or self.timeline is None or self.finishes_at is None:
+            return self.status(now) == COMPLETED
+        return now >= self.finishes_at and is_completed(self.timeline[-1][1])
 
     def audit_trail(self, now: float) -> list[dict[str, str]]:
         events = [(self.created_at, "Job initiated")]
         if self.executed_at is not None and self.finishes_at is not None:
             events.append((self.executed_at, "Job execution started"))
             halfway = (self.executed_at + self.finishes_at) / 2
+            previous = None
+            for start, status in self.timeline or ():
+                if status != previous:
+                    events.append((start, f"Job status: {status}"))
+                previous = status
             events.extend((halfway, "File validated and processed") for _ in self.files)
-            events.append((self.finishes_at, self.failure or "Job completed successfully"))
+            if self.failure or self.timeline is None or is_completed(self.timeline[-1][1]):
+                events.append((self.finishes_at, self.failure or "Job completed successfully"))
         # An overridden status freezes the natural course of the job at the moment of the override.
         cutoff = now if self.override is None else min(now, self.override[1])
         events = [event for event in events if event[0] <= cutoff]
         if self.override is not None:
             events.append((self.override[1], f"Job status set to {self.override[0]} (emulator override)"))
+        # Stable: events at the same moment keep the order they were added in.
         events.sort(key=lambda event: event[0])
         return [{"timestamp": iso(at), "actor": "SYSTEM", "action": action} for at, action in events]
 
@@ -163,6 +191,8 @@ class EmulatorState:
         self._uploads_by_file_url: dict[str, _Upload] = {}
         self._log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
         self._faults: dict[str, deque[Fault]] = {}
+        # Run-time status sequences by workflowId; they take precedence over the workflows file's.
+        self._status_sequences: dict[str, tuple[str, ...]] = {}
 
     # Workflows and jobs (the Opus API) --------------------------------------------------------------
 
@@ -205,7 +235,20 @@ class EmulatorState:
             if duration is None:
                 duration = self._config["job_duration"]
             duration += self._random.uniform(0, self._config["job_duration_jitter"])
-            job.executed_at, job.finishes_at = now, now + duration
+            sequence = self._status_sequence(job.workflow)
+            if sequence is None:
+                job.executed_at, job.finishes_at = now, now + duration
+            else:
+                *steps, final = sequence
+                # The non-final statuses share the duration equally; with none, the job finishes at once.
+                finishes_at = now + duration if steps else now
+                step = duration / len(steps) if steps else 0.0
+                # A job that fails (a missing input, a file never uploaded) ends FAILED whatever the script says.
+                job.timeline = (
+                    *((now + index * step, status) for index, status in enumerate(steps)),
+                    (finishes_at, FAILED if failure else final),
+                )
+                job.executed_at, job.finishes_at = now, finishes_at
             job.instance, job.files, job.failure = instance, files, failure
         return values
 
@@ -218,14 +261,16 @@ class EmulatorState:
         """
         Return a job's results.
 
-        :return: the ``GET /job/{id}/results`` body; ``results`` is empty unless the job COMPLETED.
+        :return: the ``GET /job/{id}/results`` body; ``results`` is empty unless the job COMPLETED (for a
+            status sequence: unless it reached its final status and that is COMPLETED in any case).
         :raises NotFound: for an unknown job.
         """
         with self._lock:
             job = self._job(job_id)
-            status = job.status(time.time())
+            now = time.time()
+            status = job.status(now)
             results: dict[str, Any] = {}
-            if status == COMPLETED:
+            if job.has_results(now):
                 results = {
                     "summary": "Job executed successfully.",
                     "outputFiles": [f"{self.storage_url}/media/private/generated/output_{job_id}.pdf"],
@@ -402,6 +447,42 @@ class EmulatorState:
         with self._lock:
             self._job(job_id).override = (status, time.time())
 
+    def set_status_sequence(self, workflow_id: str, statuses: list[str] | tuple[str, ...] | None) -> list[str] | None:
+        """
+        Script the statuses that a workflow's jobs executed from now on report; None clears the script.
+
+        :param statuses: the statuses in order, the last one final; None to clear the run-time sequence, so
+            the workflows file's ``status_sequence`` (if any) applies again.
+        :return: the sequence that jobs executed from now on will report, or None for the default course.
+        :raises NotFound: for an unknown workflow.
+        :raises BadRequest: unless ``statuses`` is None or a non-empty list of non-empty strings.
+        """
+        workflow = self._workflow(workflow_id)
+        if statuses is not None:
+            try:
+                statuses = check_status_sequence(statuses, "statuses")
+            except ValueError as exc:
+                raise BadRequest(str(exc)) from None
+        with self._lock:
+            if statuses is None:
+                self._status_sequences.pop(workflow_id, None)
+            else:
+                self._status_sequences[workflow_id] = tuple(statuses)
+            sequence = self._status_sequence(workflow)
+        return None if sequence is None else list(sequence)
+
+    def status_sequence(self, workflow_id: str) -> list[str] | None:
+        """
+        Return the statuses that a workflow's jobs executed from now on will report.
+
+        :return: the run-time sequence, else the workflows file's, else None (the default course).
+        :raises NotFound: for an unknown workflow.
+        """
+        workflow = self._workflow(workflow_id)
+        with self._lock:
+            sequence = self._status_sequence(workflow)
+        return None if sequence is None else list(sequence)
+
     def configure(
         self,
         job_duration: float | None = None,
@@ -427,8 +508,13 @@ class EmulatorState:
             return dict(self._config)
 
     def reset(self) -> None:
-        """Forget all jobs, uploads, logged requests and queued faults; keep workflows and config."""
+        """
+        Forget all jobs, uploads, logged requests, queued faults and run-time status sequences.
+
+        Workflows (with their file settings) and the configuration are kept.
+        """
         with self._lock:
+            self._status_sequences.clear()
             self._jobs.clear()
             self._uploads.clear()
             self._uploads_by_file_url.clear()
@@ -442,6 +528,10 @@ class EmulatorState:
         if workflow is None:
             raise NotFound(f"Workflow {workflow_id} not found")
         return workflow
+
+    def _status_sequence(self, workflow: Workflow) -> tuple[str, ...] | None:
+        """Return the status sequence in force for a workflow; call with the lock held."""
+        return self._status_sequences.get(workflow.workflow_id, workflow.status_sequence)
 
     def _job(self, job_id: str) -> _Job:
         job = self._jobs.get(job_id)

@@ -26,7 +26,7 @@ WorkflowSource = str | os.PathLike[str] | list[dict[str, Any]] | None
 
 _BUNDLED_FILE = "workflows.json"
 _INPUT_PREFIX = "workflow_input_"
-_EMULATOR_KEYS = frozenset({"duration_seconds", "results_data"})
+_EMULATOR_KEYS = frozenset({"duration_seconds", "results_data", "status_sequence"})
 # Optional detail fields and the JSON type each must have when given.
 _DETAIL_TYPES: dict[str, tuple[type, ...]] = {
     "createdAt": (str,),
@@ -72,11 +72,14 @@ class Workflow:
     :param details: the object ``GET /workflow/{id}`` returns (defaults filled, no emulator section).
     :param duration_seconds: job duration for this workflow, or None to use the emulator-wide one.
     :param results_data: the ``data`` object of a completed job's results.
+    :param status_sequence: the statuses its jobs report over their run, the last one final; None for the
+        default course (``IN PROGRESS``, then ``COMPLETED`` or ``FAILED``).
     """
 
     details: dict[str, Any]
     duration_seconds: float | None
     results_data: dict[str, Any]
+    status_sequence: tuple[str, ...] | None = None
 
     @property
     def workflow_id(self) -> str:
@@ -88,6 +91,28 @@ class Workflow:
         """The jobPayloadSchema: input variable name to its definition."""
         schema: dict[str, dict[str, Any]] = self.details["jobPayloadSchema"]
         return schema
+
+
+def check_status_sequence(statuses: Any, name: str = "status sequence") -> tuple[str, ...]:
+    """
+    Validate a job status sequence: a non-empty list of non-empty strings, the last one the final status.
+
+    The strings are kept exactly as given (case and surrounding spaces included), since they are what the
+    jobs will report.
+
+    :param statuses: the value to check.
+    :param name: what to call the value in error messages.
+    :return: the statuses as a tuple.
+    :raises ValueError: naming the problem, e.g. ``status sequence[2] must be a non-empty string, got ''``.
+    """
+    if not isinstance(statuses, (list, tuple)):
+        raise ValueError(f"{name} must be a list of status strings, got {type(statuses).__name__}")
+    if not statuses:
+        raise ValueError(f"{name} must not be empty; the last status is the job's final one")
+    for index, status in enumerate(statuses):
+        if not isinstance(status, str) or not status.strip():
+            raise ValueError(f"{name}[{index}] must be a non-empty string, got {status!r}")
+    return tuple(statuses)
 
 
 def load_workflows(source: WorkflowSource = None) -> dict[str, Workflow]:
@@ -157,8 +182,15 @@ def _parse_workflow(raw: Any, origin: str, index: int) -> Workflow:
     details["jobPayloadSchema"] = {
         name: _parse_input(name, entry, f"{where}: jobPayloadSchema.{name}") for name, entry in schema.items()
     }
-    duration, results_data = _parse_emulator_section(raw.get("emulator", {}), f"{where}: emulator")
-    return Workflow(details=details, duration_seconds=duration, results_data=results_data)
+    section = raw.get("emulator", {})
+    duration, results_data = _parse_emulator_section(section, f"{where}: emulator")
+    sequence = section.get("status_sequence")
+    if sequence is not None:
+        try:
+            sequence = check_status_sequence(sequence, "status_sequence")
+        except ValueError as exc:
+            raise WorkflowConfigError(f"{where}: emulator: {exc}") from None
+    return Workflow(details=details, duration_seconds=duration, results_data=results_data, status_sequence=sequence)
 
 
 def _parse_input(name: str, entry: Any, where: str) -> dict[str, Any]:
