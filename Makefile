@@ -51,7 +51,7 @@ demo: $(STAMP)
 
 # Stops processes that a killed demo left behind (it also does so itself on its next start).
 demo-stop: $(STAMP)
-	$(BIN)/python -c 'from pathlib import Path; from scripts.airflow_deployment import stop_recorded; print("stopped:", stop_recorded(Path(".demo/pids")) or "nothing")'
+	$(BIN)/python -c 'from pathlib import Path; from tests.support.processes import stop_recorded; print("stopped:", stop_recorded(Path(".demo/pids")) or "nothing")'
 
 # sdist and wheel into dist/ (tests/dist installs the wheel into a fresh venv and checks it).
 dist: $(STAMP)

@@ -14,10 +14,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from tests.support.emulator_process import EmulatorProcess
+from tests.support.processes import DEFAULT_GRACE
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -25,6 +29,8 @@ PYTHON = sys.executable
 #: Long enough for Airflow's secrets masker, distinctive enough to grep for.
 SERVICE_KEY = "bench-service-key-5d1e9c7a3f"
 HOST = "127.0.0.1"
+#: The line of ``benchmarks/emulator_proc.py`` that names its command URL.
+CONTROL_LABEL = "Benchmark control"
 
 
 def bench_env(**extra: str) -> dict[str, str]:
@@ -58,11 +64,6 @@ def bench_env(**extra: str) -> dict[str, str]:
 def setup_airflow_env() -> None:
     """Make this process's environment the benchmark environment (before Airflow is imported)."""
     os.environ.update({k: v for k, v in bench_env().items() if k.startswith(("AIRFLOW", "OPUS_BENCH"))})
-
-
-def connection_json(url: str) -> str:
-    """``AIRFLOW_CONN_OPUS_DEFAULT`` for the emulator at ``url``."""
-    return json.dumps({"conn_type": "opus", "host": url, "password": SERVICE_KEY})
 
 
 # -- statistics ------------------------------------------------------------------------------------
@@ -219,53 +220,64 @@ def machine_info() -> dict[str, Any]:
 # -- the emulator, in a process of its own -----------------------------------------------------------
 
 
-class EmulatorProcess:
+class BenchEmulator(EmulatorProcess):
     """
-    The emulator in a separate process (``benchmarks/emulator_proc.py``), steered over its stdin/stdout.
+    The emulator in a separate process (``benchmarks/emulator_proc.py``), with that process's commands.
 
     Its CPU is not counted in the client's, and it can create thousands of jobs in-process at once.
+    Starting, health and stopping are :class:`tests.support.emulator_process.EmulatorProcess`'s;
+    this adds :meth:`call` (the commands of ``benchmarks/emulator_proc.py``, over its control URL)
+    and :meth:`start_client`. Its log and pid file go to a temporary folder, removed on stop.
 
     :param job_duration: initial job duration in seconds.
     """
 
     def __init__(self, job_duration: float = 1.0) -> None:
-        self.proc = subprocess.Popen(
-            [PYTHON, "-m", "benchmarks.emulator_proc", "--job-duration", str(job_duration)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=bench_env(),
+        self._root = Path(tempfile.mkdtemp(prefix="opus-bench-emulator-"))
+        pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        super().__init__(
+            self._root,
+            SERVICE_KEY,
+            job_duration,
+            PYTHON,
+            module="benchmarks.emulator_proc",
+            env={"PYTHONPATH": pythonpath},
+            name="bench-emulator",
         )
-        hello = self._read()
-        self.url: str = hello["url"]
-        self.storage_url: str = hello["storage_url"]
+        self.control_url = ""
+        # Straight to loopback, whatever proxy the environment names.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    def _read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"emulator process ended (exit code {self.proc.poll()})")
-        reply = json.loads(line)
-        if "error" in reply:
-            raise RuntimeError(f"emulator process: {reply['error']}")
-        return reply
+    def start(self, timeout: float = 30.0) -> BenchEmulator:
+        try:
+            super().start(timeout)
+            self.control_url = self.announced(CONTROL_LABEL) or ""
+            if not self.control_url:
+                raise RuntimeError(f"the emulator process did not print its {CONTROL_LABEL} URL")
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def call(self, op: str, **args: Any) -> dict[str, Any]:
         """Run one command in the emulator process and return its JSON reply."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"op": op, **args}) + "\n")
-        self.proc.stdin.flush()
-        return self._read()
-
-    def connection_json(self) -> str:
-        return connection_json(self.url)
+        request = urllib.request.Request(
+            self.control_url,
+            data=json.dumps({"op": op, **args}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with self._opener.open(request, timeout=300) as response:
+            reply = json.loads(response.read())
+        if "error" in reply:
+            raise RuntimeError(f"emulator process: {reply['error']}")
+        return reply
 
     def start_client(self, module: str, args: Sequence[str], stderr: Any) -> subprocess.Popen[str]:
         """
         A benchmark client process (``python -m <module> <args>``) whose ``opus_default`` connection is this emulator.
 
-        It talks JSON lines on stdin and stdout, like the emulator itself.
+        It talks JSON lines on stdin and stdout.
 
         :param module: the benchmark module, e.g. ``benchmarks.per_job``.
         :param args: its command-line arguments.
@@ -281,21 +293,14 @@ class EmulatorProcess:
             env=bench_env(AIRFLOW_CONN_OPUS_DEFAULT=self.connection_json()),
         )
 
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(RuntimeError, BrokenPipeError, ValueError):
-                self.call("quit")
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    def stop(self, grace: float = DEFAULT_GRACE) -> None:
+        try:
+            super().stop(grace)
+        finally:
+            shutil.rmtree(self._root, ignore_errors=True)
 
-    def __enter__(self) -> EmulatorProcess:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __enter__(self) -> BenchEmulator:
+        return self.start()
 
 
 def private_stdout() -> Any:

@@ -1,29 +1,38 @@
 """
-The emulator in a process of its own, steered by JSON lines on stdin (one JSON reply per line on stdout).
+The emulator in a process of its own, with counters and commands for the benchmarks.
 
-Started by :class:`benchmarks.common.EmulatorProcess`. Besides the emulator's own request log, it counts
-requests per endpoint (exactly, whatever the log's length limit) and TCP connections accepted per
-listener, and it can create and execute thousands of jobs directly in its state.
+Started by :class:`benchmarks.common.BenchEmulator` (a :class:`tests.support.emulator_process.EmulatorProcess`):
+like ``python -m airflow_provider_opus.emulator`` it takes ``--port`` and ``--job-duration``, reads its
+key from ``OPUS_EMULATOR_SERVICE_KEY``, prints ``Opus emulator API: <url>`` and ``Opus emulator storage:
+<url>`` once it listens, and stops on SIGTERM. Besides the emulator's own request log, it counts requests
+per endpoint (exactly, whatever the log's length limit) and TCP connections accepted per listener, and it
+can create and execute thousands of jobs directly in its state.
 
-Commands: ``reset``, ``create_jobs {n, duration, jitter}``, ``stats``, ``requests {endpoint}``, ``jobs``,
-``uploads``, ``presign {extension}``, ``quit``.
+Its commands come as JSON objects ``{"op": ..., ...}`` POSTed to the URL it prints as
+``Benchmark control: <url>`` (a listener of its own, so they count neither as API requests nor as
+API connections); each gets one JSON object back. Commands: ``reset``, ``create_jobs {n, duration,
+jitter}``, ``stats``, ``requests {endpoint}``, ``jobs``, ``uploads``, ``presign {extension}``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import threading
 import time
 from collections import Counter
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from airflow_provider_opus.emulator import REPORT_WORKFLOW_ID, OpusEmulator
-from benchmarks.common import HOST, SERVICE_KEY
+from benchmarks.common import CONTROL_LABEL, HOST, SERVICE_KEY
+from tests.support.emulator_process import SERVICE_KEY_ENV
 
 #: A valid jobPayloadSchemaInstance of the bundled "Daily Sales Report" workflow (no files).
 REPORT_INSTANCE = {
@@ -118,31 +127,54 @@ def handle(emulator: OpusEmulator, command: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown op {op!r}")
 
 
+def _control_server(emulator: OpusEmulator, host: str) -> HTTPServer:
+    """A listener of its own for the commands: one request at a time, as :func:`handle` expects."""
+
+    class Commands(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            try:
+                reply = handle(emulator, json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            except Exception as exc:
+                reply = {"error": repr(exc)}
+            body = json.dumps(reply).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # one line per command would fill the log
+
+    return HTTPServer((host, 0), Commands)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=HOST)
+    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--job-duration", type=float, default=1.0)
     args = parser.parse_args()
     _count_connections()
-    emulator = OpusEmulator(service_key=SERVICE_KEY, job_duration=args.job_duration, host=HOST, port=0)
+    service_key = os.environ.get(SERVICE_KEY_ENV) or SERVICE_KEY
+    emulator = OpusEmulator(service_key=service_key, job_duration=args.job_duration, host=args.host, port=args.port)
     _count_requests(emulator)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     emulator.start()
-    out = sys.stdout
-    out.write(json.dumps({"url": emulator.url, "storage_url": emulator.storage_url}) + "\n")
-    out.flush()
+    control = _control_server(emulator, args.host)
+    threading.Thread(target=control.serve_forever, name="bench-control", daemon=True).start()
     try:
-        for line in sys.stdin:
-            command = json.loads(line)
-            if command["op"] == "quit":
-                out.write(json.dumps({"ok": True}) + "\n")
-                out.flush()
-                break
-            try:
-                reply = handle(emulator, command)
-            except Exception as exc:
-                reply = {"error": repr(exc)}
-            out.write(json.dumps(reply) + "\n")
-            out.flush()
+        host, port = control.server_address[:2]
+        # The control line first: EmulatorProcess reads the banner once the API line is there.
+        print(f"{CONTROL_LABEL}: http://{host}:{port}", flush=True)
+        print(f"Opus emulator API:     {emulator.url}", flush=True)
+        print(f"Opus emulator storage: {emulator.storage_url}", flush=True)
+        stop.wait()
     finally:
+        control.shutdown()
+        control.server_close()
         emulator.stop()
     return 0
 

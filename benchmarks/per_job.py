@@ -29,7 +29,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from benchmarks.common import EmulatorProcess, private_stdout, save_result
+from benchmarks.common import BenchEmulator, private_stdout, save_result
 
 PHASES = ("upload", "execute_until_deferred", "trigger", "execute_complete", "sensor", "results")
 
@@ -151,7 +151,7 @@ def _client(jobs: int, poll_interval: float) -> None:
 
 
 def run(jobs: int = 8, job_duration: float = 1.0, poll_interval: float = 0.4) -> dict[str, Any]:
-    with EmulatorProcess() as emulator, tempfile.TemporaryFile("w+") as stderr:
+    with BenchEmulator() as emulator, tempfile.TemporaryFile("w+") as stderr:
         emulator.call("reset")
         emulator.call("create_jobs", n=0, duration=job_duration, jitter=0)  # sets the job duration
         client = emulator.start_client("benchmarks.per_job", ["--client", str(jobs), str(poll_interval)], stderr)

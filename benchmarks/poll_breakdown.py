@@ -20,18 +20,18 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmarks.common import SERVICE_KEY, EmulatorProcess, median, quiet_stdout, save_result, setup_airflow_env
+from benchmarks.common import SERVICE_KEY, BenchEmulator, median, quiet_stdout, save_result, setup_airflow_env
 
 
-def measure(emulator: EmulatorProcess, calls: int, rounds: int) -> dict[str, Any]:
+def measure(emulator: BenchEmulator, calls: int, rounds: int) -> dict[str, Any]:
     setup_airflow_env()
     os.environ["AIRFLOW_CONN_OPUS_DEFAULT"] = emulator.connection_json()
     import aiohttp
     from airflow.sdk import BaseHook
     from tenacity import AsyncRetrying
 
-    from airflow_provider_opus.api import GET_JOB_STATUS
-    from airflow_provider_opus.hooks.opus import OpusAsyncHook, _status_from
+    from airflow_provider_opus.api import GET_JOB_STATUS, status_from
+    from airflow_provider_opus.hooks.opus import OpusAsyncHook
     from airflow_provider_opus.retry import RetryPolicy
     from airflow_provider_opus.triggers.opus import OpusJobTrigger
 
@@ -68,7 +68,7 @@ def measure(emulator: EmulatorProcess, calls: int, rounds: int) -> dict[str, Any
 
         async def path_and_parse() -> None:
             p = GET_JOB_STATUS.path(job_execution_id=job_id)
-            _status_from({"status": "IN PROGRESS"}, GET_JOB_STATUS.path(job_execution_id=job_id))
+            status_from({"status": "IN PROGRESS"}, GET_JOB_STATUS.path(job_execution_id=job_id))
             del p
 
         async def new_session_first_poll() -> None:
@@ -125,7 +125,7 @@ def measure(emulator: EmulatorProcess, calls: int, rounds: int) -> dict[str, Any
     }
 
 
-def retained_per_waiter(emulator: EmulatorProcess, variant: str, n: int = 500) -> dict[str, float]:
+def retained_per_waiter(emulator: BenchEmulator, variant: str, n: int = 500) -> dict[str, float]:
     """
     GC-tracked objects and RSS each waiting job adds while it sleeps between polls.
 
@@ -192,7 +192,7 @@ def retained_per_waiter(emulator: EmulatorProcess, variant: str, n: int = 500) -
 
 
 def run(calls: int = 500, rounds: int = 3) -> dict[str, Any]:
-    with EmulatorProcess() as emulator, quiet_stdout():
+    with BenchEmulator() as emulator, quiet_stdout():
         return measure(emulator, calls, rounds)
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.common import (
-    EmulatorProcess,
+    BenchEmulator,
     median,
     percentile,
     private_stdout,
@@ -239,7 +239,7 @@ def _validate_client(policy_index: int) -> None:
 
 def validate(jobs: int = 40, duration: float = 1.0, jitter: float = 4.0) -> list[dict[str, Any]]:
     results = []
-    with EmulatorProcess() as emulator:
+    with BenchEmulator() as emulator:
         for index, policy in enumerate(VALIDATION_POLICIES):
             emulator.call("reset")
             client = emulator.start_client(

@@ -43,7 +43,7 @@ from typing import Any
 from benchmarks.common import (
     ROOT,
     SERVICE_KEY,
-    EmulatorProcess,
+    BenchEmulator,
     median,
     peak_rss_mib,
     percentile,
@@ -319,7 +319,7 @@ def _killed_result(pid: int, cpu_at_ready: float, started: float) -> dict[str, A
 
 
 def run_once(
-    emulator: EmulatorProcess,
+    emulator: BenchEmulator,
     variant: str,
     n: int,
     poll_interval: float,
@@ -450,7 +450,7 @@ def run(plan: dict[int, Scenario]) -> dict[str, Any]:
     """Run the plan against one emulator process; each run is a fresh client process."""
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()
-    with EmulatorProcess() as emulator:
+    with BenchEmulator() as emulator:
         for n, scenario in plan.items():
             interval, duration, jitter, rounds = (
                 scenario.poll_interval,

@@ -30,7 +30,7 @@ from typing import Any
 from benchmarks.common import (
     PYTHON,
     ROOT,
-    EmulatorProcess,
+    BenchEmulator,
     bench_env,
     median,
     peak_rss_mib,
@@ -112,7 +112,7 @@ def _mapped_client(dags_folder: str) -> None:
     out.write("\n")
 
 
-def _mapped_upload(emulator: EmulatorProcess, tmp: Path, paths: list[str]) -> dict[str, Any]:
+def _mapped_upload(emulator: BenchEmulator, tmp: Path, paths: list[str]) -> dict[str, Any]:
     dags = tmp / "dags"
     dags.mkdir()
     (dags / "mapped_upload.py").write_text(MAPPED_DAG)
@@ -142,7 +142,7 @@ def _mapped_upload(emulator: EmulatorProcess, tmp: Path, paths: list[str]) -> di
     return result
 
 
-def _hook_upload(emulator: EmulatorProcess, mode: str, paths: list[str]) -> dict[str, Any]:
+def _hook_upload(emulator: BenchEmulator, mode: str, paths: list[str]) -> dict[str, Any]:
     done = subprocess.run(
         [PYTHON, "-m", "benchmarks.upload", "--client", mode, *paths],
         capture_output=True,
@@ -156,7 +156,7 @@ def _hook_upload(emulator: EmulatorProcess, mode: str, paths: list[str]) -> dict
     return json.loads(done.stdout)
 
 
-def _curl_upload(emulator: EmulatorProcess, path: Path) -> dict[str, Any]:
+def _curl_upload(emulator: BenchEmulator, path: Path) -> dict[str, Any]:
     url = emulator.call("presign", extension="pdf")["presignedUrl"]
     t0 = time.perf_counter()
     result = subprocess.run(
@@ -183,7 +183,7 @@ def run(
     tmp = Path(tempfile.mkdtemp(prefix="opus-bench-upload-"))
     results: dict[str, Any] = {"sizes": {}, "curl_flags": "-T FILE -H 'Content-Type: application/pdf' -H 'Expect:'"}
     try:
-        with EmulatorProcess() as emulator:
+        with BenchEmulator() as emulator:
             for label, size in SIZES.items():
                 path = tmp / f"upload-{size}.pdf"
                 _write_file(path, size)

@@ -34,15 +34,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from scripts.airflow_deployment import (
-    AirflowDeployment,
-    DeploymentError,
-    EmulatorProcess,
-    ManagedProcess,
-    files_containing,
-    stop_all,
-    stop_recorded,
-)
+from tests.support.deployment import AirflowDeployment, files_containing
+from tests.support.emulator_process import EmulatorProcess
+from tests.support.processes import DeploymentError, ManagedProcess, stop_all, stop_recorded
 
 if TYPE_CHECKING:
     from types import FrameType

@@ -32,7 +32,6 @@ from airflow_provider_opus.api import (
     INITIATE_JOB,
     STORAGE_PUT,
     Endpoint,
-    JobStatus,
     audit_trail_from,
     checked_job_id,
     error_for_status,
@@ -54,6 +53,7 @@ from airflow_provider_opus.files import check_access_scope, check_local_files, c
 from airflow_provider_opus.hooks.base import OpusBaseHook
 from airflow_provider_opus.hooks.opus_async import OpusAsyncHook
 from airflow_provider_opus.polling import check_poll_intervals, next_poll
+from airflow_provider_opus.status import DEFAULT_STATUS_RULES, StatusRules
 from airflow_provider_opus.transport import transport_error
 
 if TYPE_CHECKING:
@@ -254,7 +254,7 @@ class OpusHook(OpusBaseHook):
 
     def get_job_status(self, job_execution_id: str) -> str:
         """
-        Return the job's status as Opus sent it: ``IN PROGRESS``, ``COMPLETED``, ``FAILED`` or another string.
+        Return the job's status as Opus sent it (see :mod:`airflow_provider_opus.status` for what it means).
 
         :param job_execution_id: the job.
         """
@@ -284,29 +284,33 @@ class OpusHook(OpusBaseHook):
         poll_interval: float = 30.0,
         timeout: float | None = None,
         max_poll_interval: float | None = None,
+        status_rules: StatusRules = DEFAULT_STATUS_RULES,
     ) -> str:
         """
-        Block until the job leaves ``IN PROGRESS``; for non-deferrable tasks.
+        Block until the job ends, by the status rules; for non-deferrable tasks.
 
         :param job_execution_id: the job.
         :param poll_interval: seconds between status checks.
         :param timeout: seconds to wait at most; None waits as long as the job runs.
         :param max_poll_interval: let the wait between checks grow with the time waited, up to this
             many seconds (see :mod:`airflow_provider_opus.polling`); None keeps ``poll_interval``.
-        :return: the final status (``COMPLETED``, ``FAILED`` or any other non-running status).
+        :param status_rules: what each status means (see :mod:`airflow_provider_opus.status`);
+            a status in no list keeps the wait going, with a warning.
+        :return: the final status as Opus spelled it (``COMPLETED`` or a failed status).
         :raises OpusJobTimeoutError: the timeout passed; the job keeps running in Opus.
         """
         check_poll_intervals(poll_interval, max_poll_interval)
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
         last_status: str | None = None
+        warned: set[str] = set()
         final = False
         while True:
             status = self.get_job_status(job_execution_id)
             if status != last_status:
                 self.log.info("Opus job %s is %s (after %.0f s)", job_execution_id, status, time.monotonic() - started)
                 last_status = status
-            if JobStatus.is_terminal(status):
+            if status_rules.poll_outcome(job_execution_id, status, warned, self.log).is_final:
                 return status
             if final:
                 raise OpusJobTimeoutError(job_execution_id, last_status, timeout)

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowTaskTimeout
 
-from airflow_provider_opus.api import JobStatus
 from airflow_provider_opus.exceptions import OpusError, OpusJobFailedError, OpusJobTimeoutError
 from airflow_provider_opus.hooks.opus import OpusHook
+from airflow_provider_opus.status import DEFAULT_STATUS_RULES, StatusRules
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
 
 if TYPE_CHECKING:
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 
 #: How many audit entries an error message carries.
 AUDIT_TAIL_LENGTH = 5
+
+#: How long the execute operator and the sensor wait for a job by default: 7 days.
+DEFAULT_TIMEOUT = timedelta(days=7).total_seconds()
 
 
 class OpusBaseOperator(BaseOperator):
@@ -75,24 +80,46 @@ class OpusJobWaitingOperator(OpusBaseOperator):
 
     A subclass waits in the triggerer with :meth:`defer_while_running`, resumes in
     :meth:`execute_complete`, and says in :meth:`on_job_completed` what a completed job means
-    for it (by default: its outlets' asset events carry the job id and output files).
+    for it (by default: its outlets' asset events carry the job id and output files). What
+    each status means is decided by :mod:`airflow_provider_opus.status`.
+
+    :param running_statuses: more Opus statuses that mean the job is still running or waiting,
+        e.g. ``["AWAITING SIGN-OFF"]``. Compared normalised (case, ``_``, ``-``, spaces).
+    :param failed_statuses: more Opus statuses that mean the job ended without success. A
+        status in neither list nor the built-in ones keeps the wait going, with a warning,
+        until the deadline; only ``COMPLETED`` is ever success.
     """
+
+    def __init__(
+        self,
+        *,
+        running_statuses: list[str] | None = None,
+        failed_statuses: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.running_statuses = running_statuses
+        self.failed_statuses = failed_statuses
+        self.status_rules = StatusRules(running_statuses, failed_statuses)
+        self._warned_statuses: set[str] = set()
 
     def job_ended(self, job_execution_id: str, status: str) -> bool:
         """
-        Tell whether waiting for the job is over: False while it runs, True on ``COMPLETED``.
+        Tell whether waiting for the job is over: False while it runs (or its status is unknown), True on ``COMPLETED``.
 
         :param job_execution_id: the job.
         :param status: its status as Opus sent it.
         :raises OpusJobFailedError: for any other final status, with the audit tail.
         """
-        if not JobStatus.is_terminal(status):
+        outcome = self.status_rules.poll_outcome(job_execution_id, status, self._warned_statuses, self.log)
+        if not outcome.is_final:
             return False
         raise_unless_completed(self.hook, job_execution_id, status)
         return True
 
     def defer_while_running(
         self,
+        context: Context,
         job_execution_id: str,
         *,
         poll_interval: float,
@@ -103,7 +130,10 @@ class OpusJobWaitingOperator(OpusBaseOperator):
         Check the job once; return if it completed, else defer to :class:`OpusJobTrigger` while it runs.
 
         A job that already ended does not defer. The trigger resumes the task in :meth:`execute_complete`.
+        Its deadline is the earlier of ``timeout`` and the task's ``execution_timeout`` counted from
+        the start of the try: Airflow does not apply ``execution_timeout`` to a deferred task itself.
 
+        :param context: the task's context (for the start of the try).
         :param job_execution_id: the job.
         :param poll_interval: seconds between status checks.
         :param max_poll_interval: the longest wait between checks as the wait grows, or None.
@@ -114,29 +144,66 @@ class OpusJobWaitingOperator(OpusBaseOperator):
         self.log.info("Opus job %s is %s", job_execution_id, status)
         if self.job_ended(job_execution_id, status):
             return
+        deadline, end_time = self._deadline(context, timeout)
         self.defer(
             trigger=OpusJobTrigger(
                 job_execution_id=job_execution_id,
                 opus_conn_id=self.opus_conn_id,
                 poll_interval=poll_interval,
-                end_time=None if timeout is None else time.time() + timeout,
+                end_time=end_time,
                 retry_limit=self.opus_retry_limit,
                 retry_delay=self.opus_retry_delay,
                 max_poll_interval=max_poll_interval,
+                running_statuses=self.status_rules.added_running,
+                failed_statuses=self.status_rules.added_failed,
             ),
             method_name="execute_complete",
+            kwargs={"deadline": deadline},
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+    def _deadline(self, context: Context, timeout: float | None) -> tuple[str | None, float | None]:
+        """Return which deadline comes first (``timeout`` or ``execution_timeout``) and when, as Unix time."""
+        deadlines: dict[str, float] = {}
+        if timeout is not None:
+            deadlines["timeout"] = time.time() + timeout
+        if self.execution_timeout is not None:
+            try_start = getattr(context.get("ti"), "start_date", None)
+            started = try_start.timestamp() if try_start is not None else time.time()
+            deadlines["execution_timeout"] = started + self.execution_timeout.total_seconds()
+        if not deadlines:
+            return None, None
+        return min(deadlines.items(), key=lambda item: item[1])
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, deadline: str | None = None
+    ) -> Any:
         """
         Resume after the trigger fired: succeed only on ``COMPLETED``.
 
         :param event: the trigger's event.
+        :param deadline: which deadline the trigger kept: ``timeout`` or ``execution_timeout``.
         :return: the jobExecutionId.
         """
-        job_execution_id = check_trigger_event(self.hook, event)
+        try:
+            job_execution_id = check_trigger_event(self.hook, event)
+        except OpusJobTimeoutError as exc:
+            raise self.deadline_error(exc, deadline) from None
         self.on_job_completed(context, job_execution_id)
         return job_execution_id
+
+    def deadline_error(self, exc: OpusJobTimeoutError, deadline: str | None) -> BaseException:
+        """
+        Return the error for a wait that reached its deadline; the job keeps running in Opus.
+
+        Past ``execution_timeout`` it is Airflow's ``AirflowTaskTimeout`` (a task retry reattaches
+        to the job); past ``timeout`` the trigger's own error.
+
+        :param exc: the timeout the trigger reported.
+        :param deadline: which deadline it was.
+        """
+        if deadline == "execution_timeout":
+            return AirflowTaskTimeout(f"execution_timeout ({self.execution_timeout}) passed: {exc}")
+        return exc
 
     def on_job_completed(self, context: Context, job_execution_id: str) -> None:
         """
@@ -172,7 +239,7 @@ def raise_unless_completed(hook: OpusHook, job_execution_id: str, status: str) -
     :param status: its final status.
     :raises OpusJobFailedError: for ``FAILED`` and any other status that is not success.
     """
-    if not JobStatus.is_success(status):
+    if not DEFAULT_STATUS_RULES.is_success(status):
         raise OpusJobFailedError(job_execution_id, status, audit_tail(hook, job_execution_id))
 
 
@@ -189,7 +256,7 @@ def check_trigger_event(hook: OpusHook, event: dict[str, Any] | None) -> str:
     job_execution_id = str(event.get("job_execution_id", ""))
     opus_status = event.get("opus_status")
     outcome = event["status"]
-    if outcome == "success" and opus_status == JobStatus.COMPLETED.value:
+    if outcome == "success" and isinstance(opus_status, str) and DEFAULT_STATUS_RULES.is_success(opus_status):
         log.info("%s", event.get("message", f"Opus job {job_execution_id} completed"))
         return job_execution_id
     if outcome == "failed":

@@ -10,11 +10,16 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import ResumableJobMixin, conf
 from airflow.sdk.exceptions import AirflowTaskTimeout
 
-from airflow_provider_opus.api import JobStatus
-from airflow_provider_opus.exceptions import OpusError, OpusInvalidArgumentError, OpusJobFailedError
+from airflow_provider_opus.exceptions import (
+    OpusBadRequestError,
+    OpusError,
+    OpusInvalidArgumentError,
+    OpusJobFailedError,
+)
 from airflow_provider_opus.files import check_access_scope, check_local_files
 from airflow_provider_opus.links.opus import OpusWorkflowLink, workflow_url
 from airflow_provider_opus.operators.base import (
+    DEFAULT_TIMEOUT,
     OpusBaseOperator,
     OpusJobWaitingOperator,
     audit_tail,
@@ -22,6 +27,7 @@ from airflow_provider_opus.operators.base import (
 )
 from airflow_provider_opus.payload import JobPayloadSchema
 from airflow_provider_opus.polling import check_poll_intervals
+from airflow_provider_opus.status import DEFAULT_STATUS_RULES, JobOutcome
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -97,7 +103,9 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
     :param max_poll_interval: let the wait between status checks grow with the time waited
         (a tenth of it), from ``poll_interval`` up to this many seconds; None (the default)
         keeps ``poll_interval``. For jobs that can wait hours or days for a human review.
-    :param timeout: seconds to wait for the job at most; None waits as long as it runs.
+    :param timeout: seconds to wait for the job at most (default 7 days, as the sensor); None waits
+        as long as the job runs. In deferrable mode the task's ``execution_timeout``, counted from the
+        start of the try, also ends the wait (Airflow does not apply it to deferred tasks).
     :param durable: keep the job id in the task state store so a retry reattaches (Airflow 3.3+).
 
     Takes the connection and retry arguments of :class:`~airflow_provider_opus.operators.base.OpusBaseOperator`.
@@ -129,7 +137,7 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30,
         max_poll_interval: float | None = None,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -225,26 +233,53 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         task_state_store = context.get("task_state_store")
         if task_state_store is not None and self.durable:
             task_state_store.set(self.external_id_key, job_execution_id)
-        self.hook.execute_job(job_execution_id, payload)
-        self.log.info("Opus job %s started with %d inputs", job_execution_id, len(payload))
+        self._execute_job(job_execution_id, payload)
         return job_execution_id
+
+    def _execute_job(self, job_execution_id: str, payload: dict[str, Any]) -> None:
+        try:
+            self.hook.execute_job(job_execution_id, payload)
+        except OpusBadRequestError as exc:
+            if exc.http_status != 409:
+                raise
+            # A conflict means an earlier execute call reached Opus after all: the job runs.
+            self.log.info("Opus job %s was already executed (%s): waiting for it", job_execution_id, exc)
+            return
+        self.log.info("Opus job %s started with %d inputs", job_execution_id, len(payload))
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """
-        Return the status of the job a previous try started.
+        Return the status of the job a previous try started, executing it first if it never was.
+
+        A job the previous try initiated but could not execute (the execute call never reached
+        Opus) is executed now under the same id, with this try's inputs, instead of initiating
+        another one; a conflict answer means it was executed after all.
 
         :param external_id: the stored jobExecutionId.
         """
-        self._publish_job(context, str(external_id), self._checked_workflow_id())
-        return self.hook.get_job_status(str(external_id))
+        job_execution_id = str(external_id)
+        workflow_id = self._checked_workflow_id()
+        self._publish_job(context, job_execution_id, workflow_id)
+        status = self.hook.get_job_status(job_execution_id)
+        if self.status_rules.outcome(status) is JobOutcome.NOT_STARTED:
+            self.log.info(
+                "Opus job %s was initiated by an earlier try but not executed (status %r): executing it now",
+                job_execution_id,
+                status,
+            )
+            self._execute_job(job_execution_id, self._build_payload(workflow_id))
+            status = self.hook.get_job_status(job_execution_id)
+        return status
 
     def is_job_active(self, status: str) -> bool:
         """
-        Tell whether a previous try's job is still running, so this try reattaches to it.
+        Tell whether a previous try's job has not ended, so this try reattaches to it.
+
+        Running, waiting and unknown statuses all reattach: only a failed job is replaced.
 
         :param status: its status.
         """
-        return not JobStatus.is_terminal(status)
+        return not self.status_rules.is_final(status)
 
     def is_job_succeeded(self, status: str) -> bool:
         """
@@ -252,7 +287,7 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
 
         :param status: its status.
         """
-        return JobStatus.is_success(status)
+        return self.status_rules.is_success(status)
 
     def poll_until_complete(self, external_id: Any, context: Context) -> None:
         """
@@ -265,6 +300,7 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
             return
         if self.deferrable:
             self.defer_while_running(
+                context,
                 job_execution_id,
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
@@ -272,7 +308,9 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
             )
             return
         try:
-            status = self.hook.wait_for_job(job_execution_id, self.poll_interval, self.timeout, self.max_poll_interval)
+            status = self.hook.wait_for_job(
+                job_execution_id, self.poll_interval, self.timeout, self.max_poll_interval, self.status_rules
+            )
         except AirflowTaskTimeout:
             self.log.warning("Task timed out. Opus has no cancel call: job %s keeps running.", job_execution_id)
             raise
@@ -348,12 +386,12 @@ class OpusGetJobResultsOperator(OpusBaseOperator):
         job_execution_id = str(self.job_execution_id)
         body = self.hook.get_job_results(job_execution_id)
         status = str(body.get("status") or self.hook.get_job_status(job_execution_id))
-        if not JobStatus.is_terminal(status):
+        if not DEFAULT_STATUS_RULES.is_final(status):
             raise OpusError(
                 f"Opus job {job_execution_id} is still {status}: wait for it first "
                 "(OpusJobSensor, or OpusExecuteJobOperator with wait_for_completion=True)."
             )
-        if not JobStatus.is_success(status):
+        if not DEFAULT_STATUS_RULES.is_success(status):
             raise OpusJobFailedError(job_execution_id, status, audit_tail(self.hook, job_execution_id))
         audit_trail = self.hook.get_job_audit_log(job_execution_id) if self.include_audit_log else []
         results = body.get("results") or {}

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusJobTimeoutError
-from airflow_provider_opus.operators.base import OpusBaseOperator, OpusJobWaitingOperator
+from airflow_provider_opus.operators.base import DEFAULT_TIMEOUT, OpusBaseOperator, OpusJobWaitingOperator
 from airflow_provider_opus.polling import check_poll_intervals, next_poll
 
 if TYPE_CHECKING:
@@ -50,7 +49,7 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
         job_execution_id: str,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 30,
-        timeout: float = timedelta(days=7).total_seconds(),
+        timeout: float = DEFAULT_TIMEOUT,
         mode: str = "poke",
         max_poll_interval: float | None = None,
         **kwargs: Any,
@@ -80,6 +79,7 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         self.defer_while_running(
+            context,
             self.job_execution_id,
             poll_interval=self.poke_interval,
             max_poll_interval=self.max_poll_interval,
@@ -101,14 +101,16 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
         waited = run_duration()
         return next_poll(self.poke_interval, self.max_poll_interval, waited, self.timeout - waited).wait
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
+    def deadline_error(self, exc: OpusJobTimeoutError, deadline: str | None) -> BaseException:
         """
-        Resume after the trigger fired: succeed only on ``COMPLETED``.
+        Return the error for a wait that reached its deadline.
 
-        :param event: the trigger's event.
+        Past the sensor's ``timeout`` it is the same failure as in poke or reschedule mode
+        (``AirflowSensorTimeout``, no retries); past ``execution_timeout``, Airflow's task timeout.
+
+        :param exc: the timeout the trigger reported.
+        :param deadline: which deadline it was.
         """
-        try:
-            super().execute_complete(context, event)
-        except OpusJobTimeoutError as exc:
-            # The same failure as a sensor timing out in poke or reschedule mode: no retries.
-            raise AirflowSensorTimeout(str(exc)) from None
+        if deadline == "execution_timeout":
+            return super().deadline_error(exc, deadline)
+        return AirflowSensorTimeout(str(exc))

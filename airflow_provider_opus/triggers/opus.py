@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_opus.api import JobStatus
 from airflow_provider_opus.exceptions import OpusError
 from airflow_provider_opus.hooks.opus import OpusAsyncHook
 from airflow_provider_opus.polling import check_poll_intervals, next_poll
+from airflow_provider_opus.status import JobOutcome, StatusRules
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 class OpusJobTrigger(BaseTrigger):
     """
-    Poll an Opus job's status until it leaves ``IN PROGRESS`` or the deadline passes.
+    Poll an Opus job's status until the job ends (by :mod:`airflow_provider_opus.status`) or the deadline passes.
 
     Fires exactly one event: ``{"status": "success" | "failed" | "timeout" | "error",
     "job_execution_id", "opus_status", "message"}``. Transient HTTP errors are retried by
@@ -36,6 +36,9 @@ class OpusJobTrigger(BaseTrigger):
         many seconds (see :mod:`airflow_provider_opus.polling`); None keeps ``poll_interval``.
     :param waiting_since: Unix time the waiting began; defaults to now. Serialised, so a
         restarted triggerer goes on with the grown interval.
+    :param running_statuses: more statuses that mean the job still runs (see
+        :class:`~airflow_provider_opus.status.StatusRules`).
+    :param failed_statuses: more statuses that mean the job ended without success.
 
     The first poll comes one ``poll_interval`` after the trigger starts: the task checked the
     status just before it deferred. (This also keeps clear of apache/airflow#67287, where a
@@ -52,6 +55,8 @@ class OpusJobTrigger(BaseTrigger):
         retry_delay: float = 1.0,
         max_poll_interval: float | None = None,
         waiting_since: float | None = None,
+        running_statuses: list[str] | None = None,
+        failed_statuses: list[str] | None = None,
     ) -> None:
         super().__init__()
         check_poll_intervals(poll_interval, max_poll_interval)
@@ -63,6 +68,7 @@ class OpusJobTrigger(BaseTrigger):
         self.retry_delay = retry_delay
         self.max_poll_interval = max_poll_interval
         self.waiting_since = time.time() if waiting_since is None else waiting_since
+        self.status_rules = StatusRules(running_statuses, failed_statuses)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return every constructor argument, so a restarted triggerer rebuilds the same trigger."""
@@ -77,7 +83,16 @@ class OpusJobTrigger(BaseTrigger):
                 "retry_delay": self.retry_delay,
                 "max_poll_interval": self.max_poll_interval,
                 "waiting_since": self.waiting_since,
+                "running_statuses": self.status_rules.added_running,
+                "failed_statuses": self.status_rules.added_failed,
             },
+        )
+
+    async def on_kill(self) -> None:
+        """Say in the triggerer's log that the job keeps running: Opus has no cancel call (Airflow 3.3+ calls this)."""
+        self.log.warning(
+            "The deferred task was marked or cleared by a user. Opus has no cancel call: job %s keeps running in Opus.",
+            self.job_execution_id,
         )
 
     def _event(self, status: str, opus_status: str | None, message: str) -> TriggerEvent:
@@ -94,6 +109,7 @@ class OpusJobTrigger(BaseTrigger):
         """Poll until the job ends or the deadline passes, then yield one event."""
         job = self.job_execution_id
         last_status: str | None = None
+        warned: set[str] = set()
         hook = OpusAsyncHook(self.opus_conn_id, retry_limit=self.retry_limit, retry_delay=self.retry_delay)
         try:
             # Read the connection now: a broken one is reported at once, not one poll_interval later.
@@ -109,10 +125,11 @@ class OpusJobTrigger(BaseTrigger):
                 if status != last_status:
                     self.log.info("Opus job %s is %s (after %.0f s)", job, status, elapsed)
                     last_status = status
-                if JobStatus.is_success(status):
+                outcome = self.status_rules.poll_outcome(job, status, warned, self.log)
+                if outcome is JobOutcome.SUCCEEDED:
                     yield self._event("success", status, f"Opus job {job} COMPLETED after {elapsed:.0f} s")
                     return
-                if JobStatus.is_terminal(status):
+                if outcome is JobOutcome.FAILED:
                     yield self._event("failed", status, f"Opus job {job} ended with status {status!r}")
                     return
                 if step.final:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from scripts.airflow_deployment import EmulatorProcess
 from tests.conftest import SERVICE_KEY
+from tests.support.emulator_process import EmulatorProcess
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from scripts.airflow_deployment import AirflowDeployment, EmulatorProcess, all_files, files_containing
 from tests.conftest import SERVICE_KEY
+from tests.support.deployment import AirflowDeployment, all_files, files_containing
+from tests.support.emulator_process import EmulatorProcess
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

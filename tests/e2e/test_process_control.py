@@ -1,4 +1,4 @@
-"""How scripts/airflow_deployment.py starts and stops processes, on plain Python processes (no Airflow)."""
+"""How tests/support/processes.py starts and stops processes, on plain Python processes (no Airflow)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from scripts.airflow_deployment import ManagedProcess, stop_all, stop_recorded
+from tests.support.processes import ManagedProcess, stop_all, stop_recorded
 
 if TYPE_CHECKING:
     from pathlib import Path

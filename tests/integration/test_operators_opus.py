@@ -1,13 +1,12 @@
-"""The operators and the sensor against the emulator, over real loopback HTTP."""
+"""operators/opus.py: the execute, upload and results operators against the emulator, over real loopback HTTP."""
 
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 import pytest
 from airflow.sdk import Asset
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
 from airflow_provider_opus.exceptions import (
@@ -18,28 +17,13 @@ from airflow_provider_opus.exceptions import (
     OpusPayloadError,
 )
 from airflow_provider_opus.hooks.opus import OpusHook
-from airflow_provider_opus.operators.opus import (
-    OpusExecuteJobOperator,
-    OpusGetJobResultsOperator,
-    OpusUploadOperator,
-)
-from airflow_provider_opus.sensors.opus import OpusJobSensor
+from airflow_provider_opus.operators.opus import OpusGetJobResultsOperator, OpusUploadOperator
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
 from tests.conftest import SERVICE_KEY
-from tests.integration.helpers import VALID_INPUTS, FakeClock, FakeTaskStateStore, make_context
+from tests.integration.helpers import execute_op
+from tests.support.task_context import VALID_INPUTS, FakeTaskStateStore, make_context
 
 pytestmark = pytest.mark.integration
-
-
-def execute_op(**kwargs) -> OpusExecuteJobOperator:
-    defaults = {
-        "task_id": "run",
-        "workflow_id": DEFAULT_WORKFLOW_ID,
-        "inputs": VALID_INPUTS,
-        "poll_interval": 0.05,
-        "opus_retry_delay": 0.01,
-    }
-    return OpusExecuteJobOperator(**{**defaults, **kwargs})
 
 
 def api_calls(emulator, endpoint: str) -> int:
@@ -322,114 +306,6 @@ def test_upload_checks_every_file_before_the_first_request(emulator, tmp_path):
     text = str(info.value)
     assert "empty.pdf' is empty" in text and "'.sh'" in text and "is a directory" in text
     assert emulator.requests("get_upload_url") == []
-
-
-# -- sensor ------------------------------------------------------------------------------------------
-
-
-def sensor(**kwargs) -> OpusJobSensor:
-    return OpusJobSensor(task_id="wait", poke_interval=0.05, opus_retry_delay=0.01, **kwargs)
-
-
-def test_sensor_pokes_until_completed(emulator):
-    job_id = execute_op(wait_for_completion=False).execute(make_context())
-    s = sensor(job_execution_id=job_id)
-    assert s.poke(make_context()) is False
-    time.sleep(0.5)
-    assert s.poke(make_context()) is True
-
-
-@pytest.mark.parametrize("status", ["FAILED", "CANCELLED"])
-def test_sensor_fails_without_retries_on_any_other_final_status(emulator, status):
-    job_id = execute_op(wait_for_completion=False).execute(make_context())
-    emulator.set_job_status(job_id, status)
-    with pytest.raises(OpusJobFailedError, match=repr(status)) as info:
-        sensor(job_execution_id=job_id).poke(make_context())
-    assert isinstance(info.value, AirflowFailException)
-    assert "Job initiated" in str(info.value)  # the audit tail is in the message
-
-
-def test_deferrable_sensor_checks_once_then_defers(emulator):
-    emulator.configure(job_duration=30)
-    job_id = execute_op(wait_for_completion=False).execute(make_context())
-    with pytest.raises(TaskDeferred) as info:
-        sensor(job_execution_id=job_id, deferrable=True, timeout=120).execute(make_context())
-    _, kwargs = info.value.trigger.serialize()
-    assert kwargs["job_execution_id"] == job_id
-    assert kwargs["end_time"] == pytest.approx(time.time() + 120, abs=5)
-    assert len(emulator.requests("get_job_status")) == 1
-
-
-def running_job(emulator) -> tuple[str, FakeClock]:
-    """A job held IN PROGRESS until a fake clock has slept through two simulated hours."""
-    job_id = execute_op(wait_for_completion=False).execute(make_context())
-    emulator.set_job_status(job_id, "IN PROGRESS")
-
-    def finish_after_two_hours(clock: FakeClock) -> None:
-        if clock.now >= 1_000 + 7_200:
-            emulator.set_job_status(job_id, "COMPLETED")
-
-    return job_id, FakeClock(1_000, finish_after_two_hours)
-
-
-def assert_grew_from_30_to_600(waits: list[float]) -> None:
-    assert waits[:10] == [30] * 10
-    assert waits == sorted(waits) and max(waits) == 600
-    assert len(waits) < 60  # fixed 30 s: 240
-
-
-def test_sensor_poke_mode_grows_its_interval_with_max_poll_interval(emulator, monkeypatch):
-    import airflow.sdk.bases.sensor as base_sensor_module
-
-    job_id, clock = running_job(emulator)
-    monkeypatch.setattr(base_sensor_module, "time", SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep))
-    s = OpusJobSensor(task_id="wait", job_execution_id=job_id, poke_interval=30, max_poll_interval=600)
-    s.execute(make_context())
-    assert_grew_from_30_to_600(clock.waits)
-
-
-def test_blocking_wait_grows_its_interval_with_max_poll_interval(emulator, monkeypatch):
-    import airflow_provider_opus.hooks.opus as hook_module
-
-    job_id, clock = running_job(emulator)
-    monkeypatch.setattr(hook_module, "time", SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep))
-    assert OpusHook().wait_for_job(job_id, poll_interval=30, max_poll_interval=600) == "COMPLETED"
-    assert_grew_from_30_to_600(clock.waits)
-
-
-def test_deferrable_sensor_and_operator_hand_max_poll_interval_to_the_trigger(emulator):
-    emulator.configure(job_duration=30)
-    job_id = execute_op(wait_for_completion=False).execute(make_context())
-    with pytest.raises(TaskDeferred) as info:
-        sensor(job_execution_id=job_id, deferrable=True, max_poll_interval=600).execute(make_context())
-    assert info.value.trigger.serialize()[1]["max_poll_interval"] == 600
-    with pytest.raises(TaskDeferred) as info:
-        execute_op(deferrable=True, max_poll_interval=900).execute(make_context())
-    assert info.value.trigger.serialize()[1]["max_poll_interval"] == 900
-
-
-def test_sensor_rejects_max_poll_interval_with_exponential_backoff():
-    with pytest.raises(OpusInvalidArgumentError, match="Task 'wait': give max_poll_interval or exponential_backoff"):
-        sensor(job_execution_id="J", max_poll_interval=600, exponential_backoff=True)
-    with pytest.raises(OpusInvalidArgumentError, match="at least poke_interval"):
-        sensor(job_execution_id="J", max_poll_interval=0.01)
-
-
-def test_deferrable_sensor_on_a_finished_job_does_not_defer(emulator):
-    emulator.configure(job_duration=0)
-    job_id = execute_op(wait_for_completion=False).execute(make_context())
-    assert sensor(job_execution_id=job_id, deferrable=True).execute(make_context()) is None
-
-
-def test_sensor_execute_complete_fails_closed(emulator):
-    with pytest.raises(OpusJobFailedError):
-        sensor(job_execution_id="J").execute_complete(
-            make_context(), {"status": "failed", "job_execution_id": "J", "opus_status": "FAILED"}
-        )
-    with pytest.raises(AirflowSensorTimeout, match="Opus has no cancel call: job J keeps running"):
-        sensor(job_execution_id="J").execute_complete(
-            make_context(), {"status": "timeout", "job_execution_id": "J", "opus_status": "IN PROGRESS"}
-        )
 
 
 # -- results -----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""OpusJobTrigger against the emulator: real aiohttp over loopback, one event per run."""
+"""triggers/opus.py: OpusJobTrigger against the emulator: real aiohttp over loopback, one event per run."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import airflow_provider_opus.triggers.opus as trigger_module
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
-from tests.integration.helpers import VALID_INPUTS, FakeClock
+from tests.support.task_context import VALID_INPUTS, FakeClock
 
 pytestmark = pytest.mark.integration
 
@@ -123,6 +123,8 @@ def test_serialize_round_trips_every_argument():
         retry_delay=0.5,
         max_poll_interval=600,
         waiting_since=1000.0,
+        running_statuses=["Awaiting sign-off"],
+        failed_statuses=["rolled_back"],
     )
     classpath, kwargs = trigger.serialize()
     module_name, _, class_name = classpath.rpartition(".")
@@ -137,6 +139,8 @@ def test_serialize_round_trips_every_argument():
         "retry_delay": 0.5,
         "max_poll_interval": 600,
         "waiting_since": 1000.0,
+        "running_statuses": ["AWAITING SIGN OFF"],
+        "failed_statuses": ["ROLLED BACK"],
     }
     assert set(inspect.signature(OpusJobTrigger.__init__).parameters) - {"self"} == set(kwargs)
 

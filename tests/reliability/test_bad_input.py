@@ -23,7 +23,7 @@ from airflow_provider_opus.operators.opus import (
 from airflow_provider_opus.payload import JobPayloadSchema
 from airflow_provider_opus.sensors.opus import OpusJobSensor
 from tests.conftest import SERVICE_KEY
-from tests.integration.helpers import VALID_INPUTS, make_context
+from tests.support.task_context import VALID_INPUTS, make_context
 
 CATEGORY = "bad_input"
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from airflow_provider_opus.hooks import opus as hooks
 from airflow_provider_opus.hooks.opus import OpusAsyncHook, OpusHook
 from airflow_provider_opus.payload import build_job_payload
 from tests.conftest import SERVICE_KEY
-from tests.integration.helpers import VALID_INPUTS
+from tests.support.task_context import VALID_INPUTS
 
 CATEGORY = "fault_matrix"
 pytestmark = pytest.mark.integration

@@ -30,8 +30,9 @@ import psutil
 import pytest
 from cryptography.fernet import Fernet
 
-from scripts.airflow_deployment import AirflowDeployment, EmulatorProcess, all_files, files_containing
 from tests.reliability.conftest import CaseRecorder
+from tests.support.deployment import AirflowDeployment, all_files, files_containing
+from tests.support.emulator_process import EmulatorProcess
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

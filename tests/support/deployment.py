@@ -1,11 +1,12 @@
 """
-A real Airflow deployment on this machine, and the Opus emulator beside it, for demos and tests.
+A real Airflow deployment on this machine, for demos and tests.
 
 :class:`AirflowDeployment` runs ``airflow db migrate`` and then the api-server, scheduler,
 dag-processor and triggerer, each as its own process (SQLite, LocalExecutor, loopback only,
 a free port picked at run time), and drives it through the REST API at ``/api/v2``:
-trigger a DAG, follow a run, read XComs and task logs. :class:`EmulatorProcess` runs
-``python -m airflow_provider_opus.emulator`` the same way.
+trigger a DAG, follow a run, read XComs and task logs. Its processes are
+:class:`~tests.support.processes.ManagedProcess` objects; the emulator beside it is
+:class:`~tests.support.emulator_process.EmulatorProcess`.
 
 Every file lives under one folder (``root``)::
 
@@ -14,13 +15,10 @@ Every file lives under one folder (``root``)::
     root/logs/tasks/   Airflow's task and trigger logs
     root/pids/         one <component>.pid per running process
 
-Each process starts in a session of its own, so Ctrl+C in a terminal reaches only the
-script that started it, which then stops them: SIGTERM to each component (the api-server
-last), a second SIGTERM to it and its children after 3 s, SIGKILL to their children after 6 s
-and to whatever of its process tree is left after the grace period. Every process of each
-tree is remembered, so :meth:`AirflowDeployment.leftovers` can tell that none outlived the
-stop. :func:`stop_recorded` stops the processes that the pid files of a crashed earlier run
-still name.
+:meth:`AirflowDeployment.stop` sends SIGTERM to each component (the api-server last), a second
+SIGTERM to it and its children after 3 s, SIGKILL to their children after 6 s and to whatever of
+its process tree is left after the grace period; :meth:`AirflowDeployment.leftovers` then tells
+whether any process outlived the stop.
 
 Used by ``make demo`` (``scripts/demo.py``), ``tests/e2e`` and the reliability suite::
 
@@ -40,14 +38,11 @@ through it.
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import json
 import os
-import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -58,326 +53,21 @@ from urllib.parse import quote
 import psutil
 import requests
 
+from tests.support.processes import DEFAULT_GRACE, DeploymentError, ManagedProcess, free_port, log_tail, stop_all
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from types import TracebackType
+
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 """The Airflow components a deployment runs, each as its own process."""
 
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
-DEFAULT_GRACE = 15.0
-"""Seconds a process gets to exit after SIGTERM before it is killed."""
-
 SECOND_SIGNAL_AFTER = 3.0
 """Seconds an Airflow component gets after SIGTERM before a second one tells it to stop waiting."""
 
-_LOG_TAIL_LINES = 40
 _REQUIRED: Any = object()
-
-
-class DeploymentError(RuntimeError):
-    """A process did not start, died, or did not become healthy; the message carries its log tail."""
-
-
-# -- processes ------------------------------------------------------------------------------------
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def log_tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    """The last lines of a log file, or a note that there is none."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-class ManagedProcess:
-    """
-    One long-running process: started in its own session, output to a log file, pid in a pid file.
-
-    :param name: short name, used for the log and pid file names.
-    :param argv: the command.
-    :param env: its whole environment.
-    :param log_dir: folder of ``<name>.log``.
-    :param pid_dir: folder of ``<name>.pid``.
-    :param cwd: working directory.
-    """
-
-    def __init__(
-        self, name: str, argv: list[str], env: Mapping[str, str], log_dir: Path, pid_dir: Path, cwd: Path
-    ) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = dict(env)
-        self.log_path = log_dir / f"{name}.log"
-        self.pid_file = pid_dir / f"{name}.pid"
-        self.cwd = cwd
-        self.popen: subprocess.Popen[bytes] | None = None
-        #: Every process of its tree seen so far, to check that none outlives stop().
-        self.seen: dict[int, psutil.Process] = {}
-        #: The pids that stopping it had to SIGKILL.
-        self.killed: list[int] = []
-
-    @property
-    def pid(self) -> int:
-        if self.popen is None:
-            raise RuntimeError(f"{self.name} was not started")
-        return self.popen.pid
-
-    def start(self) -> None:
-        """Start the process; it writes to its log file (appending) and has no stdin."""
-        if self.popen is not None and self.popen.poll() is None:
-            raise RuntimeError(f"{self.name} is already running (pid {self.popen.pid})")
-        self.killed = []
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.popen = subprocess.Popen(
-                self.argv,
-                env=self.env,
-                cwd=self.cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl+C in the terminal reaches only our script, which stops us
-            )
-        self.pid_file.write_text(f"{self.popen.pid}\n")
-        self.snapshot()
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def returncode(self) -> int | None:
-        return None if self.popen is None else self.popen.poll()
-
-    def snapshot(self) -> list[psutil.Process]:
-        """The running processes of its tree (it and its descendants), remembered for :meth:`leftovers`."""
-        if self.popen is None:
-            return []
-        try:
-            leader = psutil.Process(self.popen.pid)
-            tree = [leader, *leader.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
-        for proc in tree:
-            self.seen.setdefault(proc.pid, proc)
-        return tree
-
-    def leftovers(self) -> list[psutil.Process]:
-        """Processes of its tree ever seen that still run (a pid reused by another process does not count)."""
-        return [proc for proc in self.seen.values() if _running(proc)]
-
-    def send_term(self, tree: bool = False) -> None:
-        """
-        SIGTERM to the process, which stops its own children.
-
-        :param tree: to its descendants as well, for a process that waits on children that do not end.
-        """
-        procs = self.snapshot()
-        if self.alive():
-            assert self.popen is not None
-            self.popen.send_signal(signal.SIGTERM)
-        for proc in procs[1:] if tree else []:
-            with contextlib.suppress(psutil.Error):
-                proc.terminate()
-
-    def kill_descendants(self) -> None:
-        """SIGKILL its descendants (not itself), e.g. children it waits for that do not end."""
-        for proc in self.snapshot()[1:]:
-            with contextlib.suppress(psutil.Error):
-                self.killed.append(proc.pid)
-                proc.kill()
-
-    def finish(self, deadline: float) -> None:
-        """Wait for the tree until ``deadline`` (monotonic), then SIGKILL what is left; remove the pid file."""
-        if self.popen is not None:
-            self.snapshot()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-            # psutil's wait would reap our own child behind Popen's back (its returncode would read 0),
-            # so it waits only for the descendants.
-            psutil.wait_procs(self._descendants(self.leftovers()), timeout=max(0.0, deadline - time.monotonic()))
-            leftovers = self.leftovers()
-            for proc in leftovers:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    self.killed.append(proc.pid)
-                    proc.kill()
-            if leftovers:
-                _kill_group(self.popen.pid)  # and anything started since the last snapshot
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(timeout=5)
-            psutil.wait_procs(self._descendants(self.seen.values()), timeout=5)
-        self.pid_file.unlink(missing_ok=True)
-
-    def _descendants(self, procs: Iterable[psutil.Process]) -> list[psutil.Process]:
-        return [proc for proc in procs if self.popen is None or proc.pid != self.popen.pid]
-
-    def stop(self, grace: float = DEFAULT_GRACE) -> None:
-        """SIGTERM, then SIGKILL to its whole tree after ``grace`` seconds."""
-        self.send_term()
-        self.finish(time.monotonic() + grace)
-
-
-def stop_all(processes: Iterable[ManagedProcess], grace: float = DEFAULT_GRACE, patience: float | None = None) -> None:
-    """
-    Stop several processes at once: SIGTERM to each, one shared grace period, then SIGKILL.
-
-    :param patience: if given, a process still running after this many seconds gets a second
-        SIGTERM and so do its descendants; descendants still running after twice as long are
-        SIGKILLed. Airflow's scheduler and triggerer wait for children (the LocalExecutor's
-        workers, the trigger runner) that sometimes do not end on their own, and would otherwise
-        hold the stop up for the whole grace period.
-    """
-    procs = list(processes)
-    for proc in procs:
-        proc.send_term()
-    started = time.monotonic()
-
-    def wait_until(moment: float) -> None:
-        while any(proc.alive() for proc in procs) and time.monotonic() < moment:
-            time.sleep(0.05)
-
-    if patience is not None and 2 * patience < grace:
-        wait_until(started + patience)
-        for proc in procs:
-            if proc.alive():
-                proc.send_term(tree=True)
-        wait_until(started + 2 * patience)
-        for proc in procs:
-            if proc.alive():
-                proc.kill_descendants()
-    deadline = started + grace
-    for proc in procs:
-        proc.finish(deadline)
-
-
-def _running(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _kill_group(pgid: int) -> None:
-    # The process started a session, so its pid is its group id: SIGKILL whatever is still in it.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-def stop_recorded(pid_dir: Path, grace: float = DEFAULT_GRACE, marker: str = "airflow") -> list[int]:
-    """
-    Stop the processes named by pid files of an earlier run that did not clean up (say, it was SIGKILLed).
-
-    A pid counts only while its process group still exists and its command line contains
-    ``marker``, so a pid that another program has reused since is left alone.
-
-    :return: the pids that were stopped.
-    """
-    stopped = []
-    for pid_file in sorted(pid_dir.glob("*.pid")) if pid_dir.is_dir() else []:
-        try:
-            pid = int(pid_file.read_text().split()[0])
-            proc = psutil.Process(pid)
-            if marker in " ".join(proc.cmdline()) and os.getpgid(pid) == pid:
-                procs = [proc, *proc.children(recursive=True)]
-                os.kill(pid, signal.SIGTERM)
-                _, alive = psutil.wait_procs(procs, timeout=grace)
-                for leftover in alive:
-                    leftover.kill()
-                _kill_group(pid)
-                stopped.append(pid)
-        except (ValueError, IndexError, psutil.Error, ProcessLookupError):
-            pass
-        pid_file.unlink(missing_ok=True)
-    return stopped
-
-
-# -- the emulator -----------------------------------------------------------------------------------
-
-
-class EmulatorProcess:
-    """
-    ``python -m airflow_provider_opus.emulator`` on a free loopback port, its key passed in the environment.
-
-    :param root: the folder of ``logs/`` and ``pids/``.
-    :param service_key: the key it accepts; given in ``OPUS_EMULATOR_SERVICE_KEY``, never on the command line.
-    :param job_duration: seconds an emulated job runs.
-    :param python: the interpreter that has the provider installed.
-    """
-
-    def __init__(self, root: Path, service_key: str, job_duration: float = 1.0, python: str = sys.executable) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW", "OPUS_"))}
-        env["OPUS_EMULATOR_SERVICE_KEY"] = service_key
-        env["PYTHONUNBUFFERED"] = "1"
-        argv = [python, "-m", "airflow_provider_opus.emulator", "--port", "0", "--job-duration", str(job_duration)]
-        self.service_key = service_key
-        self.process = ManagedProcess("opus-emulator", argv, env, root / "logs", root / "pids", root)
-        self.url = ""
-
-    def start(self, timeout: float = 30.0) -> EmulatorProcess:
-        """Start it and wait for its banner, which names the API URL."""
-        self.process.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = re.search(r"Opus emulator API:\s+(http://\S+)", _read(self.process.log_path))
-            if match:
-                self.url = match.group(1)
-                self._wait_healthy(deadline)
-                return self
-            if not self.process.alive():
-                break
-            time.sleep(0.1)
-        self.stop()
-        raise DeploymentError(f"The Opus emulator did not start:\n{log_tail(self.process.log_path)}")
-
-    def _wait_healthy(self, deadline: float) -> None:
-        while True:
-            try:
-                if requests.get(f"{self.url}/_emulator/health", timeout=2).ok:
-                    return
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise
-            time.sleep(0.1)
-
-    def stop(self, grace: float = DEFAULT_GRACE) -> None:
-        self.process.stop(grace)
-
-    def connection_json(self) -> str:
-        """The value of ``AIRFLOW_CONN_OPUS_DEFAULT`` that points Airflow at this emulator."""
-        return json.dumps({"conn_type": "opus", "host": self.url, "password": self.service_key})
-
-    def admin(self, method: str, route: str, **kwargs: Any) -> Any:
-        """Call an admin route (``/_emulator/<route>``), e.g. ``admin("GET", "jobs")["jobs"]``."""
-        response = requests.request(method, f"{self.url}/_emulator/{route}", timeout=10, **kwargs)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def jobs(self) -> list[dict[str, Any]]:
-        return list(self.admin("GET", "jobs")["jobs"])
-
-    def __enter__(self) -> EmulatorProcess:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
 
 
 # -- Airflow ----------------------------------------------------------------------------------------

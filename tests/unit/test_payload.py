@@ -1,4 +1,4 @@
-"""Building and validating the jobPayloadSchemaInstance from user inputs and a workflow's schema."""
+"""payload.py: building and validating the jobPayloadSchemaInstance from user inputs and a workflow's schema."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_opus.exceptions import OpusPayloadError
-from airflow_provider_opus.files import ACCESS_SCOPES, SUPPORTED_FILE_EXTENSIONS, check_file_extension
 from airflow_provider_opus.payload import JobPayloadSchema, WorkflowInput, build_job_payload
 
 WORKFLOW_ID = "B9uGJfZ3CFwOdMKH"
@@ -46,7 +45,6 @@ SCHEMA = {
     )
 }
 ALL_NAMES = "Customer Name, Threshold, Invoice, Priority, Reviewers, Metadata, Due Date, Supporting Documents"
-SUPPORTED = "CSV, DOCX, HTML, JPEG, JPG, JSON, PDF, PNG, TXT, XLS, XLSX, XML"
 INVOICE_URL = "https://files.opus.com/media/private/uploaded/media_file_001.pdf"
 REQUIRED = {"Customer Name": "ACME", "Threshold": 45.8, "Invoice": INVOICE_URL, "Due Date": "2025-11-09"}
 
@@ -69,15 +67,7 @@ def _sent(schema: JobPayloadSchema, name: str, value) -> object:
     return instance[schema.resolve(name).variable_name]["value"]
 
 
-# --- constants and schema reading -------------------------------------------------------------------
-
-
-def test_constants():
-    assert (
-        frozenset({"jpeg", "png", "jpg", "pdf", "docx", "csv", "xls", "xlsx", "txt", "json", "html", "xml"})
-        == SUPPORTED_FILE_EXTENSIONS
-    )
-    assert ACCESS_SCOPES == ("all", "user", "workspace", "organization")
+# --- schema reading ----------------------------------------------------------------------------------
 
 
 def test_inputs_are_read_from_the_schema_in_order(schema):
@@ -375,47 +365,6 @@ def test_bad_date_strings_are_rejected(schema, value):
 
 
 # --- file extensions --------------------------------------------------------------------------------
-
-
-def test_check_file_extension_without_restriction():
-    assert check_file_extension("report.XLSX", None) is None
-    assert check_file_extension(Path("dir.v2/report.json"), None) is None
-    assert check_file_extension("setup.exe", None) == (
-        f"file type '.exe' is not supported by Opus (supported: {SUPPORTED})"
-    )
-    assert check_file_extension("README", None) == f"'README' has no file extension (supported: {SUPPORTED})"
-    assert check_file_extension("https://h.test/", None) == (
-        f"'https://h.test/' has no file extension (supported: {SUPPORTED})"
-    )
-
-
-def test_check_file_extension_reads_the_url_path_not_its_query_string():
-    assert check_file_extension("https://h.test/a.pdf?X-Amz-Signature=abc.exe#x.exe", None) is None
-    assert check_file_extension("https://h.test/download?name=a.pdf", None) == (
-        f"'https://h.test/download?name=a.pdf' has no file extension (supported: {SUPPORTED})"
-    )
-    assert check_file_extension("https://[broken/a.pdf", None) == "'https://[broken/a.pdf' is not a valid URL"
-
-
-def test_check_file_extension_with_allowed_types_compares_case_insensitively():
-    assert check_file_extension("scan.pdf", frozenset({"PDF"})) is None
-    assert check_file_extension("SCAN.PDF", frozenset({".pdf"})) is None
-    assert check_file_extension("data.csv", frozenset({"PDF", "PNG"})) == (
-        "file type '.csv' is not allowed for this input (allowed: PDF, PNG)"
-    )
-    assert check_file_extension("setup.exe", frozenset({"PDF", "PNG"})) == (
-        "file type '.exe' is not allowed for this input (allowed: PDF, PNG)"
-    )
-    # A type the schema allows but Opus cannot take is still refused, with Opus's list.
-    assert check_file_extension("anim.gif", frozenset({"GIF", "PDF"})) == (
-        f"file type '.gif' is not supported by Opus (supported: {SUPPORTED})"
-    )
-
-
-def test_jpg_and_jpeg_are_different_types():
-    assert check_file_extension("photo.jpg", frozenset({"JPEG"})) == (
-        "file type '.jpg' is not allowed for this input (allowed: JPEG)"
-    )
 
 
 @pytest.mark.parametrize(
