@@ -60,3 +60,12 @@ def test_airflow_cli_shows_provider_hook_and_form():
     assert "airflow_provider_opus.links.opus.OpusWorkflowLink" in links
     triggers = _airflow("providers", "triggers", "-o", "json")
     assert "airflow_provider_opus.triggers.opus" in triggers
+
+
+def test_the_version_is_written_once():
+    from importlib.metadata import version
+
+    from airflow_provider_opus import __version__
+
+    assert get_provider_info()["versions"] == [__version__]
+    assert version("airflow-provider-opus") == __version__

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError
-from airflow_provider_opus.polling import check_poll_intervals, next_poll_wait
+from airflow_provider_opus.polling import PollStep, check_poll_intervals, next_poll, next_poll_wait
 
 
 def test_without_a_maximum_the_interval_is_fixed():
@@ -47,3 +47,19 @@ def test_a_day_long_job_costs_a_hundred_checks_instead_of_thousands():
 def test_bad_intervals_are_named(poll_interval, max_poll_interval, message):
     with pytest.raises(OpusInvalidArgumentError, match=message):
         check_poll_intervals(poll_interval, max_poll_interval)
+
+
+@pytest.mark.parametrize(
+    ("waited", "remaining", "expected"),
+    [
+        (0, None, PollStep(30, final=False)),  # no deadline: never final
+        (0, 100, PollStep(30, final=False)),  # the deadline is further than one wait
+        (0, 30, PollStep(30, final=True)),  # the next check falls on the deadline
+        (0, 12.5, PollStep(12.5, final=True)),  # the wait is cut to the deadline
+        (0, -5, PollStep(0.0, final=True)),  # past the deadline: check at once, for the last time
+        (10_000, 500, PollStep(500, final=True)),  # the grown interval is cut too
+        (10_000, 5_000, PollStep(1_000, final=False)),
+    ],
+)
+def test_next_poll_cuts_the_wait_at_the_deadline_and_says_when_it_is_final(waited, remaining, expected):
+    assert next_poll(30, 3_600, waited, remaining) == expected
