@@ -33,6 +33,9 @@ IN_PROGRESS = "IN PROGRESS"
 COMPLETED = "COMPLETED"
 FAILED = "FAILED"
 
+# What the server accepts, written out here rather than taken from the provider's files.py: the
+# emulator checks the client, so it must not share the client's rules (a wrong table there would
+# pass against an emulator that read it).
 FILE_EXTENSIONS = ("jpeg", "png", "jpg", "pdf", "docx", "csv", "xls", "xlsx", "txt", "json", "html", "xml")
 ACCESS_SCOPES = ("all", "user", "workspace", "organization")
 REQUEST_LOG_LIMIT = 100_000
