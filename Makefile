@@ -27,7 +27,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .demo build dist *.egg-info
+	rm -rf $(VENV) .venv-min .venv-airflow-* .demo build dist *.egg-info
 
 # Documentation: Sphinx + MyST in strict mode (warnings are errors, nitpicky references).
 DOCS_STAMP := $(VENV)/.docs-installed
@@ -61,6 +61,92 @@ dist: $(STAMP)
 # Only the tests against real deployments and the built wheel (make test runs them too).
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -q -m e2e
+
+# A distributed Airflow on this machine (tests/distributed): PostgreSQL and Redis servers, the
+# CeleryExecutor, two schedulers, two triggerers and two Celery workers, killed and taken over.
+# About 8 minutes on 2 cores. The servers come from Debian's packages: installed here when missing
+# and running as root (as CI does); otherwise it says what to install. `make test` leaves it out.
+.PHONY: e2e-distributed distributed-system-packages
+DISTRIBUTED_STAMP := $(VENV)/.distributed-installed
+
+$(DISTRIBUTED_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[distributed]'
+	touch $(DISTRIBUTED_STAMP)
+
+distributed-system-packages:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else \
+			echo "make e2e-distributed needs the Debian packages:$$missing" >&2; \
+			echo "install them as root: apt-get install -y$$missing" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+e2e-distributed: $(DISTRIBUTED_STAMP) distributed-system-packages
+	$(BIN)/python -m pytest -q -m distributed --durations=0
+
+# `make test-min-deps`: the provider with the OLDEST declared version of each runtime dependency
+# (requests, tenacity, pendulum, aiohttp: the floors in pyproject.toml, pinned by
+# scripts/min_constraints.py) and the current Airflow, in a venv of its own (.venv-min/): the unit,
+# emulator, hook and network (proxy, TLS) tests. Needs Python 3.11+. About 1 minute (2 when
+# .venv-min/ is built anew).
+.PHONY: test-min-deps
+MIN_VENV := .venv-min
+MIN_BIN := $(MIN_VENV)/bin
+MIN_STAMP := $(MIN_VENV)/.installed
+
+$(MIN_STAMP): pyproject.toml scripts/min_constraints.py
+	test -x $(MIN_BIN)/python || $(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_BIN)/python -m pip install --quiet --upgrade pip
+	$(MIN_BIN)/python -m scripts.min_constraints pyproject.toml > $(MIN_VENV)/constraints.txt
+	$(MIN_BIN)/python -m pip install --quiet -c $(MIN_VENV)/constraints.txt -e '.[test]'
+	touch $(MIN_STAMP)
+
+test-min-deps: $(MIN_STAMP)
+	$(MIN_BIN)/python -m scripts.min_constraints --check pyproject.toml
+	$(MIN_BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/emulator \
+		tests/integration/test_hooks_opus.py tests/integration/test_hooks_opus_async.py \
+		tests/integration/test_network.py
+
+# `make test-airflow AIRFLOW_VERSION=3.1.8`: the provider on an older Airflow minor it supports, in a
+# virtualenv of its own (.venv-airflow-3.1.8/) with the dependency pins that minor works with
+# (constraints/airflow-3.1.8.txt; how they were found is written at its top). Runs the unit, emulator
+# and integration tests (the example DAGs with dag.test() among them), one real deployment (which
+# also checks the connection form the UI shows), and the built wheel next to that Airflow
+# (scripts/check_wheel.py). The newest minor is .venv's: `make test` runs everything there. `.ci/run`
+# runs this for every constraints/airflow-*.txt. About 3 minutes (4 when the venv is built anew).
+.PHONY: test-airflow
+AIRFLOW_VERSION ?=
+AIRFLOW_PINS := constraints/airflow-$(AIRFLOW_VERSION).txt
+AIRFLOW_VENV := .venv-airflow-$(AIRFLOW_VERSION)
+AIRFLOW_BIN := $(AIRFLOW_VENV)/bin
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+
+ifneq ($(filter test-airflow,$(MAKECMDGOALS)),)
+ifeq ($(wildcard $(AIRFLOW_PINS)),)
+$(error make test-airflow AIRFLOW_VERSION=<version>: one of $(patsubst constraints/airflow-%.txt,%,$(wildcard constraints/airflow-*.txt)) (no $(AIRFLOW_PINS)))
+endif
+endif
+
+$(AIRFLOW_STAMP): pyproject.toml $(AIRFLOW_PINS)
+	test -x $(AIRFLOW_BIN)/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_BIN)/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_BIN)/python -m pip install --quiet -c $(AIRFLOW_PINS) 'apache-airflow==$(AIRFLOW_VERSION)' -e '.[test]'
+	touch $(AIRFLOW_STAMP)
+
+test-airflow: $(AIRFLOW_STAMP)
+	$(AIRFLOW_BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/emulator tests/integration \
+		tests/e2e/test_deployment.py
+	rm -rf $(AIRFLOW_VENV)/wheel
+	$(AIRFLOW_BIN)/python -m build --wheel --outdir $(AIRFLOW_VENV)/wheel . >/dev/null
+	$(AIRFLOW_BIN)/python -m scripts.check_wheel $(AIRFLOW_VENV)/wheel/airflow_provider_opus-*.whl \
+		$(AIRFLOW_PINS) $(AIRFLOW_VENV)/wheel
 
 # Benchmarks against the emulator on loopback (about 8 minutes on 2 cores): saves
 # benchmarks/results/*.json and regenerates docs/benchmarks.md from them.

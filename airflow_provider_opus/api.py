@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
@@ -25,6 +25,9 @@ from airflow_provider_opus.exceptions import (
     OpusRequestError,
     OpusResponseError,
     OpusServerError,
+    OpusStorageError,
+    describe_value,
+    show_value,
 )
 
 DEFAULT_BASE_URL = "https://operator.opus.com"
@@ -184,6 +187,34 @@ def error_for_status(
     return OpusResponseError(method, path, "unexpected HTTP status", **kwargs)
 
 
+def storage_error_for_status(
+    path: str, status_code: int, body: bytes, retry_after_header: str | None
+) -> OpusRequestError:
+    """
+    Return the exception for a non-2xx answer of the storage host to a presigned PUT.
+
+    Storage never sees the service key, so no answer of it can mean a refused key: a 401 or 403
+    means the presigned URL expired or does not fit the upload. 429 and 5xx are read as for the API.
+
+    :param path: the storage path called (no query: it holds the signature).
+    :param status_code: the HTTP status.
+    :param body: the raw response body.
+    :param retry_after_header: the ``Retry-After`` header, if any.
+    """
+    if status_code == 429 or status_code >= 500:
+        return error_for_status(STORAGE_PUT, path, status_code, body, retry_after_header)
+    if status_code in (401, 403):
+        reason = (
+            "storage refused the presigned upload URL: it expired or does not fit this upload; not the "
+            "service key, which uploads never carry; each retry asks Opus for a fresh URL"
+        )
+    else:
+        reason = "the storage host rejected the upload"
+    return OpusStorageError(
+        STORAGE_PUT.method, path, reason, status_code=status_code, server_message=_server_message(body)
+    )
+
+
 def parse_success_body(endpoint: Endpoint, path: str, status_code: int, body: bytes) -> Any:
     """
     Return the JSON of a 2xx response, checked against the endpoint's documented shape.
@@ -278,3 +309,98 @@ def audit_trail_from(body: Mapping[str, Any], path: str) -> list[dict]:
     if not isinstance(trail, list) or not all(isinstance(entry, dict) for entry in trail):
         raise OpusResponseError("GET", path, "auditTrail is not a list of objects")
     return trail
+
+
+def job_execution_id_from(body: Mapping[str, Any], path: str) -> str:
+    """
+    Return the ``jobExecutionId`` of an initiate response as a string.
+
+    :param body: the parsed response.
+    :param path: the path called, for the error.
+    :raises OpusResponseError: the id is not a non-empty string or an integer.
+    """
+    job_execution_id = body["jobExecutionId"]
+    # bool is an int in Python, but `true` is no job id.
+    if isinstance(job_execution_id, int) and not isinstance(job_execution_id, bool):
+        return str(job_execution_id)
+    if not isinstance(job_execution_id, str) or not job_execution_id.strip():
+        raise OpusResponseError(
+            "POST", path, f"jobExecutionId is {_shown(job_execution_id)}, expected a non-empty string"
+        )
+    return job_execution_id
+
+
+def upload_urls_from(body: Mapping[str, Any], path: str) -> tuple[str, str]:
+    """
+    Return the ``presignedUrl`` and ``fileUrl`` of an upload-URL response.
+
+    :param body: the parsed response.
+    :param path: the path called, for the error.
+    :raises OpusResponseError: either is not a non-empty string, or the presigned URL is not http(s).
+    """
+    urls = []
+    for key in ("presignedUrl", "fileUrl"):
+        value = body[key]
+        if not isinstance(value, str) or not value.strip():
+            raise OpusResponseError("POST", path, f"{key} is {_shown(value)}, expected a non-empty URL string")
+        urls.append(value)
+    presigned_url, file_url = urls
+    parts = urlsplit(presigned_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # Shown without its query: that holds the signature.
+        shown = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.scheme else show_value(parts.path)
+        raise OpusResponseError("POST", path, f"presignedUrl is not an http(s) URL ({shown})")
+    return presigned_url, file_url
+
+
+def results_from(body: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """
+    Return the ``results`` object of a results response; ``{}`` when Opus sent none (a job not completed).
+
+    :param body: the parsed response.
+    :param path: the path called, for the error.
+    :raises OpusResponseError: ``results`` is there but not an object, or its ``outputFiles`` are not a
+        list of strings.
+    """
+    results = body.get("results")
+    if results is None:
+        return {}
+    if not isinstance(results, dict):
+        raise OpusResponseError("GET", path, f"results is {type(results).__name__}, expected an object")
+    output_files_from(results, path)
+    return results
+
+
+def output_files_from(results: Mapping[str, Any], path: str) -> list[str]:
+    """
+    Return the ``outputFiles`` of a job's results; ``[]`` when there are none.
+
+    :param results: the ``results`` object (see :func:`results_from`).
+    :param path: the path called, for the error.
+    :raises OpusResponseError: ``outputFiles`` is not a list of strings.
+    """
+    files = results.get("outputFiles")
+    if files is None:
+        return []
+    if not isinstance(files, list) or not all(isinstance(url, str) for url in files):
+        raise OpusResponseError("GET", path, f"results.outputFiles is {_shown(files)}, expected a list of URL strings")
+    return list(files)
+
+
+def job_results_from(body: dict[str, Any], path: str) -> dict[str, Any]:
+    """
+    Return a results response after checking the fields the provider reads (``status``, ``results``).
+
+    :param body: the parsed response.
+    :param path: the path called, for the error.
+    :raises OpusResponseError: a field the provider reads has the wrong type.
+    """
+    if body.get("status") is not None:
+        status_from(body, path)
+    results_from(body, path)
+    return body
+
+
+def _shown(value: object) -> str:
+    """Show a value read from a JSON response, with its type (``null`` for None, as the response had it)."""
+    return "null" if value is None else describe_value(value)

@@ -1,7 +1,27 @@
-"""The Airflow connection of type ``opus``: what the hooks need from it, read and checked in one place."""
+"""The Airflow connection of type ``opus``: what the hooks need from it, read and checked in one place.
+
+That includes the network the calls take, the same for the blocking hook, the async hook (so
+every deferred wait) and the presigned upload:
+
+* **Proxy.** The connection's ``proxy_url``, when set, carries every request (API and storage).
+  Otherwise ``HTTPS_PROXY`` and ``HTTP_PROXY`` of the environment apply by the URL's scheme,
+  except to hosts that ``NO_PROXY`` lists (read as requests and curl read them: lower-case
+  names first). :meth:`OpusConnectionSettings.proxy_for` is that rule, used by both hooks.
+  Credentials in a proxy URL belong to the proxy and go to it only; nothing else is taken from
+  the environment (no ``~/.netrc``, no ``REQUESTS_CA_BUNDLE``).
+* **TLS.** Certificates are checked against the connection's ``ca_bundle`` when set, else
+  against certifi's public CAs (what ``requests`` uses); ``verify_tls`` false turns checking off,
+  with a warning each time a hook reads the connection (:attr:`OpusConnectionSettings.tls_verify`).
+"""
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+import logging
+import os
+import ssl
+import urllib.request
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -16,9 +36,19 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 DEFAULT_TIMEOUT = 30.0
+#: The longest ``timeout`` a connection may set (one hour): no answer of Opus takes longer, and
+#: an infinite or huge one would overflow the libraries' clocks.
+MAX_TIMEOUT = 3600.0
 #: Connecting is quick or not happening: a short connect timeout finds a dead host fast.
 MAX_CONNECT_TIMEOUT = 10.0
 USER_AGENT = f"airflow-provider-opus/{__version__}"
+#: The environment variables whose proxy applies to a URL of each scheme when the connection
+#: sets no ``proxy_url`` (either case; the lower-case one wins, as in requests and curl).
+PROXY_VARIABLES = {"https": "HTTPS_PROXY", "http": "HTTP_PROXY"}
+_TRUE_WORDS = ("true", "yes", "on", "1")
+_FALSE_WORDS = ("false", "no", "off", "0")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,8 +59,15 @@ class OpusConnectionSettings:
     :param conn_id: the connection id (for error messages).
     :param base_url: API base URL without a trailing slash.
     :param service_key: the ``x-service-key``; never printed (excluded from ``repr``).
-    :param timeout: seconds to wait for each response.
+    :param timeout: seconds a whole call may take (connect, send, the whole answer).
     :param app_url: base URL of the Opus web app, for links.
+    :param proxy_url: the connection's proxy for every request; it may hold the proxy's
+        credentials, so it is never printed (excluded from ``repr``).
+    :param ca_bundle: a PEM file of the CAs to trust instead of certifi's public ones.
+    :param verify_tls: check the servers' certificates (False only for tests and emergencies).
+    :param environment_proxies: ``(scheme, proxy URL)`` pairs read from ``HTTPS_PROXY`` and
+        ``HTTP_PROXY`` when there is no ``proxy_url``; never printed either.
+    :param no_proxy: the hosts ``NO_PROXY`` exempts from the environment's proxies.
     """
 
     conn_id: str
@@ -38,6 +75,11 @@ class OpusConnectionSettings:
     service_key: str = field(repr=False)
     timeout: float = DEFAULT_TIMEOUT
     app_url: str = DEFAULT_APP_URL
+    proxy_url: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+    environment_proxies: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    no_proxy: tuple[str, ...] = ()
 
     @property
     def connect_timeout(self) -> float:
@@ -49,6 +91,29 @@ class OpusConnectionSettings:
         """The headers of every API request; they carry the service key, so send them to ``base_url`` only."""
         return {SERVICE_KEY_HEADER: self.service_key, "Accept": "application/json", "User-Agent": USER_AGENT}
 
+    @property
+    def tls_verify(self) -> bool | str:
+        """How to check certificates, in ``requests``' terms: False, the CA bundle's path, or True (certifi)."""
+        if not self.verify_tls:
+            return False
+        return self.ca_bundle or True
+
+    def proxy_for(self, url: str) -> str | None:
+        """
+        Return the proxy URL a request to ``url`` goes through, or None to connect directly.
+
+        The one proxy rule of both hooks and the presigned upload (see the module's docstring).
+
+        :param url: the whole URL of the request.
+        """
+        if self.proxy_url:
+            return self.proxy_url
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if _bypasses_proxy(parts.hostname or "", port, self.no_proxy):
+            return None
+        return dict(self.environment_proxies).get(parts.scheme)
+
     @classmethod
     def from_connection(cls, conn: Connection, timeout: float | None = None) -> OpusConnectionSettings:
         """
@@ -56,14 +121,11 @@ class OpusConnectionSettings:
 
         :param conn: the Airflow connection.
         :param timeout: a timeout that overrides the connection's ``timeout`` field.
-        :raises OpusConnectionConfigError: no key, a bad URL or a bad timeout; the message says the fix.
+        :raises OpusConnectionConfigError: no key, a bad URL, timeout, proxy URL (the connection's or the
+            environment's), CA bundle or ``verify_tls``; the message names the field and says the fix.
         """
         conn_id = conn.conn_id
-        if not conn.password:
-            raise OpusConnectionConfigError(
-                f"Opus connection {conn_id!r} has no service key: set its password (shown as "
-                "'Service key') to an API key from Opus (My Organization > API Keys)."
-            )
+        service_key = _service_key(conn)
         extra = conn.extra_dejson or {}
         base_url = _base_url(conn)
         chosen_timeout = timeout if timeout is not None else _extra_field(extra, "timeout")
@@ -71,12 +133,56 @@ class OpusConnectionSettings:
             timeout_seconds = float(chosen_timeout) if chosen_timeout not in (None, "") else DEFAULT_TIMEOUT
         except (TypeError, ValueError):
             timeout_seconds = -1.0
-        if not timeout_seconds > 0:
+        if not 0 < timeout_seconds <= MAX_TIMEOUT:  # also false for nan
             raise OpusConnectionConfigError(
-                f"Opus connection {conn_id!r}: timeout must be a positive number of seconds, got {chosen_timeout!r}."
+                f"Opus connection {conn_id!r}: timeout must be a positive number of seconds up to "
+                f"{MAX_TIMEOUT:g} (one hour), got {chosen_timeout!r}."
             )
         app_url = str(_extra_field(extra, "app_url") or DEFAULT_APP_URL).rstrip("/")
-        return cls(conn_id, base_url, conn.password, timeout_seconds, app_url)
+        proxy_value = _extra_field(extra, "proxy_url")
+        blank = proxy_value is None or (isinstance(proxy_value, str) and not proxy_value.strip())
+        proxy_url = None if blank else _proxy_url(proxy_value, "proxy_url", conn_id)
+        environment_proxies, no_proxy = ((), ()) if proxy_url else _environment_proxies(conn_id)
+        ca_bundle = _ca_bundle(_extra_field(extra, "ca_bundle"), conn_id)
+        verify_tls = _flag(_extra_field(extra, "verify_tls"), "verify_tls", conn_id, default=True)
+        if not verify_tls:
+            log.warning(
+                "Opus connection %r has verify_tls off: the certificates of the Opus API and the storage are not "
+                "checked, so anyone on the network path can read the service key and the files. Set ca_bundle to "
+                "your CA's PEM file instead.",
+                conn_id,
+            )
+        return cls(
+            conn_id,
+            base_url,
+            service_key,
+            timeout_seconds,
+            app_url,
+            proxy_url=proxy_url,
+            ca_bundle=ca_bundle,
+            verify_tls=verify_tls,
+            environment_proxies=environment_proxies,
+            no_proxy=no_proxy,
+        )
+
+
+def _service_key(conn: Connection) -> str:
+    # A key pasted, or read from a file, often comes with a line break or spaces around it.
+    service_key = (conn.password or "").strip()
+    if not service_key:
+        raise OpusConnectionConfigError(
+            f"Opus connection {conn.conn_id!r} has no service key: set its password (shown as "
+            "'Service key') to an API key from Opus (My Organization > API Keys)."
+        )
+    bad = next((index for index, char in enumerate(service_key) if not " " <= char <= "~"), None)
+    if bad is not None:
+        # Never the key itself, nor the character: only where it is.
+        raise OpusConnectionConfigError(
+            f"Opus connection {conn.conn_id!r}: the service key has a control or non-ASCII character at "
+            f"position {bad + 1} of {len(service_key)}, which cannot be sent in a header: paste the key "
+            "again as Opus showed it."
+        )
+    return service_key
 
 
 def _extra_field(extra: Mapping[str, Any], name: str) -> Any:
@@ -101,3 +207,162 @@ def _base_url(conn: Connection) -> str:
     if conn.port and parts.port is None:
         host = f"{host}:{conn.port}"
     return host
+
+
+def redacted_url(url: str) -> str:
+    """
+    Return ``url`` with whatever precedes its host (where credentials go) replaced by ``***``.
+
+    :param url: a proxy URL as given, which may hold ``user:password@``.
+    """
+    if "@" not in url:
+        return url
+    scheme, sep, _ = url.partition("://")
+    host = url.rpartition("@")[2]
+    return f"{scheme}://***@{host}" if sep else f"***@{host}"
+
+
+def _proxy_url(value: Any, name: str, conn_id: str) -> str:
+    """Check a proxy URL from the connection or the environment; ``name`` says which, for the message."""
+    text = value.strip() if isinstance(value, str) else ""
+    if text and "://" not in text:
+        text = "http://" + text  # "proxy:3128", as requests and curl take it
+    parts = urlsplit(text)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number, or out of range
+        port_ok = False
+    printable = all("!" <= char <= "~" for char in text)
+    if (
+        not printable
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not port_ok
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        shown = redacted_url(text) if isinstance(value, str) else value  # repr shows a space or control char
+        fix = (
+            "or leave it empty to use HTTPS_PROXY and HTTP_PROXY from the environment"
+            if name == "proxy_url"
+            else "or unset it, or set the connection's proxy_url (which the environment does not override)"
+        )
+        raise OpusConnectionConfigError(
+            f"Opus connection {conn_id!r}: {name} {shown!r} is not an http(s) proxy URL. Set it to one like "
+            f"http://proxy.example.com:3128 (with user:password@ before the host if the proxy asks for them), {fix}."
+        )
+    return text.rstrip("/")
+
+
+def _environment_proxies(conn_id: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """Read ``HTTPS_PROXY``, ``HTTP_PROXY`` and ``NO_PROXY`` the way requests and curl read them."""
+    found = urllib.request.getproxies_environment()  # lower-case names win; HTTP_PROXY is ignored under CGI
+    proxies = tuple(
+        (scheme, _proxy_url(found[scheme], f"{variable} in the environment", conn_id))
+        for scheme, variable in PROXY_VARIABLES.items()
+        if found.get(scheme)
+    )
+    no_proxy = tuple(
+        entry.strip().lower() for entry in found.get("no", "").replace(" ", ",").split(",") if entry.strip()
+    )
+    return proxies, no_proxy
+
+
+def _bypasses_proxy(host: str, port: int, no_proxy: tuple[str, ...]) -> bool:
+    """
+    Tell whether ``NO_PROXY`` exempts a host from the proxy.
+
+    Entries are host names (``example.com`` and ``.example.com`` match it and its subdomains;
+    ``*.example.com`` too), IP addresses or networks (``10.0.0.0/8``), each optionally with a
+    ``:port``; ``*`` exempts every host.
+    """
+    host = host.lower().strip("[]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for entry in no_proxy:
+        if entry == "*":
+            return True
+        name, port_text = entry, ""
+        if entry.startswith("["):  # [v6] or [v6]:port
+            name, _, port_text = entry[1:].partition("]")
+            port_text = port_text.removeprefix(":")
+        elif entry.count(":") == 1:  # host:port (a bare IPv6 address has more colons)
+            name, _, port_text = entry.partition(":")
+        if port_text and port_text != str(port):
+            continue
+        name = name.removeprefix("*").lstrip(".")
+        if address is not None:
+            try:
+                if address in ipaddress.ip_network(name, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        if host == name or host.endswith("." + name):
+            return True
+    return False
+
+
+def _flag(value: Any, name: str, conn_id: str, *, default: bool) -> bool:
+    """Read a yes-or-no field: JSON gives a bool, the URI form and the UI may give a word."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise OpusConnectionConfigError(f"Opus connection {conn_id!r}: {name} must be true or false, got {value!r}.")
+
+
+def _ca_bundle(value: Any, conn_id: str) -> str | None:
+    """Check that the CA bundle is a readable file of PEM certificates, so a typo fails before any call."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    fix = "Set it to the path of a PEM file with your CA's certificates, present on every worker and the triggerer."
+    if not isinstance(value, str):
+        raise OpusConnectionConfigError(
+            f"Opus connection {conn_id!r}: ca_bundle must be a file path, got {value!r}. {fix}"
+        )
+    path = os.path.expanduser(value.strip())
+    problem = ""
+    if os.path.isdir(path):
+        problem = "is a directory"
+    elif not os.path.exists(path):
+        problem = "does not exist"
+    else:
+        try:
+            verifying_context(path)
+        except ssl.SSLError as exc:  # before OSError, of which it is one
+            problem = f"holds no PEM certificate that loads ({exc.reason or exc})"
+        except OSError as exc:
+            problem = f"cannot be read ({exc.strerror or type(exc).__name__})"
+    if problem:
+        raise OpusConnectionConfigError(f"Opus connection {conn_id!r}: ca_bundle {path!r} {problem}. {fix}")
+    return path
+
+
+def verifying_context(cafile: str) -> ssl.SSLContext:
+    """
+    Return an SSL context that checks certificates against the CAs in ``cafile``.
+
+    Loading a bundle takes tens of milliseconds (for the async hook, of the triggerer's event
+    loop), so each version of a file (its path, modification time and size) is loaded once per
+    process: hooks and sessions reuse it, and a replaced file is loaded anew.
+
+    :param cafile: a PEM file of CA certificates.
+    :raises OSError: the file cannot be read; :class:`ssl.SSLError` (an ``OSError``) if it holds
+        no certificate that loads.
+    """
+    stat = os.stat(cafile)
+    return _verifying_context(cafile, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _verifying_context(cafile: str, mtime_ns: int, size: int) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)

@@ -9,7 +9,12 @@ task fails at once instead of burning its Airflow retries.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_opus.compat import AirflowException, AirflowFailException
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class OpusError(AirflowException):
@@ -74,6 +79,15 @@ class OpusRequestError(OpusError):
 
 class OpusAuthError(OpusRequestError, AirflowFailException):
     """The service key was refused (HTTP 401 or 403): fix the connection's password."""
+
+
+class OpusStorageError(OpusRequestError):
+    """
+    The storage host refused a presigned upload (a 4xx other than 429).
+
+    Not about the service key (the upload carries none): a 401 or 403 means the presigned URL
+    expired or does not fit the upload, and the upload is retried with a fresh URL from Opus.
+    """
 
 
 class OpusNotFoundError(OpusRequestError, AirflowFailException):
@@ -154,6 +168,56 @@ class OpusJobTimeoutError(OpusError):
         )
 
 
+def error_event_fields(exc: BaseException) -> dict[str, Any]:
+    """
+    Describe an error for a trigger event, so that the resumed task can raise it again (:func:`error_from_event`).
+
+    :param exc: the error the trigger met.
+    """
+    fields: dict[str, Any] = {"error_type": type(exc).__name__}
+    if isinstance(exc, OpusRequestError):
+        fields.update(
+            method=exc.method,
+            path=exc.path,
+            reason=exc.reason,
+            http_status=exc.http_status,
+            server_message=exc.server_message,
+        )
+    return fields
+
+
+def error_from_event(event: Mapping[str, Any]) -> OpusError | None:
+    """
+    Return the error a trigger event describes, if it is one that no retry can fix; else None.
+
+    A wait in the triggerer then ends as a wait in a worker does: a refused key, an unknown job, a
+    broken connection fail the task without Airflow retries.
+
+    :param event: the trigger event's payload, with the fields of :func:`error_event_fields`.
+    """
+    error_type = event.get("error_type")
+    if error_type in _FINAL_REQUEST_ERRORS:
+        return _FINAL_REQUEST_ERRORS[error_type](
+            str(event.get("method", "?")),
+            str(event.get("path", "?")),
+            str(event.get("reason", "")),
+            status_code=event.get("http_status"),
+            server_message=event.get("server_message"),
+        )
+    if error_type in _FINAL_ERRORS:
+        return _FINAL_ERRORS[error_type](str(event.get("message", "")))
+    return None
+
+
+#: The errors a trigger event hands back to the task as themselves: those that skip Airflow retries.
+_FINAL_REQUEST_ERRORS: dict[str, type[OpusRequestError]] = {
+    cls.__name__: cls for cls in (OpusAuthError, OpusNotFoundError, OpusBadRequestError)
+}
+_FINAL_ERRORS: dict[str, type[OpusError]] = {
+    cls.__name__: cls for cls in (OpusConnectionConfigError, OpusInvalidArgumentError)
+}
+
+
 #: Longest repr of a user's value shown in a message: a huge value must not swamp the error.
 MAX_SHOWN_CHARS = 60
 
@@ -164,7 +228,10 @@ def show_value(value: object) -> str:
 
     :param value: a value a user gave.
     """
-    shown = repr(value)
+    try:
+        shown = repr(value)
+    except ValueError:  # an int too long for a decimal string (sys.set_int_max_str_digits)
+        shown = f"<{type(value).__name__} of {value.bit_length()} bits>" if isinstance(value, int) else "<unprintable>"
     return shown if len(shown) <= MAX_SHOWN_CHARS else shown[: MAX_SHOWN_CHARS - 3] + "..."
 
 

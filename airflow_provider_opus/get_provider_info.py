@@ -48,13 +48,32 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "timeout": {
                         "label": "Timeout (seconds)",
-                        "description": "Seconds to wait for each Opus API response (default 30).",
+                        "description": "Seconds a whole Opus API call may take, answer included (default 30).",
                         "schema": {"type": ["number", "null"], "minimum": 1},
                     },
                     "app_url": {
                         "label": "Opus app URL",
                         "description": "Base URL of the Opus web app used for links (default https://app.opus.com).",
                         "schema": {"type": ["string", "null"]},
+                    },
+                    "proxy_url": {
+                        "label": "Proxy URL",
+                        "description": "HTTP(S) proxy for every request, e.g. http://proxy.example.com:3128 "
+                        "(user:password@ before the host if the proxy asks). Empty: HTTPS_PROXY, HTTP_PROXY "
+                        "and NO_PROXY of the environment apply.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "ca_bundle": {
+                        "label": "CA bundle",
+                        "description": "Path of a PEM file with the CA certificates to trust (your company CA), "
+                        "on every worker and the triggerer. Empty: the public CAs of certifi.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "verify_tls": {
+                        "label": "Verify TLS certificates",
+                        "description": "Check the certificates of the Opus API and the storage (default on). "
+                        "Turn off only to test: the service key is then exposed to the network path.",
+                        "schema": {"type": ["boolean", "null"], "default": True},
                     },
                 },
             }

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 import os
 import re
-from collections.abc import Mapping
+import sys
+import unicodedata
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,7 +132,9 @@ class JobPayloadSchema:
         Find the input a user's key names.
 
         A variable name always wins, as it is unique. Otherwise an exact id or display name, and
-        failing that a display name in any case, must match exactly one input.
+        failing that a display name in any case, must match exactly one input. Display names are
+        compared in Unicode normal form NFC: "Café" typed as an e and a combining accent (as some
+        keyboards and file systems write it) names the input "Café" written with one é.
 
         :param key: display name, variable name or id of an input.
         :raises OpusPayloadError: if the key names no input, or several.
@@ -137,10 +142,10 @@ class JobPayloadSchema:
         for inp in self.inputs:
             if inp.variable_name == key:
                 return inp
-        matches = [inp for inp in self.inputs if key in (inp.id, inp.display_name)]
+        matches = [inp for inp in self.inputs if key == inp.id or _same_text(key, inp.display_name)]
         if not matches and isinstance(key, str):
-            folded = key.casefold()
-            matches = [inp for inp in self.inputs if inp.display_name.casefold() == folded]
+            folded = _caseless(key)
+            matches = [inp for inp in self.inputs if _caseless(inp.display_name) == folded]
         if len(matches) == 1:
             return matches[0]
         if matches:
@@ -234,6 +239,10 @@ class JobPayloadSchema:
                 )
             else:
                 given[key] = item["value"]
+                # The value is checked below; the item's other fields are sent as they are too.
+                others = {field: part for field, part in item.items() if field != "value"}
+                if places := list(_not_json(others)):
+                    shape_problems[key] = _first_place(f"'{inp.display_name}'", places)
         checked = self._collect(given)
         problems: list[str] = []
         for key in instance:
@@ -340,6 +349,9 @@ def _check_value(inp: WorkflowInput, value: Any) -> tuple[Any, list[str]]:
     converted = _convert(inp.type, value)
     if converted is _INVALID:
         return value, [f"{name}: expected {_EXPECTED[inp.type]}, got {describe_value(value)}"]
+    # The payload is sent as JSON after the job is initiated: what JSON cannot carry must fail now.
+    if places := list(_not_json(converted)):
+        return value, [_first_place(name, places)]
     return converted, []
 
 
@@ -348,8 +360,9 @@ def _convert(kind: str, value: Any) -> Any:
     if kind == "str" and isinstance(value, str):
         return value
     # bool is an int subclass, but True is never meant as a number; NaN and infinity are not JSON.
+    # (An int too large for a JSON number is a number all the same: _not_json says what is wrong.)
     if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value if math.isfinite(value) else _INVALID
+        return value if not isinstance(value, float) or math.isfinite(value) else _INVALID
     if kind == "bool" and isinstance(value, bool):
         return value
     # JSON has no tuple: a tuple stands for the list it holds.
@@ -361,6 +374,88 @@ def _convert(kind: str, value: Any) -> Any:
         day = _to_date(value)
         return _INVALID if day is None else day.isoformat()
     return _INVALID
+
+
+#: How deep lists and dicts may nest inside one input: JSON encoders and decoders recurse, and
+#: Python's stops near 1,000 levels, so a deeper value would fail after the job is initiated.
+MAX_JSON_DEPTH = 100
+
+# What to give instead of a value of these types, which JSON cannot carry.
+_JSON_FIXES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    ((dt.date, dt.time, dt.timedelta), "give a string, e.g. its isoformat()"),
+    ((set, frozenset), "give a list"),
+    ((bytes, bytearray, memoryview), "give a string (decode it)"),
+    (numbers.Number, "give an int or a float, or a string to keep every digit"),
+    (Mapping, "give a dict"),
+)
+_ANY_JSON = "give a string, number, bool, None, list or dict"
+_KEY_NOT_JSON = "is not a string, and JSON keys are: give the key as a string"
+
+
+def _not_json(value: Any, where: str = "", inside: tuple[int, ...] = ()) -> Iterator[str]:
+    """
+    Yield each place in ``value`` that strict JSON cannot carry, as ``"[key][index]: why: the fix"``.
+
+    Strict as Opus reads it: no NaN or infinity, no number beyond a double, string keys only.
+
+    :param value: a value as it is sent.
+    :param where: the place of ``value`` in the input, as ``[key][index]``.
+    :param inside: ids of the lists and dicts ``value`` is in, to find one that contains itself.
+    """
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in inside:
+            yield f"{where}: contains the value it is in, which JSON cannot: give a copy without the loop"
+        elif len(inside) == MAX_JSON_DEPTH:
+            yield f"{where}: nested more than {MAX_JSON_DEPTH} levels deep: flatten it"
+        elif isinstance(value, dict):
+            inside = (*inside, id(value))
+            for key, item in value.items():
+                if isinstance(key, str) and _plain_json(item):
+                    continue
+                place = f"{where}[{show_value(key)}]"
+                if isinstance(key, str):
+                    yield from _not_json(item, place, inside)
+                else:
+                    yield f"{place}: the key {describe_value(key)} {_KEY_NOT_JSON}"
+        else:
+            inside = (*inside, id(value))
+            for index, item in enumerate(value):
+                if not _plain_json(item):
+                    yield from _not_json(item, f"{where}[{index}]", inside)
+    elif isinstance(value, float) and not math.isfinite(value):
+        yield f"{where}: {describe_value(value)} is not a JSON number: give a finite number or None"
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max:
+        # Not its repr: Python refuses to print an int of more than 4,300 digits.
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        yield (
+            f"{where}: int of about {digits} digits is too large for a JSON number: "
+            "give a number between -1.8e308 and 1.8e308, or a string"
+        )
+    elif not isinstance(value, (str, int, float)) and value is not None:
+        fix = next((fix for kinds, fix in _JSON_FIXES if isinstance(value, kinds)), _ANY_JSON)
+        yield f"{where}: {describe_value(value)} is not JSON: {fix}"
+
+
+def _plain_json(value: Any) -> bool:
+    """Tell at a glance that a value is JSON as it is: a string, bool, None, or a float or small int (most items)."""
+    kind = type(value)
+    return kind is str or kind is bool or value is None or (kind in (int, float) and -1e308 < value < 1e308)
+
+
+def _first_place(name: str, places: list[str]) -> str:
+    """Return the problem of the first place :func:`_not_json` found in an input, and how many more there are."""
+    more = f" (and {len(places) - 1} more places in {name})" if len(places) > 1 else ""
+    return f"{name}{places[0]}{more}"
+
+
+def _same_text(a: Any, b: str) -> bool:
+    """Tell whether ``a`` is the text ``b``, in any Unicode normal form."""
+    return a == b or (isinstance(a, str) and unicodedata.normalize("NFC", a) == unicodedata.normalize("NFC", b))
+
+
+def _caseless(text: str) -> str:
+    """Return ``text`` folded for caseless matching in any normal form (Unicode's canonical caseless match)."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", text).casefold())
 
 
 def _to_date(value: Any) -> dt.date | None:

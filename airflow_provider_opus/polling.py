@@ -14,12 +14,19 @@ about a hundred status calls instead of thousands, and is seen within a tenth of
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from datetime import timedelta
+from typing import Any, NamedTuple
 
-from airflow_provider_opus.exceptions import OpusInvalidArgumentError
+from airflow_provider_opus.exceptions import OpusInvalidArgumentError, show_value
 
 #: With a ``max_poll_interval``, each wait is this fraction of the time waited so far.
 POLL_GROWTH = 0.1
+
+#: The longest poll interval or timeout, in seconds: 365 days. Far beyond any real wait, and far
+#: within what ``time.sleep``, ``asyncio.sleep`` and a reschedule date (now + interval) can take:
+#: ``poll_interval=1e300`` would pass a plain positivity check, then overflow while waiting.
+MAX_WAIT_SECONDS = timedelta(days=365).total_seconds()
+_MAX_WAIT = f"{MAX_WAIT_SECONDS:.0f} s (365 days)"
 
 
 def check_poll_intervals(
@@ -45,11 +52,40 @@ def check_poll_intervals(
         raise OpusInvalidArgumentError(
             f"{task}{interval_name} must be a positive number of seconds, got {poll_interval!r}"
         )
+    for name, value in ((interval_name, poll_interval), ("max_poll_interval", max_poll_interval)):
+        if value is not None and value > MAX_WAIT_SECONDS:
+            raise OpusInvalidArgumentError(f"{task}{name} must be at most {_MAX_WAIT}, got {_shown(value)}")
     if max_poll_interval is not None and not max_poll_interval >= poll_interval:
         raise OpusInvalidArgumentError(
             f"{task}max_poll_interval must be None (a fixed interval) or at least {interval_name} "
             f"({poll_interval} s), got {max_poll_interval!r}"
         )
+
+
+def check_timeout(timeout: Any, task_id: str | None = None) -> None:
+    """
+    Check the ``timeout`` of a wait before anything is called: None, or positive and at most :data:`MAX_WAIT_SECONDS`.
+
+    NaN would never time out, and a huge number would overflow when the deadline is computed.
+
+    :param timeout: seconds to wait at most, or None (whatever None means to the caller).
+    :param task_id: the task whose argument this is, named in the error.
+    :raises OpusInvalidArgumentError: naming the argument and what it must be.
+    """
+    if timeout is None:
+        return
+    task = f"Task {task_id!r}: " if task_id else ""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise OpusInvalidArgumentError(f"{task}timeout must be a number of seconds or None, got {timeout!r}")
+    if not 0 < timeout <= MAX_WAIT_SECONDS:
+        raise OpusInvalidArgumentError(
+            f"{task}timeout must be positive and at most {_MAX_WAIT}, or None; got {_shown(timeout)}"
+        )
+
+
+def _shown(seconds: float) -> str:
+    # Python refuses to print an int of more than 4,300 digits: that must not hide the clear error.
+    return show_value(seconds) if isinstance(seconds, float) or seconds.bit_length() < 10_000 else "a huge int"
 
 
 def next_poll_wait(poll_interval: float, max_poll_interval: float | None, waited: float) -> float:

@@ -3,7 +3,8 @@
 What is retried:
 
 * idempotent calls (GETs, the upload-URL request, the presigned PUT): connection
-  errors, timeouts, dropped connections, 429 and 5xx;
+  errors, timeouts, dropped connections, 429 and 5xx; an upload (a fresh presigned URL, then
+  the PUT, retried as one) also when storage refuses the URL (401/403: it expired);
 * calls that create or start billed work (``/job/initiate``, ``/job/execute``): only
   where the server provably did not act: connection refused or connect timeout, 429,
   and 503. Never after a read timeout, a dropped response or another 5xx, so a retry
@@ -33,6 +34,7 @@ from airflow_provider_opus.exceptions import (
     OpusRateLimitError,
     OpusRequestError,
     OpusServerError,
+    OpusStorageError,
     OpusTransportError,
 )
 
@@ -59,6 +61,9 @@ def is_retryable(exc: BaseException, endpoint: Endpoint) -> bool:
     if isinstance(exc, OpusServerError):
         # 503 says the server did not take the request on; other 5xx may have acted.
         return idempotent or exc.http_status == 503
+    if isinstance(exc, OpusStorageError):
+        # A refused presigned URL has most likely expired: the upload retries with a fresh one.
+        return exc.http_status in (401, 403)
     return False
 
 

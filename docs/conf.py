@@ -52,11 +52,13 @@ autoclass_content = "class"
 # so only those are ignored here.
 nitpick_ignore_regex = [
     (r"py:.*", r"(airflow|aiohttp|requests|tenacity|pendulum|pytest|_pytest|uvicorn|starlette|fastapi)(\..*)?"),
-    (r"py:.*", r"(collections\.abc|os|enum|typing|types|datetime|asyncio)\..*"),
+    (r"py:.*", r"(collections\.abc|os|enum|typing|types|datetime|asyncio|ssl)\..*"),
     # Airflow types the provider imports only under TYPE_CHECKING, so annotations name them bare.
     (r"py:class", r"Context|Connection|BaseOperator|TaskInstanceKey|TriggerEvent"),
     # Type variables of generic signatures (RetryPolicy.call returns what its attempt returns).
     (r"py:class", r"T"),
+    # Private helper types in signatures (status._WarningLog): private names have no page.
+    (r"py:class", r"airflow_provider_opus(\.\w+)*\._\w+"),
 ]
 
 # furo comes with the docs extra; a bare Sphinx falls back to its default theme.

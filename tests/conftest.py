@@ -10,6 +10,11 @@ os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="opus-tests-airflow-home-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ.pop("AIRFLOW_CONN_OPUS_DEFAULT", None)
+# The emulator listens on loopback: a proxy of the machine's environment (the hooks follow
+# HTTPS_PROXY and HTTP_PROXY) must not carry the tests' requests to it. The proxy tests set their own.
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = ",".join(
+    filter(None, [os.environ.get("no_proxy", os.environ.get("NO_PROXY")), "127.0.0.1", "localhost", "::1"])
+)
 
 from typing import TYPE_CHECKING
 

@@ -46,7 +46,11 @@ class OpusEmulator:
     :param host: interface both listeners bind to.
     :param port: API port; 0 picks a free one.
     :param storage_port: storage port; 0 picks a free one.
+    :param ssl_certfile: a PEM certificate (chain) to serve HTTPS with, on both listeners; None serves
+        plain HTTP. The certificate must name the host the clients connect to (e.g. ``127.0.0.1``).
+    :param ssl_keyfile: the PEM private key of ``ssl_certfile``.
     :raises WorkflowConfigError: if the workflows are invalid.
+    :raises ValueError: if only one of ``ssl_certfile`` and ``ssl_keyfile`` is given.
     """
 
     def __init__(
@@ -57,9 +61,14 @@ class OpusEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         storage_port: int = 0,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
     ) -> None:
+        if (ssl_certfile is None) != (ssl_keyfile is None):
+            raise ValueError("give both ssl_certfile and ssl_keyfile to serve HTTPS, or neither")
         self.state = EmulatorState(load_workflows(workflows), service_key, job_duration=job_duration)
         self._host = host
+        self._tls = (ssl_certfile, ssl_keyfile) if ssl_certfile and ssl_keyfile else None
         self._ports = (port, storage_port)
         self._thread: threading.Thread | None = None
         self._servers: list[uvicorn.Server] = []
@@ -88,13 +97,14 @@ class OpusEmulator:
             for sock in self._sockets:
                 sock.close()
             raise
-        api_url, storage_url = (_url(self._host, sock) for sock in self._sockets)
+        scheme = "https" if self._tls else "http"
+        api_url, storage_url = (_url(self._host, sock, scheme) for sock in self._sockets)
         self.state.storage_url = storage_url
         apps: list[ASGIApp] = [
             create_api_app(self.state, close_connection=self._close_connection),
             create_storage_app(self.state, close_connection=self._close_connection),
         ]
-        self._servers = [uvicorn.Server(_config(app)) for app in apps]
+        self._servers = [uvicorn.Server(_config(app, self._tls)) for app in apps]
         self._error = None
         self._thread = threading.Thread(target=self._run, name="opus-emulator", daemon=True)
         self._thread.start()
@@ -143,7 +153,7 @@ class OpusEmulator:
 
     @property
     def url(self) -> str:
-        """API base URL, e.g. ``http://127.0.0.1:8765``."""
+        """API base URL, e.g. ``http://127.0.0.1:8765`` (``https://`` when serving TLS)."""
         return self._running_urls()[0]
 
     @property
@@ -282,9 +292,12 @@ class OpusEmulator:
                     protocol.transport.close()
 
 
-def _config(app: ASGIApp) -> uvicorn.Config:
+def _config(app: ASGIApp, tls: tuple[str, str] | None = None) -> uvicorn.Config:
+    certfile, keyfile = tls or (None, None)
     return uvicorn.Config(
         app,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
         http="h11",
         ws="none",
         lifespan="off",
@@ -310,6 +323,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _url(host: str, sock: socket.socket) -> str:
+def _url(host: str, sock: socket.socket, scheme: str = "http") -> str:
     port = sock.getsockname()[1]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"

@@ -12,7 +12,7 @@ class OpusBaseHook(BaseHook):
     Hold what both Opus hooks share: the connection type and the retry settings.
 
     :param opus_conn_id: the Airflow connection of type ``opus``.
-    :param timeout: seconds to wait for each response; overrides the connection's ``timeout``.
+    :param timeout: seconds a whole call may take, answer included; overrides the connection's ``timeout``.
     :param retry_limit: retries of a failed call where retrying is safe.
     :param retry_delay: base delay between retries in seconds.
     """

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
 from airflow_provider_opus.api import (
+    DEFAULT_APP_URL,
+    DEFAULT_BASE_URL,
     EXECUTE_JOB,
     GET_JOB_AUDIT_LOG,
     GET_JOB_RESULTS,
@@ -30,14 +32,19 @@ from airflow_provider_opus.api import (
     GET_UPLOAD_URL,
     GET_WORKFLOW,
     INITIATE_JOB,
+    SERVICE_KEY_HEADER,
     STORAGE_PUT,
     Endpoint,
     audit_trail_from,
     checked_job_id,
-    error_for_status,
+    job_execution_id_from,
+    job_results_from,
     read_response,
     status_from,
+    storage_error_for_status,
+    upload_urls_from,
 )
+from airflow_provider_opus.compat import connection_form_widgets, connection_ui_field_behaviour
 from airflow_provider_opus.connection import USER_AGENT, OpusConnectionSettings
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
@@ -50,11 +57,20 @@ from airflow_provider_opus.exceptions import (
     OpusTransportError,
 )
 from airflow_provider_opus.files import check_access_scope, check_local_files, content_type_for
+from airflow_provider_opus.get_provider_info import get_provider_info
 from airflow_provider_opus.hooks.base import OpusBaseHook
 from airflow_provider_opus.hooks.opus_async import OpusAsyncHook
 from airflow_provider_opus.polling import check_poll_intervals, next_poll
 from airflow_provider_opus.status import DEFAULT_STATUS_RULES, StatusRules
-from airflow_provider_opus.transport import transport_error
+from airflow_provider_opus.transport import (
+    READ_CHUNK_BYTES,
+    DeadlineWatch,
+    ResponseBody,
+    deadline_error,
+    mount_deadline_adapters,
+    requests_network,
+    transport_error,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -72,10 +88,24 @@ class OpusHook(OpusBaseHook):
 
     :param opus_conn_id: the Airflow connection of type ``opus``: host is the API base URL
         (empty for https://operator.opus.com), password the service key.
-    :param timeout: seconds to wait for each response; overrides the connection's ``timeout``.
+    :param timeout: seconds a whole call may take, answer included; overrides the connection's ``timeout``.
     :param retry_limit: retries of a failed call where retrying is safe (see :mod:`airflow_provider_opus.retry`).
     :param retry_delay: base delay between retries in seconds (grows exponentially, with jitter).
     """
+
+    # Airflow 3.1 builds the connection form from these two methods, and only from a hook class's
+    # own (not inherited ones); 3.2+ reads the provider info and does not call them. Both are built
+    # from that provider info, so the form is the same on every minor.
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Return the connection form's extra fields, from the ``conn-fields`` of the provider info."""
+        return connection_form_widgets(get_provider_info()["connection-types"][0])
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return how the connection form shows its standard fields, from the provider info."""
+        return connection_ui_field_behaviour(get_provider_info()["connection-types"][0])
 
     @cached_property
     def settings(self) -> OpusConnectionSettings:
@@ -85,9 +115,7 @@ class OpusHook(OpusBaseHook):
     @cached_property
     def session(self) -> requests.Session:
         """The API session: carries the service key, reused across calls for keep-alive."""
-        import requests  # imported on first use: it costs DAG files that only build operators
-
-        session = requests.Session()
+        session = _session_without_environment()
         session.headers.update(self.settings.api_headers)
         return session
 
@@ -97,10 +125,8 @@ class OpusHook(OpusBaseHook):
 
     @cached_property
     def storage_session(self) -> requests.Session:
-        """A bare session for presigned uploads: no service key, no connection headers."""
-        import requests
-
-        session = requests.Session()
+        """A bare session for presigned uploads: no service key, no connection headers, no credentials."""
+        session = _session_without_environment()
         session.headers.clear()
         session.headers["User-Agent"] = USER_AGENT
         return session
@@ -108,23 +134,55 @@ class OpusHook(OpusBaseHook):
     # -- transport ---------------------------------------------------------------------------
 
     def _send_once(self, endpoint: Endpoint, path: str, json_body: Any = None) -> Any:
+        url = self.settings.base_url + path
+        status, body, retry_after = self._exchange(self.session, endpoint.method, url, path, json=json_body)
+        return read_response(endpoint, path, status, body, retry_after)
+
+    def _exchange(
+        self, session: requests.Session, method: str, url: str, path: str, *, upload: bool = False, **kwargs: Any
+    ) -> tuple[int, bytes, str | None]:
+        """
+        Send one request and read its answer whole, within the connection's timeout.
+
+        The timeout is the deadline of the whole call (:class:`~airflow_provider_opus.transport.DeadlineWatch`),
+        counted for an upload from when the file is sent; the body is read up to
+        :data:`~airflow_provider_opus.transport.MAX_RESPONSE_BYTES`.
+
+        :param session: the API session or the bare storage session.
+        :param method: the HTTP method.
+        :param url: the whole URL.
+        :param path: the path, for errors (no host, no signature).
+        :param upload: the request streams a file.
+        :param kwargs: more arguments of ``requests.Session.request`` (the body).
+        :return: the status, the body and the ``Retry-After`` header.
+        """
         import requests
 
         settings = self.settings
-        try:
-            response = self.session.request(
-                endpoint.method,
-                settings.base_url + path,
-                json=json_body,
-                timeout=(settings.connect_timeout, settings.timeout),
-                # A redirect could carry the service key to another host: never follow one.
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            raise transport_error(endpoint.method, path, exc) from None
-        return read_response(
-            endpoint, path, response.status_code, response.content, response.headers.get("Retry-After")
-        )
+        with DeadlineWatch(settings.timeout, from_response=upload) as watch:
+            try:
+                with session.request(
+                    method,
+                    url,
+                    timeout=(settings.connect_timeout, settings.timeout),
+                    # A redirect could carry the service key to another host: never follow one.
+                    allow_redirects=False,
+                    stream=True,
+                    **requests_network(settings, url),  # the proxy and the CAs, as the async hook's
+                    **kwargs,
+                ) as response:
+                    body = ResponseBody(method, path, response.status_code, response.headers.get("Content-Length"))
+                    if body.wants_more:
+                        for chunk in response.iter_content(READ_CHUNK_BYTES):
+                            if not body.add(chunk):
+                                break
+            except requests.RequestException as exc:
+                if watch.expired and watch.request_sent:
+                    raise deadline_error(method, path, settings.timeout) from None
+                raise transport_error(method, path, exc) from None
+        if watch.expired:  # the socket was shut down at the deadline: what was read may be cut short
+            raise deadline_error(method, path, settings.timeout)
+        return response.status_code, body.content, response.headers.get("Retry-After")
 
     def _call(self, endpoint: Endpoint, path_params: Mapping[str, str] | None = None, json_body: Any = None) -> Any:
         path = endpoint.path(**(path_params or {}))
@@ -167,10 +225,7 @@ class OpusHook(OpusBaseHook):
         :return: the jobExecutionId.
         """
         body = {"workflowId": workflow_id, "title": title, "description": description}
-        job_execution_id = self._call(INITIATE_JOB, json_body=body)["jobExecutionId"]
-        if not isinstance(job_execution_id, (str, int)) or not str(job_execution_id):
-            raise OpusResponseError("POST", INITIATE_JOB.path(), "jobExecutionId is empty or not a string")
-        return str(job_execution_id)
+        return job_execution_id_from(self._call(INITIATE_JOB, json_body=body), INITIATE_JOB.path())
 
     def get_upload_url(self, file_extension: str, access_scope: str = "organization") -> dict:
         """
@@ -178,12 +233,11 @@ class OpusHook(OpusBaseHook):
 
         :param file_extension: the file's extension, e.g. ``.pdf``.
         :param access_scope: who may read the file: all, user, workspace or organization.
-        :return: ``{"presignedUrl": ..., "fileUrl": ...}``.
+        :return: ``{"presignedUrl": ..., "fileUrl": ...}``, both checked to be URL strings.
         """
-        check_access_scope(access_scope)
-        extension = "." + file_extension.lstrip(".").lower()
-        body = {"fileExtension": extension, "accessScope": access_scope}
-        return self._call(GET_UPLOAD_URL, json_body=body)
+        body = self._call(GET_UPLOAD_URL, json_body=_upload_url_request(file_extension, access_scope))
+        upload_urls_from(body, GET_UPLOAD_URL.path())
+        return body
 
     def upload_file(
         self,
@@ -196,6 +250,8 @@ class OpusHook(OpusBaseHook):
 
         The file is streamed from disk, never read whole into memory. The PUT goes through
         a bare session: the service key is sent to Opus only, never to the storage host.
+        A retry asks Opus for a fresh presigned URL and streams the file again: a URL that
+        expired (or failed) is never sent twice.
 
         :param path: the local file.
         :param access_scope: who may read the file: all, user, workspace or organization.
@@ -205,36 +261,28 @@ class OpusHook(OpusBaseHook):
         local_path = os.fspath(path)
         check_local_files([local_path])
         extension = os.path.splitext(local_path)[1]
-        urls = self.get_upload_url(extension, access_scope)
-        presigned_url, file_url = urls["presignedUrl"], urls["fileUrl"]
+        request = _upload_url_request(extension, access_scope)
         headers = {"Content-Type": content_type or content_type_for(extension)}
-        storage_path = urlsplit(presigned_url).path  # no query: it holds the signature
 
-        def put_once() -> None:
+        def upload_once() -> str:
+            # One unit for the retry policy: a fresh presigned URL, then the whole file to it.
+            urls = self._send_once(GET_UPLOAD_URL, GET_UPLOAD_URL.path(), request)
+            presigned_url, file_url = upload_urls_from(urls, GET_UPLOAD_URL.path())
+            storage_path = urlsplit(presigned_url).path  # no query: it holds the signature
             with open(local_path, "rb") as stream:
                 self._put_stream(presigned_url, storage_path, stream, headers)
+            return file_url
 
-        self.retry_policy.call(STORAGE_PUT, f"PUT {storage_path}", put_once)
+        file_url = self.retry_policy.call(STORAGE_PUT, f"upload of {local_path}", upload_once)
         self.log.info("Uploaded %s (%d bytes) to %s", local_path, os.path.getsize(local_path), file_url)
-        return str(file_url)
+        return file_url
 
     def _put_stream(self, url: str, path: str, stream: BinaryIO, headers: Mapping[str, str]) -> None:
-        import requests
-
-        try:
-            response = self.storage_session.put(
-                url,
-                data=stream,
-                headers=dict(headers),
-                timeout=(self.settings.connect_timeout, self.settings.timeout),
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            raise transport_error(STORAGE_PUT.method, path, exc) from None
-        if not 200 <= response.status_code < 300:
-            raise error_for_status(
-                STORAGE_PUT, path, response.status_code, response.content, response.headers.get("Retry-After")
-            )
+        status, body, retry_after = self._exchange(
+            self.storage_session, STORAGE_PUT.method, url, path, upload=True, data=stream, headers=dict(headers)
+        )
+        if not 200 <= status < 300:
+            raise storage_error_for_status(path, status, body, retry_after)
 
     def execute_job(self, job_execution_id: str, job_payload_schema_instance: Mapping[str, Any]) -> dict:
         """
@@ -267,7 +315,8 @@ class OpusHook(OpusBaseHook):
 
         :param job_execution_id: the job.
         """
-        return self._call(GET_JOB_RESULTS, checked_job_id(job_execution_id))
+        params = checked_job_id(job_execution_id)
+        return job_results_from(self._call(GET_JOB_RESULTS, params), GET_JOB_RESULTS.path(**params))
 
     def get_job_audit_log(self, job_execution_id: str) -> list[dict]:
         """
@@ -323,17 +372,20 @@ class OpusHook(OpusBaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """
-        Make one cheap authenticated request and say what it proved.
+        Make two cheap requests and say what they proved.
 
-        Asks for the status of a job that does not exist: a 404 means the key was accepted.
+        Asks for the status of a job that does not exist, with the key and then without it.
+        Only an API that checks the key answers 404 (no such job) to the first and 401 or 403 to
+        the second: any web server answers 404 to both, whatever the key.
         """
+        path = GET_JOB_STATUS.path(job_execution_id=CONNECTION_TEST_JOB_ID)
         try:
             settings = self.settings
-            self._send_once(GET_JOB_STATUS, GET_JOB_STATUS.path(job_execution_id=CONNECTION_TEST_JOB_ID))
+            self._send_once(GET_JOB_STATUS, path)
         except OpusConnectionConfigError as exc:
             return False, str(exc)
         except OpusNotFoundError:
-            return True, f"Connected to {settings.base_url}: the service key was accepted."
+            return self._key_proven(settings, path)
         except OpusAuthError as exc:
             return (
                 False,
@@ -343,4 +395,42 @@ class OpusHook(OpusBaseHook):
             return False, f"Could not reach {settings.base_url}: {exc.reason}."
         except OpusRequestError as exc:
             return False, f"{settings.base_url} answered unexpectedly, so the key is unproven: {exc}"
-        return True, f"Connected to {settings.base_url}: the service key was accepted."
+        return self._key_proven(settings, path)
+
+    def _key_proven(self, settings: OpusConnectionSettings, path: str) -> tuple[bool, str]:
+        """Tell whether the host refuses ``path`` without the key: only then did its 404 with the key prove the key."""
+        try:
+            # None drops the session's key header for this one request.
+            status_code, _, _ = self._exchange(
+                self.session, "GET", settings.base_url + path, path, headers={SERVICE_KEY_HEADER: None}
+            )
+        except OpusTransportError as exc:
+            return False, f"Could not reach {settings.base_url}: {exc.reason}."
+        if status_code in (401, 403):
+            return True, f"Connected to {settings.base_url}: the service key was accepted."
+        return (
+            False,
+            f"{settings.base_url} is not the Opus API: it answered HTTP {status_code} to a request without "
+            f"the service key, where Opus refuses it. Check the connection's host: the API is {DEFAULT_BASE_URL} "
+            f"(the web app, {DEFAULT_APP_URL}, is not).",
+        )
+
+
+def _upload_url_request(file_extension: str, access_scope: str) -> dict[str, str]:
+    """Return the body of an upload-URL request, after checking the access scope."""
+    check_access_scope(access_scope)
+    return {"fileExtension": "." + file_extension.lstrip(".").lower(), "accessScope": access_scope}
+
+
+def _session_without_environment() -> requests.Session:
+    """Return a ``requests`` session that reads nothing from the environment, above all no credentials."""
+    import requests  # imported on first use: it costs DAG files that only build operators
+
+    session = requests.Session()
+    # A trusting session adds ~/.netrc credentials (a `default` entry fits every host) as an
+    # Authorization header: to the storage host, or next to the key to the API host. The aiohttp
+    # sessions of the async hook never read the environment either (aiohttp's default). Proxies
+    # from the environment apply by the connection's rule, given with each request.
+    session.trust_env = False
+    mount_deadline_adapters(session)  # the timeout bounds each whole call, not each socket read
+    return session

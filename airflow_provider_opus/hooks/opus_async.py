@@ -21,12 +21,18 @@ from airflow_provider_opus.api import (
     Endpoint,
     audit_trail_from,
     checked_job_id,
+    job_results_from,
     read_response,
     status_from,
 )
 from airflow_provider_opus.connection import OpusConnectionSettings
 from airflow_provider_opus.hooks.base import OpusBaseHook
-from airflow_provider_opus.transport import shared_client_sessions, transport_error
+from airflow_provider_opus.transport import (
+    READ_CHUNK_BYTES,
+    ResponseBody,
+    shared_client_sessions,
+    transport_error,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -41,11 +47,12 @@ class OpusAsyncHook(OpusBaseHook):
     Hooks on the same event loop and connection share one ``aiohttp`` session
     (:class:`~airflow_provider_opus.transport.SharedClientSessions`), so a triggerer polling
     thousands of jobs keeps one pool of at most 100 keep-alive connections. A hook takes its
-    share on first use; release it with :meth:`close` or use the hook as
-    ``async with OpusAsyncHook(...) as hook:``. The session is closed when its last hook releases it.
+    share of the running loop's session on first use (again under a new loop); release it with
+    :meth:`close` or use the hook as ``async with OpusAsyncHook(...) as hook:``. The session is
+    closed when its last hook releases it, and at the latest when its event loop shuts down.
 
     :param opus_conn_id: the Airflow connection of type ``opus``.
-    :param timeout: seconds to wait for each response; overrides the connection's ``timeout``.
+    :param timeout: seconds a whole call may take, answer included; overrides the connection's ``timeout``.
     :param retry_limit: retries of a failed call (same policy as :class:`OpusHook`).
     :param retry_delay: base delay between retries in seconds.
     """
@@ -59,7 +66,6 @@ class OpusAsyncHook(OpusBaseHook):
     ) -> None:
         super().__init__(opus_conn_id, timeout, retry_limit, retry_delay)
         self._settings: OpusConnectionSettings | None = None
-        self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> OpusAsyncHook:
         return self
@@ -68,10 +74,14 @@ class OpusAsyncHook(OpusBaseHook):
         await self.close()
 
     async def close(self) -> None:
-        """Release this hook's share of the HTTP session; the last hook to let go closes it."""
-        if self._session is not None and self._settings is not None:
-            session, self._session = self._session, None
-            await shared_client_sessions.release(self._settings, session)
+        """Release this hook's share of the running loop's HTTP session; the last hook to let go closes it."""
+        if self._settings is not None:
+            await shared_client_sessions.release(self._settings, self)
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The running loop's session this hook holds, if it holds one."""
+        return None if self._settings is None else shared_client_sessions.held_by(self._settings, self)
 
     async def get_settings(self) -> OpusConnectionSettings:
         """Return the checked connection settings, fetched without blocking the event loop."""
@@ -80,23 +90,26 @@ class OpusAsyncHook(OpusBaseHook):
             self._settings = OpusConnectionSettings.from_connection(conn, self.timeout)
         return self._settings
 
-    async def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = shared_client_sessions.acquire(await self.get_settings())
-        return self._session
-
     async def _send_once(self, endpoint: Endpoint, path: str) -> Any:
         import aiohttp
 
-        session = await self._get_session()
-        url = (await self.get_settings()).base_url + path
+        settings = await self.get_settings()
+        # Asked for at each call: the hook may be used again under another event loop.
+        session = await shared_client_sessions.acquire(settings, self)
+        method, url = endpoint.method, settings.base_url + path
         try:
-            async with session.request(endpoint.method, url, allow_redirects=False) as response:
-                body = await response.read()
+            # The session's total timeout is the deadline of the whole call, body included; its
+            # connector checks certificates as the blocking hook does (transport.aiohttp_ssl).
+            async with session.request(method, url, allow_redirects=False, proxy=settings.proxy_for(url)) as response:
+                body = ResponseBody(method, path, response.status, response.content_length)
+                if body.wants_more:
+                    async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
+                        if not body.add(chunk):
+                            break
                 status, retry_after = response.status, response.headers.get("Retry-After")
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise transport_error(endpoint.method, path, exc) from None
-        return read_response(endpoint, path, status, body, retry_after)
+            raise transport_error(method, path, exc, settings.timeout) from None
+        return read_response(endpoint, path, status, body.content, retry_after)
 
     async def _call(self, endpoint: Endpoint, path_params: Mapping[str, str]) -> Any:
         path = endpoint.path(**path_params)
@@ -119,7 +132,8 @@ class OpusAsyncHook(OpusBaseHook):
 
         :param job_execution_id: the job.
         """
-        return await self._call(GET_JOB_RESULTS, checked_job_id(job_execution_id))
+        params = checked_job_id(job_execution_id)
+        return job_results_from(await self._call(GET_JOB_RESULTS, params), GET_JOB_RESULTS.path(**params))
 
     async def get_job_audit_log(self, job_execution_id: str) -> list[dict]:
         """

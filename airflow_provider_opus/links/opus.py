@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperatorLink, BaseXCom
+from airflow.sdk import BaseOperatorLink
+
+from airflow_provider_opus.compat import BaseXCom
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context

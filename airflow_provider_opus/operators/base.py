@@ -17,9 +17,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowTaskTimeout
 
-from airflow_provider_opus.exceptions import OpusError, OpusJobFailedError, OpusJobTimeoutError
+from airflow_provider_opus.api import GET_JOB_RESULTS, checked_job_id, output_files_from, results_from
+from airflow_provider_opus.compat import AirflowTaskTimeout
+from airflow_provider_opus.exceptions import OpusError, OpusJobFailedError, OpusJobTimeoutError, error_from_event
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.status import DEFAULT_STATUS_RULES, StatusRules
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
@@ -263,6 +264,9 @@ def check_trigger_event(hook: OpusHook, event: dict[str, Any] | None) -> str:
         raise OpusJobFailedError(job_execution_id, str(opus_status), audit_tail(hook, job_execution_id))
     if outcome == "timeout":
         raise OpusJobTimeoutError(job_execution_id, opus_status)
+    final_error = error_from_event(event) if outcome == "error" else None
+    if final_error is not None:
+        raise final_error  # e.g. a refused key: final, as in a wait in a worker
     raise OpusError(f"Waiting for Opus job {job_execution_id or '?'} failed: {event.get('message', event)!r}")
 
 
@@ -277,11 +281,9 @@ def record_asset_events(context: Context, outlets: list[Any], job_execution_id: 
     """
     if not outlets:
         return
-    results = hook.get_job_results(job_execution_id).get("results") or {}
-    extra: dict[str, Any] = {
-        "job_execution_id": job_execution_id,
-        "output_files": list(results.get("outputFiles") or []),
-    }
+    path = GET_JOB_RESULTS.path(**checked_job_id(job_execution_id))
+    results = results_from(hook.get_job_results(job_execution_id), path)
+    extra: dict[str, Any] = {"job_execution_id": job_execution_id, "output_files": output_files_from(results, path)}
     outlet_events = context["outlet_events"]
     for outlet in outlets:
         outlet_events[outlet].extra.update(extra)

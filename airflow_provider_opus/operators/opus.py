@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import ResumableJobMixin, conf
-from airflow.sdk.exceptions import AirflowTaskTimeout
-
+from airflow_provider_opus.api import GET_JOB_RESULTS, checked_job_id, output_files_from, results_from
+from airflow_provider_opus.compat import AirflowTaskTimeout, ResumableJobMixin, conf
 from airflow_provider_opus.exceptions import (
     OpusBadRequestError,
     OpusError,
     OpusInvalidArgumentError,
     OpusJobFailedError,
+    describe_value,
 )
 from airflow_provider_opus.files import check_access_scope, check_local_files
 from airflow_provider_opus.links.opus import OpusWorkflowLink, workflow_url
@@ -26,10 +27,11 @@ from airflow_provider_opus.operators.base import (
     raise_unless_completed,
 )
 from airflow_provider_opus.payload import JobPayloadSchema
-from airflow_provider_opus.polling import check_poll_intervals
+from airflow_provider_opus.polling import check_poll_intervals, check_timeout
 from airflow_provider_opus.status import DEFAULT_STATUS_RULES, JobOutcome
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
 
 
@@ -58,16 +60,15 @@ class OpusUploadOperator(OpusBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         check_access_scope(access_scope)
+        # A list may hold templates or XComArgs rendered later: its items are checked at execute.
+        if not _rendered_later(files) and not isinstance(files, (list, tuple)):
+            _upload_paths(files, self.task_id)
         self.files = files
         self.access_scope = access_scope
 
     def execute(self, context: Context) -> str | list[str]:
         """Upload the files."""
-        single = isinstance(self.files, (str, os.PathLike))
-        files: Any = self.files
-        paths = [os.fspath(files)] if single else [os.fspath(path) for path in files]
-        if not paths:
-            raise OpusInvalidArgumentError("files is empty: give one path or a list of paths to upload")
+        paths, single = _upload_paths(self.files, self.task_id)
         check_local_files(paths)
         file_urls = [self.hook.upload_file(path, self.access_scope) for path in paths]
         return file_urls[0] if single else file_urls
@@ -85,6 +86,8 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
     On a task retry the job is not started again while it can still be used: the id is
     kept in the task state store, and a retry reattaches to a job that is running, or
     returns at once for one that completed. Only a job that ended otherwise is replaced.
+    This needs Airflow 3.3+: below it there is no task state store, and every try starts
+    a new job (the task log says so).
 
     Opus has no cancel call: when the task is killed or times out, the job keeps running.
 
@@ -93,7 +96,9 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         (templated; a JSON string is parsed). ``file`` inputs take a fileUrl or a local path,
         which is uploaded first.
     :param job_payload_schema_instance: a ready jobPayloadSchemaInstance instead of
-        ``inputs`` (templated; may be a ``.json`` file). It is checked against the schema too.
+        ``inputs`` (templated). It is checked against the schema too. A string ending in ``.json``
+        is the path of a file (next to the DAG file or in ``template_searchpath``), rendered as a
+        template; in every other argument such a string is a plain value.
     :param title: the job's title (templated); by default names the DAG and task.
     :param description: the job's description (templated); by default names the DAG, task and run.
     :param access_scope: who may read uploaded files.
@@ -106,7 +111,8 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
     :param timeout: seconds to wait for the job at most (default 7 days, as the sensor); None waits
         as long as the job runs. In deferrable mode the task's ``execution_timeout``, counted from the
         start of the try, also ends the wait (Airflow does not apply it to deferred tasks).
-    :param durable: keep the job id in the task state store so a retry reattaches (Airflow 3.3+).
+    :param durable: keep the job id in the task state store so a retry reattaches (Airflow 3.3+;
+        accepted and without effect below 3.3).
 
     Takes the connection and retry arguments of :class:`~airflow_provider_opus.operators.base.OpusBaseOperator`.
     """
@@ -119,7 +125,6 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         "title",
         "description",
     )
-    template_ext = (".json",)
     template_fields_renderers = {"inputs": "json", "job_payload_schema_instance": "json"}
     operator_extra_links = (OpusWorkflowLink(),)
     external_id_key = "opus_job_execution_id"
@@ -146,9 +151,10 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
                 f"Task {self.task_id!r}: give either inputs or job_payload_schema_instance, not both"
             )
         check_poll_intervals(poll_interval, max_poll_interval, task_id=self.task_id)
-        if timeout is not None and timeout <= 0:
-            raise OpusInvalidArgumentError(f"Task {self.task_id!r}: timeout must be positive or None")
+        check_timeout(timeout, self.task_id)
         check_access_scope(access_scope)
+        if not _rendered_later(workflow_id):  # a blank string or a non-string is wrong already
+            _checked_workflow_id(workflow_id, self.task_id)
         self.workflow_id = workflow_id
         self.inputs = inputs
         self.job_payload_schema_instance = job_payload_schema_instance
@@ -163,6 +169,37 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         self.job_execution_id: str | None = None
 
     # -- BaseOperator ----------------------------------------------------------------------------
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Any,
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        # Airflow's template_ext would read ANY templated string ending in .json as a template file
+        # (an input value, a title): only job_payload_schema_instance names a file. Loaded here, not
+        # in render_template_fields: a mapped task renders through this method alone.
+        if parent is self and "job_payload_schema_instance" in template_fields:
+            self.job_payload_schema_instance = self._instance_file_source(jinja_env)
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+
+    def _instance_file_source(self, jinja_env: jinja2.Environment) -> Any:
+        """Return the text of the ``.json`` file job_payload_schema_instance names, or the argument as it is."""
+        instance = self.job_payload_schema_instance
+        if not isinstance(instance, str) or not instance.endswith(".json"):
+            return instance
+        loader = jinja_env.loader
+        try:
+            if loader is None:
+                raise LookupError("the task is in no DAG, so there is no folder to look in")
+            return loader.get_source(jinja_env, instance)[0]
+        except LookupError as exc:  # jinja2's TemplateNotFound is a LookupError
+            raise OpusInvalidArgumentError(
+                f"Task {self.task_id!r}: job_payload_schema_instance file {instance!r} was not found: put it "
+                f"next to the DAG file or in a template_searchpath folder, or give the instance as a dict ({exc})"
+            ) from None
 
     def execute(self, context: Context) -> str:
         """
@@ -327,11 +364,7 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
     # -- inputs ------------------------------------------------------------------------------------
 
     def _checked_workflow_id(self) -> str:
-        if not isinstance(self.workflow_id, str) or not self.workflow_id.strip():
-            raise OpusInvalidArgumentError(
-                f"Task {self.task_id!r}: workflow_id is empty; give the id from app.opus.com/app/workflow/<id>"
-            )
-        return self.workflow_id.strip()
+        return _checked_workflow_id(self.workflow_id, self.task_id)
 
     def _build_payload(self, workflow_id: str) -> dict[str, Any]:
         schema = JobPayloadSchema(self.hook.get_job_payload_schema(workflow_id), workflow_id)
@@ -346,12 +379,70 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         return schema.build(inputs, uploaded=uploaded)
 
 
+def _rendered_later(value: Any) -> bool:
+    """
+    Tell whether a templated argument may still change before execute: a string (a template), an XComArg, a callable.
+
+    Anything else is checked when the DAG is parsed. A blank string cannot render to anything else.
+    """
+    if isinstance(value, str):
+        return bool(value.strip())
+    # As Airflow's templater: a value with resolve() (an XComArg) is resolved, a path is not.
+    return callable(value) or (not isinstance(value, os.PathLike) and hasattr(value, "resolve"))
+
+
+def _checked_workflow_id(workflow_id: Any, task_id: str) -> str:
+    """Return a workflow id without surrounding blanks; raise unless it is a non-blank string."""
+    where = "give the id from app.opus.com/app/workflow/<id>"
+    if not isinstance(workflow_id, str):
+        # Not converted: ids are strings like "B9uGJfZ3CFwOdMKH", so a number is a wrong value, not a spelling.
+        raise OpusInvalidArgumentError(
+            f"Task {task_id!r}: workflow_id must be a string, got {describe_value(workflow_id)}: {where}"
+        )
+    if not workflow_id.strip():
+        raise OpusInvalidArgumentError(f"Task {task_id!r}: workflow_id is empty; {where}")
+    return workflow_id.strip()
+
+
+def _upload_paths(files: Any, task_id: str) -> tuple[list[str], bool]:
+    """Return the paths the ``files`` argument names, and whether it is one path rather than a list."""
+    task = f"Task {task_id!r}: "
+    if isinstance(files, (str, os.PathLike)):
+        return [os.fspath(files)], True
+    if not isinstance(files, (list, tuple)):
+        raise OpusInvalidArgumentError(f"{task}files must be a path or a list of paths, got {describe_value(files)}")
+    for index, path in enumerate(files):
+        if not isinstance(path, (str, os.PathLike)):
+            raise OpusInvalidArgumentError(f"{task}files[{index}] must be a path, got {describe_value(path)}")
+    if not files:
+        raise OpusInvalidArgumentError(f"{task}files is empty: give one path or a list of paths to upload")
+    return [os.fspath(path) for path in files], False
+
+
+def _not_a_finite_number(name: str) -> Any:
+    """Return a json.loads hook refusing NaN, Infinity and numbers beyond a double, naming the argument."""
+
+    def refuse(text: str) -> float:
+        number = float(text)  # NaN and Infinity, or a number like 1e400 that becomes infinity
+        if not math.isfinite(number):
+            raise OpusInvalidArgumentError(
+                f"{name} is JSON text with {text}, which is not a finite number: give a finite number or null"
+            )
+        return number
+
+    return refuse
+
+
 def _parsed_mapping(value: Mapping[str, Any] | str, name: str) -> Mapping[str, Any]:
     """Return a mapping given directly, or rendered from a template or a .json file as JSON text."""
     if isinstance(value, str):
+        # json.loads reads NaN and Infinity, which are not JSON: Opus would refuse the job after initiate.
+        refuse = _not_a_finite_number(name)
         try:
-            value = json.loads(value)
-        except ValueError as exc:
+            value = json.loads(value, parse_constant=refuse, parse_float=refuse)
+        except OpusInvalidArgumentError:
+            raise
+        except (ValueError, RecursionError) as exc:
             raise OpusInvalidArgumentError(f"{name} is a string but not valid JSON: {exc}") from None
     if not isinstance(value, Mapping):
         raise OpusInvalidArgumentError(f"{name} must be a mapping of input name to value, got {type(value).__name__}")
@@ -384,8 +475,9 @@ class OpusGetJobResultsOperator(OpusBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Fetch the results (and the audit trail)."""
         job_execution_id = str(self.job_execution_id)
-        body = self.hook.get_job_results(job_execution_id)
-        status = str(body.get("status") or self.hook.get_job_status(job_execution_id))
+        path = GET_JOB_RESULTS.path(**checked_job_id(job_execution_id))
+        body = self.hook.get_job_results(job_execution_id)  # its fields checked by the hook
+        status = body.get("status") or self.hook.get_job_status(job_execution_id)
         if not DEFAULT_STATUS_RULES.is_final(status):
             raise OpusError(
                 f"Opus job {job_execution_id} is still {status}: wait for it first "
@@ -394,12 +486,12 @@ class OpusGetJobResultsOperator(OpusBaseOperator):
         if not DEFAULT_STATUS_RULES.is_success(status):
             raise OpusJobFailedError(job_execution_id, status, audit_tail(self.hook, job_execution_id))
         audit_trail = self.hook.get_job_audit_log(job_execution_id) if self.include_audit_log else []
-        results = body.get("results") or {}
+        results = results_from(body, path)
         self.log.info(
             "Opus job %s results: %s (%d output files)",
             job_execution_id,
             results.get("summary", "no summary"),
-            len(results.get("outputFiles") or []),
+            len(output_files_from(results, path)),
         )
         return {
             "job_execution_id": job_execution_id,

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, conf
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk import BaseSensorOperator
 
+from airflow_provider_opus.compat import AirflowSensorTimeout, conf
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusJobTimeoutError
 from airflow_provider_opus.operators.base import DEFAULT_TIMEOUT, OpusBaseOperator, OpusJobWaitingOperator
-from airflow_provider_opus.polling import check_poll_intervals, next_poll
+from airflow_provider_opus.polling import check_poll_intervals, check_timeout, next_poll
 
 if TYPE_CHECKING:
-    import datetime
     from collections.abc import Callable
 
     from airflow.sdk import Context
+
+
+#: Task state key of the unknown statuses a reschedule-mode sensor already warned about.
+WARNED_STATUSES_KEY = "opus_warned_statuses"
 
 
 class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
@@ -29,13 +33,14 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
     :param job_execution_id: the job to wait for (templated), e.g. ``run.output`` of an
         :class:`~airflow_provider_opus.operators.opus.OpusExecuteJobOperator`.
     :param deferrable: wait in the triggerer instead of a worker slot (after one status check).
-    :param poke_interval: seconds between status checks, in every mode.
+    :param poke_interval: seconds (or a timedelta) between status checks, in every mode.
     :param max_poll_interval: let the wait between status checks grow with the time waited
         (a tenth of it), from ``poke_interval`` up to this many seconds, in every mode; None
         (the default) keeps ``poke_interval``. Use it instead of Airflow's ``exponential_backoff``,
         which the deferrable mode would not follow.
-    :param timeout: seconds to wait in all before the sensor fails (default 7 days). The job
-        keeps running in Opus: it has no cancel call.
+    :param timeout: seconds (or a timedelta) to wait in all before the sensor fails (default 7 days,
+        at most 365 days; None takes Airflow's ``[sensors] default_timeout``). The job keeps running
+        in Opus: it has no cancel call.
     :param mode: ``poke`` (hold the worker slot) or ``reschedule`` (free it between checks).
 
     Takes the connection and retry arguments of :class:`~airflow_provider_opus.operators.base.OpusBaseOperator`.
@@ -48,14 +53,18 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
         *,
         job_execution_id: str,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poke_interval: float = 30,
-        timeout: float = DEFAULT_TIMEOUT,
+        poke_interval: float | datetime.timedelta = 30,
+        timeout: float | datetime.timedelta | None = DEFAULT_TIMEOUT,
         mode: str = "poke",
         max_poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
+        # Checked before BaseSensorOperator, which turns NaN, "60" or 1e300 into a bare ValueError or
+        # OverflowError; timedeltas are taken as Airflow's sensors take them.
+        task_id = kwargs.get("task_id")
+        check_poll_intervals(_seconds(poke_interval), max_poll_interval, "poke_interval", task_id=task_id)
+        check_timeout(_seconds(timeout), task_id)
         super().__init__(poke_interval=poke_interval, timeout=timeout, mode=mode, **kwargs)
-        check_poll_intervals(poke_interval, max_poll_interval, "poke_interval", task_id=self.task_id)
         if max_poll_interval is not None and self.exponential_backoff:
             raise OpusInvalidArgumentError(
                 f"Task {self.task_id!r}: give max_poll_interval or exponential_backoff=True, not both: "
@@ -69,10 +78,33 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
         """Check the status once: False while running, True on ``COMPLETED``, an error otherwise."""
         status = self.hook.get_job_status(self.job_execution_id)
         self.log.info("Opus job %s is %s", self.job_execution_id, status)
-        if not self.job_ended(self.job_execution_id, status):
+        store = context.get("task_state_store") if self.reschedule else None
+        if store is None:
+            ended = self.job_ended(self.job_execution_id, status)
+        else:
+            ended = self._job_ended_warning_once_across_reschedules(store, status)
+        if not ended:
             return False
         self.on_job_completed(context, self.job_execution_id)
         return True
+
+    def _job_ended_warning_once_across_reschedules(self, store: Any, status: str) -> bool:
+        # Each reschedule runs a new task object: the unknown statuses already warned about in this
+        # wait are kept in the task state, so the warning appears once per wait as in the other modes.
+        saved = store.get(WARNED_STATUSES_KEY)
+        if isinstance(saved, dict) and saved.get("job_execution_id") == self.job_execution_id:
+            self._warned_statuses.update(str(word) for word in saved.get("statuses") or [])
+        warned_before = len(self._warned_statuses)
+        ended = True  # a failed job (job_ended raises) ends the wait too
+        try:
+            ended = self.job_ended(self.job_execution_id, status)
+            if not ended and len(self._warned_statuses) > warned_before:
+                saved = {"job_execution_id": self.job_execution_id, "statuses": sorted(self._warned_statuses)}
+                store.set(WARNED_STATUSES_KEY, saved)
+        finally:
+            if ended and self._warned_statuses:
+                store.delete(WARNED_STATUSES_KEY)
+        return ended
 
     def execute(self, context: Context) -> Any:
         """Wait for the job: defer after one status check when deferrable, else poke as configured."""
@@ -114,3 +146,8 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
         if deadline == "execution_timeout":
             return super().deadline_error(exc, deadline)
         return AirflowSensorTimeout(str(exc))
+
+
+def _seconds(value: Any) -> Any:
+    """Return a timedelta as seconds, anything else as it is (to be checked as seconds)."""
+    return value.total_seconds() if isinstance(value, datetime.timedelta) else value

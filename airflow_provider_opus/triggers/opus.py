@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_opus.exceptions import OpusError
+from airflow_provider_opus.exceptions import OpusError, error_event_fields
 from airflow_provider_opus.hooks.opus import OpusAsyncHook
 from airflow_provider_opus.polling import check_poll_intervals, next_poll
 from airflow_provider_opus.status import JobOutcome, StatusRules
@@ -23,7 +23,9 @@ class OpusJobTrigger(BaseTrigger):
 
     Fires exactly one event: ``{"status": "success" | "failed" | "timeout" | "error",
     "job_execution_id", "opus_status", "message"}``. Transient HTTP errors are retried by
-    the hook's policy; anything left over ends in an ``error`` event, never in success.
+    the hook's policy; anything left over ends in an ``error`` event, never in success. An
+    ``error`` event also carries ``error_type`` (and, for an HTTP error, ``method``, ``path``,
+    ``reason``, ``http_status``, ``server_message``), so the task raises the same error.
 
     :param job_execution_id: the job to watch.
     :param opus_conn_id: the Airflow connection of type ``opus``.
@@ -95,13 +97,14 @@ class OpusJobTrigger(BaseTrigger):
             self.job_execution_id,
         )
 
-    def _event(self, status: str, opus_status: str | None, message: str) -> TriggerEvent:
+    def _event(self, status: str, opus_status: str | None, message: str, **error: Any) -> TriggerEvent:
         return TriggerEvent(
             {
                 "status": status,
                 "job_execution_id": self.job_execution_id,
                 "opus_status": opus_status,
                 "message": message,
+                **error,
             }
         )
 
@@ -141,7 +144,9 @@ class OpusJobTrigger(BaseTrigger):
                     )
                     return
         except Exception as exc:
-            # Fail closed with the reason: an event the task can explain beats a crashed trigger.
-            yield self._event("error", last_status, str(exc) if isinstance(exc, OpusError) else repr(exc))
+            # Fail closed with the reason: an event the task can explain beats a crashed trigger. The
+            # error's kind goes with it, so the task fails as a wait in a worker would (a refused key: final).
+            message = str(exc) if isinstance(exc, OpusError) else repr(exc)
+            yield self._event("error", last_status, message, **error_event_fields(exc))
         finally:
             await hook.close()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_opus.get_provider_info import get_provider_info
 from tests.conftest import SERVICE_KEY
 from tests.support.deployment import AirflowDeployment, all_files, files_containing
 from tests.support.emulator_process import EmulatorProcess
@@ -47,6 +48,7 @@ class Outcome:
     task_instances: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     xcoms: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     links: dict[str, Any] = field(default_factory=dict)
+    connection_form: dict[str, Any] = field(default_factory=dict)
     api_logs: dict[tuple[str, str], str] = field(default_factory=dict)
     argv: list[list[str]] = field(default_factory=list)
     seen: list[psutil.Process] = field(default_factory=list)
@@ -94,6 +96,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
         )
         links_path = f"/dags/{REVIEW}/dagRuns/{run_ids[REVIEW]}/taskInstances/start_review/links"
         result.links = airflow.api("GET", links_path)["extra_links"]
+        result.connection_form = airflow.connection_form("opus")
         result.jobs = emulator.jobs()
     finally:
         procs = [emulator.process]
@@ -176,6 +179,25 @@ def test_xcoms_carry_the_job_and_its_results(outcome: Outcome) -> None:
 
 def test_the_workflow_link_is_served(outcome: Outcome) -> None:
     assert outcome.links == {"Opus workflow": "https://app.opus.com/app/workflow/B9uGJfZ3CFwOdMKH"}
+
+
+def test_the_ui_shows_the_connection_form_of_the_provider_info(outcome: Outcome) -> None:
+    # Airflow 3.2+ reads the provider info itself; 3.1 calls OpusHook's form methods, built from it.
+    info = get_provider_info()["connection-types"][0]
+    behaviour, fields = info["ui-field-behaviour"], info["conn-fields"]
+    form = outcome.connection_form
+    assert form["hook_class_name"] == info["hook-class-name"] and form["hook_name"] == info["hook-name"]
+    standard = form["standard_fields"]
+    hidden = {name for name, spec in standard.items() if spec and spec["hidden"]}
+    assert hidden == {"login", "url_schema", "port"}  # "schema" is url_schema in the form; "extra" is never shown
+    for name, label in behaviour["relabeling"].items():
+        assert standard[name] == {"hidden": False, "title": label, "placeholder": behaviour["placeholders"][name]}
+    extra = form["extra_fields"]
+    assert set(extra) == set(fields)
+    for name, spec in fields.items():
+        assert extra[name]["schema"]["title"] == spec["label"]
+        assert extra[name]["description"] == spec["description"]
+        assert "null" in extra[name]["schema"]["type"]  # optional
 
 
 def test_the_asset_event_hands_the_job_to_the_consumer(outcome: Outcome) -> None:

@@ -99,8 +99,13 @@ def test_aiohttp_sees_drops_as_disconnects(emulator):
             with pytest.raises(aiohttp.ServerDisconnectedError):
                 async with session.post(f"{emulator.url}/job/initiate", json=body) as response:
                     await response.read()
-            # aiohttp silently resends an idempotent request once after a disconnect, so a GET needs two.
+            # aiohttp 3.10+ silently resends an idempotent request once after a disconnect, so a GET needs two
+            # (3.9, the provider's floor, does not: there the hook's own retry takes over).
             emulator.inject("get_workflow", {"drop": "before"})
+            if tuple(map(int, aiohttp.__version__.split(".")[:2])) < (3, 10):
+                with pytest.raises(aiohttp.ServerDisconnectedError):
+                    await session.get(f"{emulator.url}/workflow/{DEFAULT_WORKFLOW_ID}")
+                return
             async with session.get(f"{emulator.url}/workflow/{DEFAULT_WORKFLOW_ID}") as response:
                 assert response.status == 200
             assert [entry["status"] for entry in emulator.requests("get_workflow")] == [None, 200]

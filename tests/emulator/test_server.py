@@ -62,3 +62,20 @@ def test_the_emulator_imports_without_airflow():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_serves_https_on_both_listeners_with_the_certificate_given(tmp_path):
+    from tests.support.tls import make_certificates
+
+    certificates = make_certificates(tmp_path)
+    with pytest.raises(ValueError, match="give both ssl_certfile and ssl_keyfile"):
+        OpusEmulator(ssl_certfile=certificates.cert_file)
+    with OpusEmulator(ssl_certfile=certificates.cert_file, ssl_keyfile=certificates.key_file) as emulator:
+        assert emulator.url.startswith("https://127.0.0.1:")
+        assert emulator.storage_url.startswith("https://127.0.0.1:")
+        health = requests.get(f"{emulator.url}/_emulator/health", timeout=TIMEOUT, verify=certificates.ca_file)
+        assert health.status_code == 200
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{emulator.url}/_emulator/health", timeout=TIMEOUT)  # not a CA anyone trusts
+        urls = (emulator.url, emulator.storage_url)
+    assert not any(port_is_open(url.replace("https://", "http://")) for url in urls)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import socket
+import threading
 
 from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.operators.opus import OpusExecuteJobOperator
 from airflow_provider_opus.payload import build_job_payload
+from tests.conftest import SERVICE_KEY
 from tests.support.task_context import VALID_INPUTS, FakeClock, make_context
 
 
@@ -55,3 +60,146 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class RecordingServer:
+    """
+    A plain HTTP server on loopback, for answers the emulator cannot give: every GET gets one answer.
+
+    It keeps the headers of every request it got (``headers``). Use it as a context manager.
+
+    :param status: the HTTP status of every answer.
+    :param body: the body of every answer (JSON when a dict).
+    """
+
+    def __init__(self, status: int = 200, body: dict | str | None = None) -> None:
+        self.headers: list[dict[str, str]] = []
+        payload = (
+            json.dumps(body if body is not None else {"status": "IN PROGRESS"}) if not isinstance(body, str) else body
+        )
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.headers.append(dict(self.headers.items()))
+                data = payload.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html" if isinstance(body, str) else "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> RecordingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+class RawServer:
+    """
+    A loopback HTTP server that answers as a test scripts it, byte by byte: what the emulator never does.
+
+    ``answer(method, path, send)`` answers each request; ``send(data, interval)`` sends ``data``,
+    waiting ``interval`` seconds between bytes when given, and returns False once the client has gone
+    or the server stops. Every answer ends when the client disconnects, so nothing outlives the test.
+    """
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+        self.requests: list[tuple[str, str]] = []
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+
+    def __enter__(self) -> RawServer:
+        self._threads[0].start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() a close alone leaves blocked
+        self._listener.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def connection_json(self, **extra) -> str:
+        return json.dumps({"conn_type": "opus", "host": self.url, "password": SERVICE_KEY, "extra": extra})
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            head = b""
+            try:
+                while b"\r\n\r\n" not in head:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    head += data
+                head, body = head.split(b"\r\n\r\n", 1)
+                length = next(
+                    (
+                        int(line.split(b":", 1)[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                while len(body) < length:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    body += data
+            except OSError:
+                return
+            method, path = head.split(b" ")[:2]
+            self.requests.append((method.decode(), path.decode()))
+
+            def send(data: bytes, interval: float | None = None) -> bool:
+                pieces = [data] if interval is None else [data[i : i + 1] for i in range(len(data))]
+                for piece in pieces:
+                    if self._stop.is_set():
+                        return False
+                    try:
+                        conn.sendall(piece)
+                    except OSError:
+                        return False
+                    if interval is not None and self._stop.wait(interval):
+                        return False
+                return True
+
+            self.answer(method.decode(), path.decode(), send)
+
+
+def http_response(body: bytes, status: str = "200 OK", content_length: bool = True) -> bytes:
+    """The bytes of an HTTP/1.1 JSON response; without a Content-Length the body ends with the connection."""
+    length = f"Content-Length: {len(body)}\r\n" if content_length else ""
+    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n"
+    return head.encode() + body
+
+
+#: A whole answer (status line, headers, body) for a RawServer to send a byte every half second:
+#: about 100 s in all, while no single read waits longer than half a second.
+DRIPPED_ANSWER = http_response(b'{"status": "COMPLETED", "pad": "' + b"x" * 100 + b'"}')

@@ -16,12 +16,24 @@ from airflow_provider_opus.exceptions import (
     OpusError,
     OpusNotFoundError,
     OpusResponseError,
+    OpusStorageError,
     OpusTransportError,
 )
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.payload import build_job_payload
+from airflow_provider_opus.transport import MAX_RESPONSE_BYTES
 from tests.conftest import SERVICE_KEY
-from tests.integration.helpers import assert_grew_from_30_to_600, closed_port, fast_hook, running_job, start_job
+from tests.integration.helpers import (
+    DRIPPED_ANSWER,
+    RawServer,
+    RecordingServer,
+    assert_grew_from_30_to_600,
+    closed_port,
+    fast_hook,
+    http_response,
+    running_job,
+    start_job,
+)
 from tests.support.task_context import VALID_INPUTS
 
 pytestmark = pytest.mark.integration
@@ -88,7 +100,7 @@ def test_read_timeout_on_initiate_is_not_retried(emulator):
     with pytest.raises(OpusTransportError) as info:
         fast_hook(timeout=0.5).initiate_job(DEFAULT_WORKFLOW_ID, "t", "d")
     assert info.value.request_sent is True
-    assert "read timeout" in str(info.value)
+    assert "the response took longer than 0.5 s" in str(info.value)
     time.sleep(1.2)  # let the server finish the request the client gave up on
     assert len(emulator.requests("initiate_job")) == 1
     assert len(emulator.jobs()) == 1
@@ -132,11 +144,13 @@ def test_presigned_put_is_retried_and_carries_no_key(emulator, tmp_path):
     path = tmp_path / "scan.png"
     path.write_bytes(b"\x89PNG" + b"0" * 5000)
     emulator.inject("storage_put", {"status": 503})
-    fast_hook().upload_file(path)
+    file_url = fast_hook().upload_file(path)
     puts = emulator.requests("storage_put")
     assert [p["status"] for p in puts] == [503, 200]
+    assert puts[0]["path"] != puts[1]["path"]  # the retry asked for a fresh URL
     assert not any(p["had_service_key"] for p in puts)
-    (upload,) = emulator.uploads()
+    (upload,) = [upload for upload in emulator.uploads() if upload["uploaded"]]
+    assert upload["fileUrl"] == file_url
     assert upload["size"] == path.stat().st_size
     assert upload["content_type"] == "image/png"
 
@@ -184,3 +198,240 @@ def test_blocking_wait_grows_its_interval_with_max_poll_interval(emulator, monke
     monkeypatch.setattr(hook_module, "time", SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep))
     assert OpusHook().wait_for_job(job_id, poll_interval=30, max_poll_interval=600) == "COMPLETED"
     assert_grew_from_30_to_600(clock.waits)
+
+
+# -- uploads: an expired presigned URL ---------------------------------------------------------------
+
+
+@pytest.fixture
+def upload_url_ttl(emulator):
+    """Set the emulator's presigned URL lifetime for one test (configuration outlives ``reset``)."""
+    yield lambda seconds: emulator.configure(upload_url_ttl=seconds)
+    emulator.configure(upload_url_ttl=3600)
+
+
+def test_expired_presigned_url_is_retried_with_a_fresh_one(emulator, tmp_path, upload_url_ttl):
+    path = tmp_path / "invoice.pdf"
+    path.write_bytes(b"%PDF-1.4 expiring")
+    upload_url_ttl(1.0)
+    # The first URL reaches the hook after its second of life: storage refuses it as expired.
+    emulator.inject("get_upload_url", {"delay": 1.5})
+    file_url = fast_hook().upload_file(path)
+    puts = emulator.requests("storage_put")
+    assert [put["status"] for put in puts] == [403, 200]
+    assert puts[0]["path"] != puts[1]["path"], "the retry sent the expired URL again"
+    assert len(emulator.requests("get_upload_url")) == 2
+    (upload,) = [upload for upload in emulator.uploads() if upload["uploaded"]]
+    assert upload["fileUrl"] == file_url
+    assert upload["size"] == path.stat().st_size
+
+
+def test_refused_presigned_url_is_a_storage_error_not_a_refused_key(emulator, tmp_path, upload_url_ttl):
+    path = tmp_path / "invoice.pdf"
+    path.write_bytes(b"%PDF-1.4 expiring")
+    upload_url_ttl(0)  # every URL has expired by the time it is used
+    with pytest.raises(OpusStorageError) as info:
+        fast_hook(retry_limit=1).upload_file(path)
+    message = str(info.value)
+    assert not isinstance(info.value, OpusAuthError)
+    assert "returned HTTP 403: Upload URL has expired" in message
+    assert "storage refused the presigned upload URL" in message and "not the service key" in message
+    assert "check the password" not in message
+    assert "X-Amz-Signature" not in message  # the signature stays out of messages
+    puts = emulator.requests("storage_put")
+    assert len(puts) == 2 and puts[0]["path"] != puts[1]["path"]  # each attempt had its own URL
+    assert len(emulator.requests("get_upload_url")) == 2
+
+
+# -- response shapes: each field the hook reads is checked ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "field"),
+    [
+        ({"presignedUrl": "STORAGE/upload/x", "fileUrl": None}, "fileUrl is null"),
+        ({"presignedUrl": "STORAGE/upload/x", "fileUrl": {"a": 1}}, "fileUrl is dict {'a': 1}"),
+        ({"presignedUrl": "STORAGE/upload/x", "fileUrl": 5}, "fileUrl is int 5"),
+        ({"presignedUrl": "STORAGE/upload/x", "fileUrl": " "}, "fileUrl is ' '"),
+        ({"presignedUrl": None, "fileUrl": "https://files/x.pdf"}, "presignedUrl is null"),
+        ({"presignedUrl": "/upload/x?X-Amz-Signature=s", "fileUrl": "https://files/x.pdf"}, "presignedUrl is not"),
+    ],
+)
+def test_upload_url_answer_of_the_wrong_shape_names_the_field(emulator, tmp_path, answer, field):
+    path = tmp_path / "a.pdf"
+    path.write_bytes(b"%PDF")
+    answer = {
+        key: value.replace("STORAGE", emulator.storage_url) if isinstance(value, str) else value
+        for key, value in answer.items()
+    }
+    emulator.inject("get_upload_url", {"status": 200, "json": answer, "times": 2})
+    with pytest.raises(OpusResponseError, match="POST /job/file/upload") as info:
+        fast_hook().upload_file(path)
+    assert field in str(info.value)
+    assert "X-Amz-Signature" not in str(info.value)
+    assert emulator.requests("storage_put") == []
+    with pytest.raises(OpusResponseError, match=field.split(" ")[0]):
+        fast_hook().get_upload_url(".pdf")
+
+
+@pytest.mark.parametrize(
+    ("job_execution_id", "shown"), [(True, "bool True"), ("", "''"), (None, "null"), ({"id": 1}, "dict")]
+)
+def test_initiate_answer_with_a_bad_job_id_names_the_field(emulator, job_execution_id, shown):
+    emulator.inject("initiate_job", {"status": 201, "json": {"jobExecutionId": job_execution_id}})
+    with pytest.raises(OpusResponseError) as info:
+        fast_hook().initiate_job(DEFAULT_WORKFLOW_ID, "t", "d")
+    assert f"jobExecutionId is {shown}" in str(info.value)
+
+
+def test_initiate_answer_with_a_numeric_job_id_is_a_string(emulator):
+    emulator.inject("initiate_job", {"status": 201, "json": {"jobExecutionId": 2514}})
+    assert fast_hook().initiate_job(DEFAULT_WORKFLOW_ID, "t", "d") == "2514"
+
+
+@pytest.mark.parametrize(
+    ("results", "field"),
+    [
+        (["a"], "results is list, expected an object"),
+        ("done", "results is str, expected an object"),
+        ({"outputFiles": "https://f/out.pdf"}, "results.outputFiles is 'https://f/out.pdf', expected a list"),
+        ({"outputFiles": [1]}, "results.outputFiles is list [1], expected a list"),
+    ],
+)
+def test_results_answer_of_the_wrong_shape_names_the_field(emulator, results, field):
+    body = {"jobExecutionId": "j", "status": "COMPLETED", "results": results}
+    emulator.inject("get_job_results", {"status": 200, "json": body})
+    with pytest.raises(OpusResponseError, match="GET /job/j/results") as info:
+        fast_hook().get_job_results("j")
+    assert field in str(info.value)
+
+
+# -- the connection: the key as pasted, the environment's credentials -------------------------------
+
+
+@pytest.mark.parametrize("pasted", [SERVICE_KEY + "\n", f"  {SERVICE_KEY}\r\n", f"\t{SERVICE_KEY} "])
+def test_key_with_surrounding_whitespace_is_trimmed(emulator, monkeypatch, pasted):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OPUS_DEFAULT", json.dumps({"conn_type": "opus", "host": emulator.url, "password": pasted})
+    )
+    assert fast_hook().get_workflow(DEFAULT_WORKFLOW_ID)["workflowId"] == DEFAULT_WORKFLOW_ID
+    assert fast_hook().test_connection()[0] is True
+
+
+def test_netrc_credentials_go_to_no_host(emulator, tmp_path, monkeypatch):
+    netrc = tmp_path / "netrc"
+    netrc.write_text(
+        "machine 127.0.0.1 login alice password netrc-secret-1\ndefault login bob password netrc-secret-2\n"
+    )
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))  # what ~/.netrc would be
+    with RecordingServer() as api:
+        conn = {"conn_type": "opus", "host": api.url, "password": SERVICE_KEY}
+        monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+        assert fast_hook().get_job_status("j1") == "IN PROGRESS"
+    (headers,) = api.headers
+    assert headers.get("x-service-key") == SERVICE_KEY
+    assert "authorization" not in {name.lower() for name in headers}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", emulator.connection_json())
+    path = tmp_path / "a.pdf"
+    path.write_bytes(b"%PDF")
+    fast_hook().upload_file(path)
+    (upload,) = emulator.uploads()
+    assert upload["had_authorization"] is False and upload["had_service_key"] is False
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (404, "<html><body>Not Found</body></html>"),  # a plain web server
+        (404, {"message": "Cannot GET /job/airflow-connection-test/status"}),  # a JSON 404 for every path
+        (200, "<!DOCTYPE html><html>Opus app</html>"),  # a web app that answers every path
+    ],
+)
+def test_test_connection_refuses_a_host_that_is_not_opus(monkeypatch, status, body):
+    with RecordingServer(status, body) as web:
+        conn = {"conn_type": "opus", "host": web.url, "password": "wrong-key-0123456789"}
+        monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+        ok, message = fast_hook().test_connection()
+    assert ok is False
+    assert web.url in message
+    assert "accepted" not in message
+
+
+# -- the connection's timeout bounds a whole call; an answer is read up to a limit ----------------
+
+
+def drip(method: str, path: str, send) -> None:
+    send(DRIPPED_ANSWER, interval=0.5)
+
+
+def test_a_dripping_server_cannot_stretch_a_call_past_the_timeout(monkeypatch):
+    with RawServer(drip) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", server.connection_json(timeout=2))
+        started = time.monotonic()
+        with pytest.raises(OpusTransportError) as info:
+            OpusHook(retry_limit=0).get_job_status("j1")
+        elapsed = time.monotonic() - started
+    assert str(info.value) == "Opus GET /job/j1/status failed (the response took longer than 2 s)"
+    assert elapsed < 6  # 3x the timeout, generous; the drip alone lasts about 100 s
+
+
+def test_a_deadline_passed_on_initiate_is_not_retried(monkeypatch):
+    with RawServer(drip) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", server.connection_json(timeout=1))
+        with pytest.raises(OpusTransportError) as info:
+            OpusHook(retry_limit=3, retry_delay=0.01).initiate_job("wf", "t", "d")
+    assert info.value.request_sent is True  # the server had the request: a second one could bill twice
+    assert server.requests == [("POST", "/job/initiate")]
+
+
+def test_a_dripping_storage_answer_is_cut_at_the_timeout(monkeypatch, tmp_path):
+    def answer(method: str, path: str, send) -> None:
+        if method == "POST":  # the upload URL, pointing at the same server
+            urls = {"presignedUrl": f"{server.url}/storage/f.pdf?sig=s3cr3t", "fileUrl": "opus://files/f.pdf"}
+            send(http_response(json.dumps(urls).encode()))
+        else:
+            send(http_response(b""), interval=0.5)
+
+    path = tmp_path / "f.pdf"
+    path.write_bytes(b"%PDF-1.4\n" + b"x" * 1000)
+    with RawServer(answer) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", server.connection_json(timeout=2))
+        started = time.monotonic()
+        with pytest.raises(
+            OpusTransportError, match=r"PUT /storage/f.pdf failed \(the response took longer than 2 s\)"
+        ):
+            OpusHook(retry_limit=0).upload_file(path)
+        elapsed = time.monotonic() - started
+    assert elapsed < 6
+    assert [method for method, _ in server.requests] == ["POST", "PUT"]
+
+
+@pytest.mark.parametrize("announced", [True, False], ids=["content-length", "until-close"])
+def test_an_answer_over_the_size_limit_is_refused_unread(monkeypatch, announced):
+    sent = []
+
+    def huge(method: str, path: str, send) -> None:
+        # 4 times the limit, a MiB at a time, with or without saying its size up front.
+        head = http_response(b"", content_length=False)
+        if announced:
+            head = head.replace(b"Connection:", f"Content-Length: {4 * MAX_RESPONSE_BYTES}\r\nConnection:".encode())
+        send(head)
+        sent.extend(True for _ in range(4 * MAX_RESPONSE_BYTES // 2**20) if send(b" " * 2**20))
+
+    with RawServer(huge) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", server.connection_json())
+        with pytest.raises(OpusResponseError) as info:
+            OpusHook(retry_limit=0).get_job_status("j1")
+    assert str(info.value) == (
+        f"Opus GET /job/j1/status returned HTTP 200 (the response was larger than {MAX_RESPONSE_BYTES} bytes, "
+        "more than any Opus answer)"
+    )
+    assert len(sent) < 4 * MAX_RESPONSE_BYTES // 2**20  # the hook stopped reading and hung up
+
+
+def test_answers_read_in_chunks_keep_the_connection_alive(emulator):
+    hook = fast_hook()
+    for _ in range(5):
+        hook.get_workflow(DEFAULT_WORKFLOW_ID)
+    assert len({call["client_port"] for call in emulator.requests("get_workflow")}) == 1  # one kept-alive connection

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from airflow.sdk import Asset
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
+from airflow_provider_opus.compat import (
+    AIRFLOW_VERSION,
+    HAS_TASK_STATE_STORE,
+    AirflowFailException,
+    AirflowTaskTimeout,
+    TaskDeferred,
+)
 from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
 from airflow_provider_opus.exceptions import (
+    OpusAuthError,
     OpusError,
     OpusInvalidArgumentError,
     OpusJobFailedError,
     OpusJobTimeoutError,
     OpusPayloadError,
+    OpusResponseError,
 )
 from airflow_provider_opus.hooks.opus import OpusHook
-from airflow_provider_opus.operators.opus import OpusGetJobResultsOperator, OpusUploadOperator
+from airflow_provider_opus.operators.opus import (
+    OpusExecuteJobOperator,
+    OpusGetJobResultsOperator,
+    OpusUploadOperator,
+)
+from airflow_provider_opus.payload import build_job_payload
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
 from tests.conftest import SERVICE_KEY
 from tests.integration.helpers import execute_op
@@ -153,6 +168,12 @@ def test_empty_workflow_id_fails_before_any_call(emulator):
 
 # -- execute: retry reattaches ---------------------------------------------------------------------
 
+#: Reattaching needs the task state store of Airflow 3.3+; below it every try starts a new job
+#: (test_below_airflow_3_3_every_try_starts_a_new_job_and_says_so).
+needs_task_state_store = pytest.mark.skipif(
+    not HAS_TASK_STATE_STORE, reason=f"Airflow {AIRFLOW_VERSION} has no task state store: a retry starts a new job"
+)
+
 
 def fail_while_waiting(emulator, store: FakeTaskStateStore, **kwargs) -> str:
     """A first try that started its job, then died while waiting for it."""
@@ -163,6 +184,7 @@ def fail_while_waiting(emulator, store: FakeTaskStateStore, **kwargs) -> str:
     return store.get("opus_job_execution_id")
 
 
+@needs_task_state_store
 def test_retry_reattaches_to_a_running_job(emulator):
     emulator.configure(job_duration=0.6)
     store = FakeTaskStateStore()
@@ -176,6 +198,7 @@ def test_retry_reattaches_to_a_running_job(emulator):
     assert api_calls(emulator, "execute_job") == 1
 
 
+@needs_task_state_store
 def test_retry_after_completion_returns_at_once(emulator):
     emulator.configure(job_duration=0)
     store = FakeTaskStateStore()
@@ -206,6 +229,7 @@ def test_clearing_a_succeeded_task_runs_a_new_job(emulator):
     assert api_calls(emulator, "initiate_job") == 2
 
 
+@needs_task_state_store
 def test_lost_execute_answer_is_not_billed_twice_on_retry(emulator):
     emulator.configure(job_duration=0.5)
     emulator.inject("execute_job", {"drop": "after"})
@@ -215,6 +239,128 @@ def test_lost_execute_answer_is_not_billed_twice_on_retry(emulator):
     job_id = execute_op().execute(make_context(store))
     assert [job["jobExecutionId"] for job in emulator.jobs()] == [job_id]
     assert api_calls(emulator, "execute_job") == 1
+
+
+@pytest.mark.skipif(HAS_TASK_STATE_STORE, reason="Airflow 3.3+ reattaches: the tests above")
+def test_below_airflow_3_3_every_try_starts_a_new_job_and_says_so(emulator, capsys):
+    # As Airflow < 3.3 runs a task: no task state store in the context.
+    def context():
+        return {key: value for key, value in make_context().items() if key != "task_state_store"}
+
+    emulator.configure(job_duration=0.6)
+    emulator.inject("get_job_status", {"status": 500, "times": 5})
+    with pytest.raises(OpusError, match="HTTP 500"):
+        execute_op(opus_retry_limit=0, durable=True).execute(context())
+    emulator.clear_faults()
+    logged(capsys)
+    retry = execute_op(durable=True)
+    retried_id = retry.execute(context())
+    assert retry.durable is True  # kept, so a DAG written for Airflow 3.3 runs unchanged
+    line = (
+        f"Airflow {AIRFLOW_VERSION} has no task state store: a retry of this task starts a new Opus job "
+        "(reattaching to a running job needs Airflow 3.3+)"
+    )
+    assert logged(capsys).count(line) == 1
+    assert api_calls(emulator, "initiate_job") == 2
+    assert [job["jobExecutionId"] for job in emulator.jobs()][-1] == retried_id
+
+
+# -- execute: what a retry does with the job of an earlier try, by its status ----------------------
+
+
+def first_try_died_waiting(emulator, sequence: list[str]) -> tuple[FakeTaskStateStore, str]:
+    """A first try whose job (of a scripted status sequence) was started, then the try died waiting for it."""
+    emulator.set_status_sequence(DEFAULT_WORKFLOW_ID, sequence)
+    store = FakeTaskStateStore()
+    return store, fail_while_waiting(emulator, store)
+
+
+#: A retry that waits wrongly fails in seconds, not after the default 7 days.
+RETRY_TIMEOUT = 10
+
+
+def logged(capsys) -> str:
+    out = capsys.readouterr()
+    return out.out + out.err
+
+
+@needs_task_state_store
+@pytest.mark.parametrize("waiting", ["QUEUED", "Reticulating", "AWAITING REVIEW", "in_progress"])
+def test_retry_reattaches_to_a_job_in_any_status_that_is_not_final(emulator, capsys, waiting):
+    # Waiting, running and unknown statuses alike: only a final status lets a retry start another job.
+    emulator.configure(job_duration=1.0)
+    store, first_id = first_try_died_waiting(emulator, [waiting, "COMPLETED"])
+    assert OpusHook().get_job_status(first_id) == waiting  # what the retry finds
+    logged(capsys)
+    assert execute_op(timeout=RETRY_TIMEOUT).execute(make_context(store)) == first_id
+    assert "Reconnecting to existing job" in logged(capsys)
+    assert api_calls(emulator, "initiate_job") == 1
+    assert api_calls(emulator, "execute_job") == 1
+    assert [job["status"] for job in emulator.jobs()] == ["COMPLETED"]
+
+
+@needs_task_state_store
+@pytest.mark.parametrize("completed", ["COMPLETED", "Completed"])
+def test_retry_of_a_completed_job_returns_at_once(emulator, completed):
+    store, first_id = first_try_died_waiting(emulator, [completed])
+    checks_before = api_calls(emulator, "get_job_status")
+    assert execute_op(timeout=RETRY_TIMEOUT).execute(make_context(store)) == first_id
+    assert api_calls(emulator, "get_job_status") == checks_before + 1  # the one check that decided
+    assert api_calls(emulator, "initiate_job") == 1
+
+
+@pytest.mark.parametrize("failed", ["FAILED", "Cancelled", "on_hold"])
+def test_retry_replaces_a_job_that_failed(emulator, failed):
+    store, first_id = first_try_died_waiting(emulator, [failed])
+    emulator.set_status_sequence(DEFAULT_WORKFLOW_ID, None)  # the new job runs its normal course
+    failed_statuses = ["on_hold"] if failed == "on_hold" else None  # a DAG author's word counts here too
+    second_id = execute_op(failed_statuses=failed_statuses, timeout=RETRY_TIMEOUT).execute(make_context(store))
+    assert second_id != first_id
+    assert api_calls(emulator, "initiate_job") == 2
+    assert [job["status"] for job in emulator.jobs()] == [failed, "COMPLETED"]
+
+
+def initiated_but_not_executed(emulator) -> tuple[FakeTaskStateStore, str]:
+    """A first try that initiated its job, then failed on the execute call, which never reached Opus."""
+    emulator.inject("execute_job", {"status": 500})
+    store = FakeTaskStateStore()
+    with pytest.raises(OpusError, match="HTTP 500"):
+        execute_op(opus_retry_limit=0).execute(make_context(store))
+    job_id = store.get("opus_job_execution_id")
+    assert OpusHook().get_job_status(job_id) == "NOT STARTED"
+    return store, job_id
+
+
+@needs_task_state_store
+def test_retry_executes_a_job_that_was_initiated_but_never_executed(emulator, capsys):
+    store, job_id = initiated_but_not_executed(emulator)
+    logged(capsys)
+    context = make_context(store)
+    assert execute_op(timeout=RETRY_TIMEOUT).execute(context) == job_id
+    assert "was initiated by an earlier try but not executed (status 'NOT STARTED'): executing it now" in logged(capsys)
+    assert context["ti"].xcom["job_execution_id"] == job_id
+    assert api_calls(emulator, "initiate_job") == 1
+    assert [call["status"] for call in emulator.requests("execute_job")] == [500, 201]  # one executed job
+    (job,) = emulator.jobs()
+    assert job["status"] == "COMPLETED"
+    assert job["jobPayloadSchemaInstance"]["workflow_input_we4tej0ly"]["value"] == VALID_INPUTS["Customer Name"]
+
+
+@needs_task_state_store
+def test_retry_whose_execute_conflicts_reattaches(emulator, capsys):
+    store, job_id = initiated_but_not_executed(emulator)
+    # The earlier execute reached Opus after all, but the retry's status check still reads NOT STARTED:
+    # its execute call answers 409, which means the job runs.
+    hook = OpusHook()
+    schema = hook.get_job_payload_schema(DEFAULT_WORKFLOW_ID)
+    hook.execute_job(job_id, build_job_payload(schema, VALID_INPUTS, workflow_id=DEFAULT_WORKFLOW_ID))
+    emulator.inject("get_job_status", {"status": 200, "json": {"status": "NOT STARTED"}})
+    logged(capsys)
+    assert execute_op(timeout=RETRY_TIMEOUT).execute(make_context(store)) == job_id
+    assert f"Opus job {job_id} was already executed" in logged(capsys)
+    assert api_calls(emulator, "initiate_job") == 1
+    assert [call["status"] for call in emulator.requests("execute_job")] == [500, 201, 409]
+    assert [job["status"] for job in emulator.jobs()] == ["COMPLETED"]
 
 
 # -- execute: deferrable ---------------------------------------------------------------------------
@@ -280,6 +426,71 @@ def test_on_kill_says_the_job_keeps_running(emulator, capsys):
     assert f"Opus has no cancel call: job {job_id} keeps running" in out.out + out.err
 
 
+# -- execute: deadlines ----------------------------------------------------------------------------
+
+TIMEOUT_EVENT = {"status": "timeout", "job_execution_id": "J", "opus_status": "IN PROGRESS", "message": "deadline"}
+TRY_STARTED = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "execution_timeout", "deadline"),
+    [
+        (600, timedelta(seconds=20), "execution_timeout"),
+        (None, timedelta(seconds=20), "execution_timeout"),
+        (600, timedelta(days=1), "timeout"),
+        (600, None, "timeout"),
+        (None, None, None),
+    ],
+)
+def test_the_trigger_deadline_is_the_earlier_of_timeout_and_execution_timeout(
+    emulator, timeout, execution_timeout, deadline
+):
+    emulator.configure(job_duration=30)
+    context = make_context()
+    # execution_timeout counts from the start of the try, long before the job was started and checked.
+    context["ti"].start_date = datetime.now(timezone.utc) - timedelta(seconds=5)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as info:
+        execute_op(deferrable=True, timeout=timeout, execution_timeout=execution_timeout).execute(context)
+    end_time = info.value.trigger.serialize()[1]["end_time"]
+    assert info.value.kwargs == {"deadline": deadline}
+    if deadline == "execution_timeout":
+        assert end_time == pytest.approx(context["ti"].start_date.timestamp() + 20, abs=0.001)
+    elif deadline == "timeout":
+        assert before + 600 <= end_time <= time.time() + 600
+    else:
+        assert end_time is None  # timeout=None and no execution_timeout: no deadline at all
+
+
+def test_execution_timeout_counts_from_now_without_a_try_start(emulator):
+    emulator.configure(job_duration=30)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as info:
+        execute_op(deferrable=True, execution_timeout=timedelta(seconds=20)).execute(make_context())
+    assert before + 20 <= info.value.trigger.serialize()[1]["end_time"] <= time.time() + 20
+
+
+def test_the_default_timeout_is_seven_days():
+    assert OpusExecuteJobOperator(task_id="run", workflow_id="w").timeout == 7 * 24 * 3600
+    assert execute_op(timeout=None).timeout is None
+
+
+def test_passing_execution_timeout_in_the_triggerer_is_a_task_timeout(emulator):
+    op = execute_op(execution_timeout=timedelta(seconds=20))
+    with pytest.raises(AirflowTaskTimeout, match=r"execution_timeout \(0:00:20\) passed: .*job J keeps running"):
+        op.execute_complete(make_context(), TIMEOUT_EVENT, deadline="execution_timeout")
+    with pytest.raises(OpusJobTimeoutError, match="job J keeps running") as info:
+        op.execute_complete(make_context(), TIMEOUT_EVENT, deadline="timeout")
+    assert not isinstance(info.value, AirflowTaskTimeout)
+    # A task deferred by an earlier provider version resumes without the argument: its own timeout.
+    with pytest.raises(OpusJobTimeoutError):
+        op.execute_complete(make_context(), TIMEOUT_EVENT)
+    # Only a timeout event is a timeout: a failed job stays a failed job.
+    failed = {"status": "failed", "job_execution_id": "J", "opus_status": "Cancelled"}
+    with pytest.raises(OpusJobFailedError, match="'Cancelled'"):
+        op.execute_complete(make_context(), failed, deadline="execution_timeout")
+
+
 # -- upload ------------------------------------------------------------------------------------------
 
 
@@ -334,8 +545,47 @@ def test_results_operator_refuses_unfinished_and_failed_jobs(emulator):
         OpusGetJobResultsOperator(task_id="r", job_execution_id=job_id).execute(make_context())
 
 
+@pytest.mark.parametrize(
+    ("results", "field"),
+    [
+        (["a"], "results is list, expected an object"),
+        ("done", "results is str, expected an object"),
+        ({"outputFiles": "https://f/out.pdf"}, "results.outputFiles is 'https://f/out.pdf', expected a list"),
+    ],
+)
+def test_results_of_the_wrong_shape_name_the_field(emulator, results, field):
+    body = {"jobExecutionId": "J", "status": "COMPLETED", "results": results}
+    emulator.inject("get_job_results", {"status": 200, "json": body, "times": 2})
+    with pytest.raises(OpusResponseError, match="GET /job/J/results") as info:
+        OpusGetJobResultsOperator(task_id="r", job_execution_id="J").execute(make_context())
+    assert field in str(info.value)
+    asset = Asset("opus://invoice-review")
+    event = {"status": "success", "job_execution_id": "J", "opus_status": "COMPLETED", "message": "done"}
+    with pytest.raises(OpusResponseError, match="GET /job/J/results") as info:
+        execute_op(outlets=[asset]).execute_complete(make_context(), event)  # the asset extras
+    assert field in str(info.value)
+
+
+async def test_a_key_refused_mid_wait_fails_at_once_in_a_worker_and_deferred(emulator, monkeypatch):
+    job_id = execute_op(wait_for_completion=False).execute(make_context())
+    emulator.set_job_status(job_id, "IN PROGRESS")
+    revoked = {"conn_type": "opus", "host": emulator.url, "password": SERVICE_KEY + "-revoked"}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(revoked))  # the key is revoked while the job runs
+    with pytest.raises(OpusAuthError) as in_worker:
+        execute_op().poll_until_complete(job_id, make_context())
+    (event,) = [event.payload async for event in OpusJobTrigger(job_id, poll_interval=0.05, retry_delay=0.01).run()]
+    assert event["status"] == "error" and event["error_type"] == "OpusAuthError"
+    with pytest.raises(OpusAuthError) as deferred:
+        execute_op(deferrable=True).execute_complete(make_context(), event)
+    for error in (in_worker.value, deferred.value):
+        assert isinstance(error, AirflowFailException), "Airflow would retry a refused key"
+        assert "the service key was refused" in str(error)
+        assert SERVICE_KEY not in str(error)
+    assert str(deferred.value) == str(in_worker.value)
+
+
 def test_task_timeout_while_waiting_says_the_job_keeps_running(emulator, mocker, capsys):
-    from airflow.sdk.exceptions import AirflowTaskTimeout
+    from airflow_provider_opus.compat import AirflowTaskTimeout
 
     mocker.patch.object(OpusHook, "wait_for_job", side_effect=AirflowTaskTimeout("execution_timeout"))
     with pytest.raises(AirflowTaskTimeout):
@@ -343,3 +593,169 @@ def test_task_timeout_while_waiting_says_the_job_keeps_running(emulator, mocker,
     (job,) = emulator.jobs()
     out = capsys.readouterr()
     assert f"Opus has no cancel call: job {job['jobExecutionId']} keeps running" in out.out + out.err
+
+
+# -- hostile input: values JSON cannot carry, .json strings, argument bounds -----------------------
+
+
+def test_values_json_cannot_carry_fail_before_the_job_is_initiated(emulator):
+    import datetime as dt
+
+    inputs = {**VALID_INPUTS, "Metadata": {"when": [1, 2, dt.datetime(2025, 1, 1)]}}
+    with pytest.raises(OpusPayloadError, match=r"'Metadata'\['when'\]\[2\]: datetime .* is not JSON: give a string"):
+        execute_op(inputs=inputs).execute(make_context())
+    assert api_calls(emulator, "initiate_job") == 0
+
+
+@pytest.mark.parametrize(
+    ("argument", "text", "shown"),
+    [
+        ("inputs", '{"Threshold": NaN}', "NaN"),
+        ("inputs", '{"Metadata": {"x": [-Infinity]}}', "-Infinity"),
+        ("job_payload_schema_instance", '{"workflow_input_a0hk6ujuo": {"value": 1e400, "type": "float"}}', "1e400"),
+    ],
+)
+def test_json_text_with_nan_or_infinity_is_refused_naming_the_argument(emulator, argument, text, shown):
+    with pytest.raises(
+        OpusInvalidArgumentError,
+        match=rf"^{argument} is JSON text with {shown}, which is not a finite number: give a finite number or null$",
+    ):
+        execute_op(**{"inputs": None, argument: text}).execute(make_context())
+    assert api_calls(emulator, "initiate_job") == 0
+
+
+def _in_dag(tmp_path, **dag_kwargs):
+    from airflow.sdk import DAG
+
+    return DAG("opus_dag", schedule=None, template_searchpath=str(tmp_path), **dag_kwargs)
+
+
+def _rendered(task, dag, **params) -> dict:
+    """Render a task (or, for a mapped one, the task of map index ``map_index``) as the task runner does."""
+    from types import SimpleNamespace
+
+    map_index = params.pop("map_index", -1)
+    context = {
+        **make_context(),
+        "dag": dag,
+        "dag_run": SimpleNamespace(conf={}),
+        "params": params,
+        "ds": "2026-01-02",
+        "task": task,
+    }
+    context["ti"].map_index, context["ti"].task = map_index, task
+    task.render_template_fields(context)
+    return context
+
+
+def test_strings_ending_in_json_are_plain_values_outside_the_instance(emulator, tmp_path):
+    (tmp_path / "orders.json").write_text('{"substituted": true}')
+    with _in_dag(tmp_path) as dag:
+        op = execute_op(
+            inputs={**VALID_INPUTS, "Customer Name": "orders.json", "Reviewers": ["/data/team.json", "{{ ds }}.json"]},
+            title="Import orders.json",
+            description="Orders of {{ ds }} from orders.json",
+        )
+    op.execute(_rendered(op, dag))
+    (job,) = emulator.jobs()
+    sent = {item["displayName"]: item["value"] for item in job["jobPayloadSchemaInstance"].values()}
+    assert sent["Customer Name"] == "orders.json"
+    assert sent["Reviewers"] == ["/data/team.json", "2026-01-02.json"]
+    assert job["title"] == "Import orders.json"
+    assert job["description"] == "Orders of 2026-01-02 from orders.json"
+
+
+INSTANCE_TEMPLATE = """{
+  "workflow_input_we4tej0ly": {"value": "{{ params.customer }}", "type": "str"},
+  "workflow_input_a0hk6ujuo": {"value": 0.5, "type": "float"},
+  "workflow_input_h69vx5i4a": {"value": "https://files.opus.com/media/invoice.pdf", "type": "file"},
+  "workflow_input_k3ayfjyh7": {"value": "{{ ds }}", "type": "date"}
+}"""
+
+
+def test_instance_json_file_is_loaded_and_rendered(emulator, tmp_path):
+    (tmp_path / "payloads").mkdir()
+    (tmp_path / "payloads" / "invoice.json").write_text(INSTANCE_TEMPLATE)
+    with _in_dag(tmp_path) as dag:
+        op = execute_op(inputs=None, job_payload_schema_instance="payloads/invoice.json")
+    op.execute(_rendered(op, dag, customer="ACME"))
+    (job,) = emulator.jobs()
+    sent = job["jobPayloadSchemaInstance"]
+    assert sent["workflow_input_we4tej0ly"]["value"] == "ACME"
+    assert sent["workflow_input_k3ayfjyh7"]["value"] == "2026-01-02"
+
+
+def test_mapped_instance_json_files_are_loaded_and_rendered(emulator, tmp_path):
+    for customer in ("ACME", "Globex"):
+        (tmp_path / f"{customer}.json").write_text(INSTANCE_TEMPLATE.replace("{{ params.customer }}", customer))
+    with _in_dag(tmp_path) as dag:
+        mapped = OpusExecuteJobOperator.partial(
+            task_id="run", workflow_id=DEFAULT_WORKFLOW_ID, poll_interval=0.05, opus_retry_delay=0.01
+        ).expand(job_payload_schema_instance=["ACME.json", "Globex.json"])
+    for map_index in (0, 1):
+        context = _rendered(mapped, dag, map_index=map_index)
+        context["task"].execute(context)
+    customers = [job["jobPayloadSchemaInstance"]["workflow_input_we4tej0ly"]["value"] for job in emulator.jobs()]
+    assert customers == ["ACME", "Globex"]
+
+
+def test_missing_instance_file_is_named_before_any_call(emulator, tmp_path):
+    with _in_dag(tmp_path) as dag:
+        op = execute_op(inputs=None, job_payload_schema_instance="payloads/missing.json")
+    with pytest.raises(
+        OpusInvalidArgumentError,
+        match=r"Task 'run': job_payload_schema_instance file 'payloads/missing.json' was not found: "
+        r"put it next to the DAG file or in a template_searchpath folder",
+    ):
+        _rendered(op, dag)
+    # Outside a DAG there is no folder to look in: the same error.
+    with pytest.raises(OpusInvalidArgumentError, match=r"'payloads/missing\.json' was not found"):
+        _rendered(execute_op(inputs=None, job_payload_schema_instance="payloads/missing.json"), None)
+    assert emulator.requests() == []
+
+
+def test_workflow_id_must_be_a_string_when_parsed_and_when_rendered(emulator, tmp_path):
+    with pytest.raises(OpusInvalidArgumentError, match=r"^Task 'run': workflow_id must be a string, got int 5: give"):
+        execute_op(workflow_id=5)
+    with _in_dag(tmp_path, render_template_as_native_obj=True) as dag:
+        op = execute_op(workflow_id="{{ params.workflow }}")
+    context = _rendered(op, dag, workflow=5)
+    assert op.workflow_id == 5
+    with pytest.raises(OpusInvalidArgumentError, match=r"workflow_id must be a string, got int 5: give the id from"):
+        op.execute(context)
+    assert emulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"timeout": float("nan")}, r"timeout must be positive and at most 31536000 s \(365 days\), or None; got nan"),
+        ({"timeout": 1e300}, r"timeout must be positive and at most 31536000 s \(365 days\), or None; got 1e\+300"),
+        ({"timeout": "60"}, "timeout must be a number of seconds or None, got '60'"),
+        ({"poll_interval": 1e300}, r"poll_interval must be at most 31536000 s \(365 days\), got 1e\+300"),
+        ({"max_poll_interval": float("inf")}, r"max_poll_interval must be at most 31536000 s \(365 days\), got inf"),
+    ],
+)
+def test_wait_arguments_are_checked_when_the_dag_is_parsed(kwargs, message):
+    with pytest.raises(OpusInvalidArgumentError, match=rf"^Task 'run': {message}$"):
+        execute_op(**kwargs)
+
+
+def test_upload_files_must_be_paths_when_parsed_and_when_rendered(emulator, tmp_path):
+    for files, shown in ((None, "NoneType None"), (5, "int 5"), ({"a.pdf"}, "set {'a.pdf'}")):
+        with pytest.raises(
+            OpusInvalidArgumentError, match=rf"^Task 'u': files must be a path or a list of paths, got {shown}$"
+        ):
+            OpusUploadOperator(task_id="u", files=files)
+    good = tmp_path / "a.pdf"
+    good.write_bytes(b"%PDF")
+    for rendered, message in (
+        (None, "files must be a path or a list of paths, got NoneType None"),
+        ([str(good), 5], r"files\[1\] must be a path, got int 5"),
+    ):
+        with _in_dag(tmp_path, render_template_as_native_obj=True) as dag:
+            op = OpusUploadOperator(task_id="u", files="{{ params.files }}")
+        context = _rendered(op, dag, files=rendered)
+        with pytest.raises(OpusInvalidArgumentError, match=rf"^Task 'u': {message}$"):
+            op.execute(context)
+    assert emulator.requests() == []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
+from airflow_provider_opus.compat import AirflowFailException, AirflowSensorTimeout, AirflowTaskTimeout, TaskDeferred
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusJobFailedError
 from airflow_provider_opus.sensors.opus import OpusJobSensor
 from tests.integration.helpers import assert_grew_from_30_to_600, execute_op, running_job
@@ -92,3 +93,54 @@ def test_sensor_execute_complete_fails_closed(emulator):
         sensor(job_execution_id="J").execute_complete(
             make_context(), {"status": "timeout", "job_execution_id": "J", "opus_status": "IN PROGRESS"}
         )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"timeout": float("nan")}, r"timeout must be positive and at most 31536000 s \(365 days\), or None; got nan"),
+        ({"timeout": 1e300}, r"timeout must be positive and at most 31536000 s \(365 days\), or None; got 1e\+300"),
+        ({"timeout": "60"}, "timeout must be a number of seconds or None, got '60'"),
+        ({"poke_interval": 1e300}, r"poke_interval must be at most 31536000 s \(365 days\), got 1e\+300"),
+        ({"poke_interval": float("nan")}, "poke_interval must be a positive number of seconds, got nan"),
+        ({"poke_interval": "30"}, "poke_interval must be a number of seconds, got '30'"),
+    ],
+)
+def test_sensor_wait_arguments_are_named_when_the_dag_is_parsed(kwargs, message):
+    with pytest.raises(OpusInvalidArgumentError, match=rf"^Task 'wait': {message}$"):
+        OpusJobSensor(task_id="wait", job_execution_id="job", **kwargs)
+
+
+def test_sensor_takes_timedeltas_like_any_airflow_sensor():
+    from datetime import timedelta
+
+    s = OpusJobSensor(
+        task_id="wait", job_execution_id="job", timeout=timedelta(hours=2), poke_interval=timedelta(minutes=1)
+    )
+    assert (s.timeout, s.poke_interval) == (7200, 60)
+    with pytest.raises(OpusInvalidArgumentError, match=r"timeout must be positive and at most 31536000 s"):
+        OpusJobSensor(task_id="wait", job_execution_id="job", timeout=timedelta(days=400))
+
+
+def test_deferred_sensor_ends_at_execution_timeout_when_it_comes_first(emulator):
+    emulator.configure(job_duration=30)
+    job_id = execute_op(wait_for_completion=False).execute(make_context())
+    context = make_context()
+    context["ti"].start_date = datetime.now(timezone.utc) - timedelta(seconds=5)
+    waiting = sensor(job_execution_id=job_id, deferrable=True, timeout=600, execution_timeout=timedelta(seconds=20))
+    with pytest.raises(TaskDeferred) as info:
+        waiting.execute(context)
+    assert info.value.kwargs == {"deadline": "execution_timeout"}
+    end_time = info.value.trigger.serialize()[1]["end_time"]
+    assert end_time == pytest.approx(context["ti"].start_date.timestamp() + 20, abs=0.001)
+
+
+def test_sensor_deadline_errors_name_the_deadline_that_passed(emulator):
+    event = {"status": "timeout", "job_execution_id": "J", "opus_status": "IN PROGRESS", "message": "deadline"}
+    waiting = sensor(job_execution_id="J", execution_timeout=timedelta(seconds=20))
+    assert OpusJobSensor(task_id="w", job_execution_id="J").timeout == 7 * 24 * 3600
+    with pytest.raises(AirflowTaskTimeout, match=r"execution_timeout \(0:00:20\) passed: .*job J keeps running"):
+        waiting.execute_complete(make_context(), event, deadline="execution_timeout")
+    # Its own timeout fails as in poke and reschedule mode: AirflowSensorTimeout, no retries.
+    with pytest.raises(AirflowSensorTimeout, match="job J keeps running"):
+        waiting.execute_complete(make_context(), event, deadline="timeout")

@@ -40,11 +40,19 @@ def trigger_for(job_id: str, **kwargs) -> OpusJobTrigger:
 
 async def test_success_event(emulator):
     job_id = start_job()
-    (event,) = await events_of(trigger_for(job_id))
+    # Hold the job running until the trigger has seen it so (on a loaded machine a 0.3 s job can
+    # end before the first poll), then let it complete.
+    emulator.set_job_status(job_id, "IN PROGRESS")
+    events = asyncio.ensure_future(events_of(trigger_for(job_id)))
+    deadline = time.monotonic() + 30
+    while not emulator.requests("get_job_status") and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    emulator.set_job_status(job_id, "COMPLETED")
+    (event,) = await events
     assert event["status"] == "success"
     assert event["opus_status"] == "COMPLETED"
     assert event["job_execution_id"] == job_id
-    assert len(emulator.requests("get_job_status")) >= 2  # it waited, polled while running, polled again
+    assert len(emulator.requests("get_job_status")) >= 2  # it polled while running, then polled again
 
 
 async def test_failed_event(emulator):
@@ -188,3 +196,24 @@ async def test_restarted_trigger_keeps_the_grown_interval(emulator, monkeypatch)
     (event,) = await events_of(OpusJobTrigger(**kwargs))
     assert event["status"] == "success"
     assert clock.waits == [2_000]
+
+
+async def test_on_kill_says_the_job_keeps_running(capsys):
+    # Airflow 3.3+ calls on_kill when a user marks or clears the deferred task; Opus cannot cancel the job.
+    await OpusJobTrigger("job-7", poll_interval=60).on_kill()
+    out = capsys.readouterr()
+    assert "Opus has no cancel call: job job-7 keeps running in Opus" in out.out + out.err
+
+
+async def test_error_event_carries_the_error_kind(emulator, monkeypatch):
+    (event,) = await events_of(trigger_for("no-such-job"))
+    assert (event["error_type"], event["http_status"], event["path"]) == (
+        "OpusNotFoundError",
+        404,
+        "/job/no-such-job/status",
+    )
+    revoked = {"conn_type": "opus", "host": emulator.url, "password": "revoked-key-0123456789"}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(revoked))
+    (event,) = await events_of(trigger_for("some-job"))
+    assert (event["status"], event["error_type"], event["http_status"]) == ("error", "OpusAuthError", 401)
+    json.dumps(event)

@@ -19,6 +19,7 @@ COMMANDS = {
     "secrets": ".venv/bin/python -m pytest tests/reliability/test_real_airflow.py -k key_appears_nowhere",
     "restarts": ".venv/bin/python -m pytest tests/reliability/test_real_airflow.py -k killed",
     "load": ".venv/bin/python -m pytest tests/reliability/test_real_airflow.py -k 200_jobs",
+    "distributed": "make e2e-distributed",
 }
 TITLES = {
     "fault_matrix": "Fault matrix: every endpoint x every fault",
@@ -26,6 +27,7 @@ TITLES = {
     "secrets": "Secrets: the service key appears nowhere",
     "restarts": "Restarts: triggerer killed, task process killed",
     "load": "Load: concurrently deferred jobs in one triggerer",
+    "distributed": "Distributed deployment: PostgreSQL, Celery, two schedulers, triggerers and workers",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
 import os
 from collections.abc import Callable
@@ -10,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_opus.compat import AirflowFailException
 from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
 from airflow_provider_opus.exceptions import OpusError
-from airflow_provider_opus.hooks.opus import OpusHook
+from airflow_provider_opus.hooks.opus import OpusAsyncHook, OpusHook
 from airflow_provider_opus.operators.opus import (
     OpusExecuteJobOperator,
     OpusGetJobResultsOperator,
@@ -83,10 +85,74 @@ def with_connection(conn: dict[str, Any], call: Callable[[], Any]) -> Callable[[
     return run
 
 
+def with_environment(name: str, value: str, run: Callable[[Path], Any]) -> Callable[[Path], Any]:
+    def run_with(tmp: Path) -> Any:
+        previous = os.environ.get(name)
+        os.environ[name] = value
+        try:
+            return run(tmp)
+        finally:
+            if previous is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = previous
+
+    return run_with
+
+
+def with_network(call: Callable[[], Any], **extra: Any) -> Callable[[Path], Any]:
+    """Run ``call`` with a connection to the default API whose extra holds the network fields; paths in ``{tmp}``."""
+
+    def run(tmp: Path) -> Any:
+        fields = {key: value.format(tmp=tmp) if isinstance(value, str) else value for key, value in extra.items()}
+        return with_connection({"conn_type": "opus", "password": SERVICE_KEY, "extra": fields}, call)(tmp)
+
+    return run
+
+
+def _execute_job() -> Any:
+    return OpusExecuteJobOperator(
+        task_id="run", workflow_id=DEFAULT_WORKFLOW_ID, inputs=VALID_INPUTS, opus_retry_delay=0.01
+    ).execute(make_context())
+
+
 AMBIGUOUS_SCHEMA = {
     f"workflow_input_{i}": {"id": i, "variable_name": f"workflow_input_{i}", "display_name": "Amount", "type": "float"}
     for i in ("a1", "b2")
 }
+
+
+def rendered_then_run(factory: Callable[[], Any], *, native: bool = False, **params: Any) -> Callable[[Path], Any]:
+    """Make the task in a DAG whose template folder is the test's, render it with ``params``, and execute it."""
+
+    def run(tmp: Path) -> Any:
+        from airflow.sdk import DAG
+
+        with DAG("opus_dag", schedule=None, template_searchpath=str(tmp), render_template_as_native_obj=native) as dag:
+            task = factory()
+        context = {**make_context(), "dag": dag, "params": params}
+        task.render_template_fields(context)
+        return task.execute(context)
+
+    return run
+
+
+def _loop() -> dict[str, Any]:
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    return loop
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+async def _async_status_of(job_id: str) -> str:
+    async with OpusAsyncHook(retry_delay=0.01) as hook:
+        return await hook.get_job_status(job_id)
 
 
 def _status_of(job_id: str) -> Callable[[Path], Any]:
@@ -242,6 +308,32 @@ CASES = [
         "not both",
     ),
     Case(
+        "running_statuses given as one string",
+        lambda tmp: OpusExecuteJobOperator(task_id="r", workflow_id="w", running_statuses="QUEUED"),
+        "running_statuses",
+        "must be a list of status strings",
+    ),
+    Case(
+        "failed_statuses holding COMPLETED",
+        lambda tmp: OpusJobSensor(task_id="s", job_execution_id="j", failed_statuses=["Completed"]),
+        "failed_statuses",
+        "COMPLETED always means success",
+    ),
+    Case(
+        "a status in both running_statuses and failed_statuses",
+        lambda tmp: OpusExecuteJobOperator(
+            task_id="r", workflow_id="w", running_statuses=["on hold"], failed_statuses=["ON_HOLD"]
+        ),
+        "ON HOLD",
+        "give each status once",
+    ),
+    Case(
+        "an empty status in running_statuses",
+        lambda tmp: OpusJobSensor(task_id="s", job_execution_id="j", running_statuses=["QUEUED", " "]),
+        "running_statuses",
+        "must hold non-empty status strings",
+    ),
+    Case(
         "negative timeout",
         lambda tmp: OpusExecuteJobOperator(task_id="r", workflow_id="w", timeout=-1),
         "timeout",
@@ -321,6 +413,79 @@ CASES = [
         "positive number of seconds",
     ),
     Case(
+        "connection with an infinite timeout",
+        with_connection(
+            {"conn_type": "opus", "password": SERVICE_KEY, "extra": {"timeout": "inf"}},
+            lambda: OpusHook().get_workflow(DEFAULT_WORKFLOW_ID),
+        ),
+        "timeout",
+        "up to 3600 (one hour)",
+    ),
+    Case(
+        "connection with a NaN timeout",
+        with_connection(
+            {"conn_type": "opus", "password": SERVICE_KEY, "extra": {"timeout": "nan"}},
+            lambda: OpusHook().get_workflow(DEFAULT_WORKFLOW_ID),
+        ),
+        "timeout",
+        "positive number of seconds up to 3600",
+    ),
+    Case(
+        "connection with a control character inside the key",
+        with_connection(
+            {"conn_type": "opus", "password": SERVICE_KEY[:10] + "\n" + SERVICE_KEY[10:]},
+            lambda: OpusHook().get_workflow(DEFAULT_WORKFLOW_ID),
+        ),
+        "the service key has a control or non-ASCII character at position 11",
+        "paste the key again",
+    ),
+    Case(
+        "connection with a non-ASCII character inside the key (async)",
+        with_connection(
+            {"conn_type": "opus", "password": SERVICE_KEY + "\u2019"},
+            lambda: asyncio.run(_async_status_of("some-job")),
+        ),
+        "the service key has a control or non-ASCII character",
+        "paste the key again",
+    ),
+    # -- proxy and TLS settings (issue #11 D), before any call
+    Case(
+        "connection with a SOCKS proxy URL",
+        with_network(_execute_job, proxy_url="socks5://proxy.corp:1080"),
+        "proxy_url 'socks5://proxy.corp:1080'",
+        "Set it to one like http://proxy.example.com:3128",
+    ),
+    Case(
+        "connection with a proxy URL with a bad port (credentials hidden)",
+        with_network(_execute_job, proxy_url="http://airflow:proxy-secret@proxy.corp:31 28"),
+        "proxy_url 'http://***@proxy.corp:31 28'",
+        "is not an http(s) proxy URL",
+    ),
+    Case(
+        "HTTPS_PROXY in the environment not an http(s) URL",
+        with_environment("HTTPS_PROXY", "socks5h://proxy.corp:1080", with_network(_execute_job)),
+        "HTTPS_PROXY in the environment",
+        "or set the connection's proxy_url",
+    ),
+    Case(
+        "connection with a missing CA bundle",
+        with_network(_execute_job, ca_bundle="{tmp}/company-ca.pem"),
+        "ca_bundle",
+        "does not exist. Set it to the path of a PEM file",
+    ),
+    Case(
+        "connection with a CA bundle that is a directory (async)",
+        with_network(lambda: asyncio.run(_async_status_of("some-job")), ca_bundle="{tmp}"),
+        "ca_bundle",
+        "is a directory. Set it to the path of a PEM file",
+    ),
+    Case(
+        "connection with verify_tls not a yes or no",
+        with_network(_execute_job, verify_tls="sometimes"),
+        "verify_tls",
+        "must be true or false",
+    ),
+    Case(
         "connection with a refused key (401)",
         lambda tmp: OpusExecuteJobOperator(
             task_id="r",
@@ -330,6 +495,149 @@ CASES = [
         ).execute(make_context()),
         "service key was refused",
         "check the password of the Opus connection",
+    ),
+    # -- values JSON cannot carry, found before initiate (issue #11)
+    Case(
+        "object holding a datetime",
+        run_job(Metadata={"when": [1, 2, dt.datetime(2025, 1, 1)]}),
+        "'Metadata'['when'][2]",
+        "is not JSON: give a string",
+    ),
+    Case("array holding a set", run_job(Reviewers=[{"ann"}]), "'Reviewers'[0]", "is not JSON: give a list"),
+    Case("object holding bytes", run_job(Metadata={"raw": b"x"}), "'Metadata'['raw']", "give a string (decode it)"),
+    Case(
+        "object holding NaN",
+        run_job(Metadata={"x": float("nan")}),
+        "'Metadata'['x']",
+        "not a JSON number: give a finite number or None",
+    ),
+    Case(
+        "array holding infinity",
+        run_job(Reviewers=["ann", float("inf")]),
+        "'Reviewers'[1]",
+        "not a JSON number: give a finite number or None",
+    ),
+    Case(
+        "float given an int beyond a double",
+        run_job(Threshold=10**400),
+        "'Threshold'",
+        "give a number between -1.8e308 and 1.8e308",
+    ),
+    Case("object with an int key", run_job(Metadata={1: "a"}), "'Metadata'[1]", "give the key as a string"),
+    Case(
+        # Airflow itself cannot take such a value as an operator argument (RecursionError): JobPayloadSchema can.
+        "object containing itself",
+        lambda tmp: JobPayloadSchema(OpusHook().get_job_payload_schema(DEFAULT_WORKFLOW_ID)).build(
+            {**VALID_INPUTS, "Metadata": _loop()}
+        ),
+        "'Metadata'['self']",
+        "give a copy without the loop",
+    ),
+    Case("array nested too deep", run_job(Reviewers=_nested(101)), "'Reviewers'[0]", "levels deep: flatten it"),
+    Case(
+        "inputs JSON text with NaN",
+        lambda tmp: OpusExecuteJobOperator(
+            task_id="r", workflow_id=DEFAULT_WORKFLOW_ID, inputs='{"Threshold": NaN}'
+        ).execute(make_context()),
+        "inputs is JSON text with NaN",
+        "give a finite number or null",
+    ),
+    Case(
+        "instance JSON text with Infinity",
+        lambda tmp: OpusExecuteJobOperator(
+            task_id="r",
+            workflow_id=DEFAULT_WORKFLOW_ID,
+            job_payload_schema_instance='{"workflow_input_a0hk6ujuo": {"value": Infinity, "type": "float"}}',
+        ).execute(make_context()),
+        "job_payload_schema_instance is JSON text with Infinity",
+        "give a finite number or null",
+    ),
+    Case(
+        "instance field that is not JSON",
+        lambda tmp: OpusExecuteJobOperator(
+            task_id="r",
+            workflow_id=DEFAULT_WORKFLOW_ID,
+            job_payload_schema_instance={
+                "workflow_input_a0hk6ujuo": {"value": 0.5, "type": "float", "displayName": float("nan")}
+            },
+        ).execute(make_context()),
+        "'Threshold'['displayName']",
+        "give a finite number or None",
+    ),
+    Case(
+        "instance .json file not found",
+        rendered_then_run(
+            lambda: OpusExecuteJobOperator(
+                task_id="r", workflow_id=DEFAULT_WORKFLOW_ID, job_payload_schema_instance="payloads/none.json"
+            )
+        ),
+        "job_payload_schema_instance file 'payloads/none.json'",
+        "put it next to the DAG file or in a template_searchpath folder",
+    ),
+    # -- argument types and bounds (issue #11)
+    Case(
+        "workflow id an int",
+        lambda tmp: OpusExecuteJobOperator(task_id="r", workflow_id=5),  # type: ignore[arg-type]
+        "workflow_id",
+        "must be a string, got int 5",
+    ),
+    Case(
+        "workflow id rendered as an int",
+        rendered_then_run(
+            lambda: OpusExecuteJobOperator(task_id="r", workflow_id="{{ params.workflow }}", inputs=VALID_INPUTS),
+            native=True,
+            workflow=5,
+        ),
+        "workflow_id",
+        "must be a string, got int 5",
+    ),
+    Case(
+        "timeout NaN",
+        lambda tmp: OpusExecuteJobOperator(task_id="r", workflow_id="w", timeout=float("nan")),
+        "timeout",
+        "must be positive and at most 31536000 s (365 days), or None",
+    ),
+    Case(
+        "timeout a string",
+        lambda tmp: OpusExecuteJobOperator(task_id="r", workflow_id="w", timeout="60"),  # type: ignore[arg-type]
+        "timeout",
+        "must be a number of seconds or None",
+    ),
+    Case(
+        "poll interval 1e300",
+        lambda tmp: OpusExecuteJobOperator(task_id="r", workflow_id="w", poll_interval=1e300),
+        "poll_interval",
+        "must be at most 31536000 s (365 days)",
+    ),
+    Case(
+        "sensor: timeout NaN",
+        lambda tmp: OpusJobSensor(task_id="s", job_execution_id="j", timeout=float("nan")),
+        "timeout",
+        "must be positive and at most 31536000 s (365 days), or None",
+    ),
+    Case(
+        "sensor: timeout a string",
+        lambda tmp: OpusJobSensor(task_id="s", job_execution_id="j", timeout="60"),  # type: ignore[arg-type]
+        "timeout",
+        "must be a number of seconds or None",
+    ),
+    Case(
+        "sensor: poke interval 1e300",
+        lambda tmp: OpusJobSensor(task_id="s", job_execution_id="j", poke_interval=1e300),
+        "poke_interval",
+        "must be at most 31536000 s (365 days)",
+    ),
+    Case(
+        "upload: files None",
+        lambda tmp: OpusUploadOperator(task_id="u", files=None),  # type: ignore[arg-type]
+        "files",
+        "must be a path or a list of paths, got NoneType None",
+    ),
+    Case(
+        "upload: a file that is not a path",
+        operator(lambda tmp: OpusUploadOperator(task_id="u", files=[file_at("a.pdf")(tmp), 5])),  # type: ignore[list-item]
+        "files[1]",
+        "must be a path, got int 5",
     ),
 ]
 

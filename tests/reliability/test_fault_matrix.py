@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_opus.api import RetrySafety
+from airflow_provider_opus.compat import AirflowFailException
 from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
 from airflow_provider_opus.exceptions import OpusError, OpusResponseError
 from airflow_provider_opus.hooks import opus as hooks
@@ -61,7 +62,11 @@ FAULTS: dict[str, tuple[Any, str, str]] = {
     "non-JSON 200": (lambda: {"status": 200, "body": "<html>proxy error</html>"}, FAILED, FAILED),
     "JSON of the wrong shape": (lambda: {"status": 200, "json": ["unexpected"]}, FAILED, FAILED),
     "slow response": (lambda: {"delay": 0.2}, OK, OK),
+    "403 refused": (lambda: {"status": 403}, FAILED, FAILED),
 }
+#: Cells whose outcome differs from their endpoint's retry safety: storage refuses an expired
+#: presigned URL with 403, and the upload asks Opus for a fresh one; the API's 403 is a refused key.
+EXCEPTIONS = {("storage_put", "403 refused"): RETRIED_OK}
 #: A PUT's answer has no body to parse: a 200 of any body is a successful upload.
 NOT_APPLICABLE = {("storage_put", "non-JSON 200"), ("storage_put", "JSON of the wrong shape")}
 
@@ -76,6 +81,8 @@ def _closed_port() -> int:
 
 
 def _expected(endpoint: str, fault: str) -> str:
+    if (endpoint, fault) in EXCEPTIONS:
+        return EXCEPTIONS[endpoint, fault]
     _, idempotent, billed = FAULTS[fault]
     return idempotent if ENDPOINT_SAFETY[endpoint] is RetrySafety.IDEMPOTENT else billed
 
@@ -98,14 +105,17 @@ def _classify(error: Exception | None, attempts: int, faulted: int, slow: bool) 
         return OK if slow or faulted == 0 else RETRIED_OK
     if attempts > 1:
         return GAVE_UP
-    # A malformed answer is no fault of the wire: retrying would read the same answer again.
-    return FAILED if isinstance(error, OpusResponseError) else UNSAFE
+    # A malformed answer is no fault of the wire: retrying would read the same answer again; nor
+    # would a retry change an answer that fails the task at once (a refused key).
+    return FAILED if isinstance(error, (OpusResponseError, AirflowFailException)) else UNSAFE
 
 
 def _refuse(emulator: Any, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
     dead = f"http://127.0.0.1:{_closed_port()}"
     if endpoint == "storage_put":
-        emulator.inject("get_upload_url", {"status": 200, "json": {"presignedUrl": f"{dead}/u", "fileUrl": "f"}})
+        # Every attempt of the upload (retry_limit=2) asks for a URL afresh: each gets a dead one.
+        dead_url = {"status": 200, "json": {"presignedUrl": f"{dead}/u", "fileUrl": "f"}, "times": 3}
+        emulator.inject("get_upload_url", dead_url)
         return
     # Everything before the endpoint works; from it on the API host refuses connections.
     real_send = OpusHook._send_once

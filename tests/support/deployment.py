@@ -269,9 +269,20 @@ class AirflowDeployment:
                 continue
             statuses = {name: (health.get(name.replace("-", "_")) or {}).get("status") for name in wanted}
             if all(status == "healthy" for status in statuses.values()):
+                self._authenticate()
                 return
             time.sleep(0.5)
         raise DeploymentError(f"Airflow did not become healthy within {timeout:.0f} s: {health}")
+
+    def _authenticate(self) -> None:
+        # Airflow 3.1's API wants a token even when everyone is an admin (3.2+ makes one per request);
+        # with SIMPLE_AUTH_MANAGER_ALL_ADMINS, GET /auth/token hands one out without credentials.
+        if "Authorization" in self._http.headers:
+            return
+        response = self._http.get(f"{self.url}/auth/token", timeout=30)
+        if not response.ok:
+            raise DeploymentError(f"GET /auth/token: {response.status_code} {response.text[:500]}")
+        self._http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
     # REST API -----------------------------------------------------------------------------------
 
@@ -285,6 +296,16 @@ class AirflowDeployment:
         if not response.ok:
             raise DeploymentError(f"{method} /api/v2{path}: {response.status_code} {response.text[:500]}")
         return response.json() if response.content else None
+
+    def connection_form(self, connection_type: str) -> dict[str, Any]:
+        """The connection form the UI shows for ``connection_type`` (``GET /ui/connections/hook_meta``)."""
+        response = self._http.get(f"{self.url}/ui/connections/hook_meta", timeout=60)
+        if not response.ok:
+            raise DeploymentError(f"GET /ui/connections/hook_meta: {response.status_code} {response.text[:500]}")
+        forms = [form for form in response.json() if form.get("connection_type") == connection_type]
+        if len(forms) != 1:
+            raise DeploymentError(f"hook_meta has {len(forms)} entries of connection type {connection_type!r}")
+        return dict(forms[0])
 
     def wait_for_dag(self, dag_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """Wait until the dag-processor has parsed ``dag_id``; fail at once on an import error."""

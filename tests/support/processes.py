@@ -228,21 +228,23 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def stop_recorded(pid_dir: Path, grace: float = DEFAULT_GRACE, marker: str = "airflow") -> list[int]:
+def stop_recorded(pid_dir: Path, grace: float = DEFAULT_GRACE, marker: str | tuple[str, ...] = "airflow") -> list[int]:
     """
     Stop the processes named by pid files of an earlier run that did not clean up (say, it was SIGKILLed).
 
     A pid counts only while its process group still exists and its command line contains
-    ``marker``, so a pid that another program has reused since is left alone.
+    ``marker`` (or one of several), so a pid that another program has reused since is left alone.
 
     :return: the pids that were stopped.
     """
     stopped = []
+    markers = (marker,) if isinstance(marker, str) else marker
     for pid_file in sorted(pid_dir.glob("*.pid")) if pid_dir.is_dir() else []:
         try:
             pid = int(pid_file.read_text().split()[0])
             proc = psutil.Process(pid)
-            if marker in " ".join(proc.cmdline()) and os.getpgid(pid) == pid:
+            cmdline = " ".join(proc.cmdline())
+            if any(text in cmdline for text in markers) and os.getpgid(pid) == pid:
                 procs = [proc, *proc.children(recursive=True)]
                 os.kill(pid, signal.SIGTERM)
                 _, alive = psutil.wait_procs(procs, timeout=grace)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from datetime import datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -31,19 +31,34 @@ class FakeTaskStateStore:
 
 
 class FakeTaskInstance:
-    """Records XCom pushes."""
+    """Records XCom pushes; has the start of the try and, in reschedule mode, of the first poke."""
 
     def __init__(self) -> None:
         self.xcom: dict[str, Any] = {}
         self.stats_tags: dict[str, str] = {}
+        self.start_date: datetime | None = None
+        self.first_reschedule_date: datetime | None = None
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcom[key] = value
+
+    def get_first_reschedule_date(self, context: Any) -> datetime | None:
+        return self.first_reschedule_date
 
 
 class FakeOutletEvent:
     def __init__(self) -> None:
         self.extra: dict[str, Any] = {}
+
+
+class FakeOutletEvents:
+    """``outlet_events``: one event per asset, found by its name and URI (Airflow 3.1's Asset is unhashable)."""
+
+    def __init__(self) -> None:
+        self.events: dict[tuple[str, str], FakeOutletEvent] = {}
+
+    def __getitem__(self, asset: Any) -> FakeOutletEvent:
+        return self.events.setdefault((asset.name, asset.uri), FakeOutletEvent())
 
 
 def make_context(store: FakeTaskStateStore | None = None) -> dict[str, Any]:
@@ -53,7 +68,7 @@ def make_context(store: FakeTaskStateStore | None = None) -> dict[str, Any]:
         "dag": SimpleNamespace(dag_id="opus_dag"),
         "run_id": "manual__2026-01-01",
         "task_state_store": store if store is not None else FakeTaskStateStore(),
-        "outlet_events": defaultdict(FakeOutletEvent),
+        "outlet_events": FakeOutletEvents(),
     }
 
 

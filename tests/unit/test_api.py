@@ -7,10 +7,26 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_opus.api import parse_retry_after
-from airflow_provider_opus.exceptions import OpusAuthError, OpusBadRequestError, OpusNotFoundError, OpusResponseError
+from airflow_provider_opus.api import (
+    job_execution_id_from,
+    job_results_from,
+    output_files_from,
+    parse_retry_after,
+    results_from,
+    storage_error_for_status,
+    upload_urls_from,
+)
+from airflow_provider_opus.compat import AirflowFailException
+from airflow_provider_opus.exceptions import (
+    OpusAuthError,
+    OpusBadRequestError,
+    OpusNotFoundError,
+    OpusRateLimitError,
+    OpusResponseError,
+    OpusServerError,
+    OpusStorageError,
+)
 from tests.unit.helpers import BASE, KEY, hook
 
 pytestmark = pytest.mark.usefixtures("opus_connection")
@@ -67,3 +83,94 @@ def test_429_honours_retry_after_http_date():
     assert parse_retry_after("garbage") is None
     assert parse_retry_after(None) is None
     assert parse_retry_after("-3") == 0.0
+
+
+# -- the storage host's answers to a presigned PUT ---------------------------------------------------
+
+S3_EXPIRED = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (403, OpusStorageError),
+        (401, OpusStorageError),
+        (400, OpusStorageError),
+        (404, OpusStorageError),
+        (413, OpusStorageError),
+        (429, OpusRateLimitError),
+        (503, OpusServerError),
+    ],
+)
+def test_storage_answers_never_blame_the_key(status, error):
+    exc = storage_error_for_status("/upload/t1", status, S3_EXPIRED, None)
+    assert type(exc) is error
+    assert not isinstance(exc, (OpusAuthError, OpusNotFoundError))
+    text = str(exc)
+    assert text.startswith(f"Opus PUT /upload/t1 returned HTTP {status}")
+    assert "check the password" not in text and "workflow or job id" not in text
+
+
+def test_refused_presigned_url_says_so_and_keeps_the_storage_message():
+    exc = storage_error_for_status("/upload/t1", 403, S3_EXPIRED, None)
+    assert "Request has expired" in str(exc)
+    assert "storage refused the presigned upload URL: it expired or does not fit this upload" in str(exc)
+    assert "not the service key" in str(exc)
+    assert not isinstance(exc, AirflowFailException)  # a task retry gets fresh URLs
+
+
+# -- fields read from responses ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"presignedUrl": "https://s3/u?sig=1", "fileUrl": None}, "fileUrl is null, expected a non-empty URL string"),
+        ({"presignedUrl": "https://s3/u?sig=1", "fileUrl": {"a": 1}}, "fileUrl is dict {'a': 1}"),
+        ({"presignedUrl": "https://s3/u?sig=1", "fileUrl": 5}, "fileUrl is int 5"),
+        ({"presignedUrl": 7, "fileUrl": "https://f/1.pdf"}, "presignedUrl is int 7"),
+        (
+            {"presignedUrl": "s3://bucket/u?sig=secret", "fileUrl": "f"},
+            r"presignedUrl is not an http\(s\) URL \(s3://bucket/u\)",
+        ),
+    ],
+)
+def test_upload_urls_of_the_wrong_type_name_the_field(body, message):
+    with pytest.raises(OpusResponseError, match=message) as info:
+        upload_urls_from(body, "/job/file/upload")
+    assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(True, "jobExecutionId is bool True"), ("", "jobExecutionId is ''"), (1.5, "jobExecutionId is float 1.5")],
+)
+def test_job_execution_id_must_be_a_string_or_an_integer(value, message):
+    with pytest.raises(OpusResponseError, match=message):
+        job_execution_id_from({"jobExecutionId": value}, "/job/initiate")
+    assert job_execution_id_from({"jobExecutionId": 2514}, "/job/initiate") == "2514"
+    assert job_execution_id_from({"jobExecutionId": "j1"}, "/job/initiate") == "j1"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"results": []}, "results is list, expected an object"),
+        ({"results": "x"}, "results is str, expected an object"),
+        ({"results": {"outputFiles": "abc"}}, "results.outputFiles is 'abc', expected a list of URL strings"),
+        ({"results": {"outputFiles": [{"url": "x"}]}}, "results.outputFiles is list"),
+        ({"status": 5, "results": {}}, "status is int, expected a string"),
+    ],
+)
+def test_results_of_the_wrong_shape_name_the_field(body, message):
+    with pytest.raises(OpusResponseError, match=message):
+        job_results_from(body, "/job/j/results")
+
+
+def test_results_absent_or_null_are_empty_and_kept_otherwise():
+    assert results_from({"status": "FAILED"}, "/p") == {}
+    assert results_from({"results": None}, "/p") == {}
+    full = {"summary": "s", "outputFiles": ["https://f/1.pdf"], "data": {"x": 1}, "extra": [1]}
+    assert results_from({"results": full}, "/p") is full
+    assert output_files_from(full, "/p") == ["https://f/1.pdf"]
+    assert output_files_from({}, "/p") == []

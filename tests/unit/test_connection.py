@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_opus.compat import AirflowFailException
 from airflow_provider_opus.exceptions import OpusConnectionConfigError
 from airflow_provider_opus.hooks.opus import OpusHook
 from tests.unit.helpers import KEY
@@ -63,3 +64,261 @@ def test_bad_connection_fails_without_retries(monkeypatch, requests_mock, conn, 
     assert isinstance(info.value, AirflowFailException)
     assert "opus_default" in str(info.value)
     assert requests_mock.call_count == 0
+
+
+@pytest.mark.parametrize("timeout", ["inf", "Infinity", "-inf", "nan", 1e300, 3600.5])
+def test_timeout_must_be_finite_and_at_most_an_hour(monkeypatch, requests_mock, timeout):
+    conn = {"conn_type": "opus", "password": KEY, "extra": {"timeout": timeout}}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+    with pytest.raises(OpusConnectionConfigError, match=r"timeout must be a positive number of seconds up to 3600"):
+        OpusHook().get_job_status("j1")
+    assert requests_mock.call_count == 0
+    with pytest.raises(OpusConnectionConfigError, match="up to 3600"):
+        _ = OpusHook(timeout=float("inf")).settings
+
+
+def test_an_hour_is_the_longest_timeout(monkeypatch):
+    conn = {"conn_type": "opus", "password": KEY, "extra": {"timeout": 3600}}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+    assert OpusHook().settings.timeout == 3600
+
+
+@pytest.mark.parametrize("pasted", [KEY + "\n", f"  {KEY}  ", f"\t{KEY}\r\n", f"\u00a0{KEY}"])
+def test_key_is_trimmed_of_surrounding_whitespace(monkeypatch, pasted):
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps({"conn_type": "opus", "password": pasted}))
+    settings = OpusHook().settings
+    assert settings.service_key == KEY
+    assert settings.api_headers["x-service-key"] == KEY
+
+
+@pytest.mark.parametrize(
+    ("key", "position"),
+    [(KEY[:4] + "\n" + KEY[4:], 5), (KEY + "\x00x", 29), (KEY[:2] + "\u2019" + KEY[2:], 3), ("\x7f" + KEY, 1)],
+)
+def test_key_with_a_control_or_non_ascii_character_is_refused_without_echoing_it(
+    monkeypatch, requests_mock, key, position
+):
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps({"conn_type": "opus", "password": key}))
+    with pytest.raises(OpusConnectionConfigError) as info:
+        OpusHook().get_job_status("j1")
+    message = str(info.value)
+    assert f"the service key has a control or non-ASCII character at position {position} of" in message
+    assert "paste the key again" in message
+    assert KEY[:4] not in message and KEY[4:] not in message
+    assert requests_mock.call_count == 0
+
+
+def test_a_key_of_only_whitespace_is_no_key(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps({"conn_type": "opus", "password": " \n"}))
+    with pytest.raises(OpusConnectionConfigError, match="has no service key"):
+        _ = OpusHook().settings
+
+
+# -- proxy and TLS settings (issue #11 D) ----------------------------------------------------------
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY")
+
+
+@pytest.fixture
+def no_proxy_environment(monkeypatch):
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def settings_of(monkeypatch, **extra):
+    conn = {"conn_type": "opus", "host": "https://opus.example.com", "password": KEY, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+    return OpusHook().settings
+
+
+@pytest.mark.usefixtures("no_proxy_environment")
+def test_network_defaults_are_direct_and_verified(monkeypatch):
+    settings = settings_of(monkeypatch)
+    assert settings.proxy_for("https://opus.example.com/job/x/status") is None
+    assert (settings.ca_bundle, settings.verify_tls, settings.tls_verify) == (None, True, True)
+
+
+@pytest.mark.usefixtures("no_proxy_environment")
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("http://proxy.corp:3128", "http://proxy.corp:3128"),
+        ("  https://proxy.corp:3129/ ", "https://proxy.corp:3129"),
+        ("proxy.corp:3128", "http://proxy.corp:3128"),  # no scheme: http, as requests and curl take it
+        ("http://user:p%40ss@proxy.corp:3128", "http://user:p%40ss@proxy.corp:3128"),
+    ],
+)
+def test_proxy_url_is_used_for_every_url(monkeypatch, given, expected):
+    monkeypatch.setenv("HTTPS_PROXY", "http://other:1")
+    monkeypatch.setenv("NO_PROXY", "*")  # the connection's proxy_url wins over the whole environment
+    settings = settings_of(monkeypatch, proxy_url=given)
+    for url in ("https://opus.example.com/job/initiate", "http://storage.example.net/upload/t?X-Amz-Signature=s"):
+        assert settings.proxy_for(url) == expected
+    assert "p%40ss" not in repr(settings)
+
+
+@pytest.mark.usefixtures("no_proxy_environment")
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "socks5://proxy.corp:1080",
+        "http://",
+        "http://proxy.corp:port",
+        "http://proxy.corp:99999",
+        "http://proxy.corp:3128/some/path",
+        "http://pro xy.corp:3128",
+        "ftp://user:topsecret@proxy.corp",
+        "http://user:topsecret@proxy.corp:notaport",
+        42,
+    ],
+)
+def test_a_bad_proxy_url_is_refused_naming_the_field_without_credentials(monkeypatch, requests_mock, bad):
+    with pytest.raises(OpusConnectionConfigError, match=r"proxy_url .* is not an http\(s\) proxy URL") as info:
+        settings_of(monkeypatch, proxy_url=bad)
+    message = str(info.value)
+    assert "'opus_default'" in message
+    assert "http://proxy.example.com:3128" in message  # the fix: what a proxy URL looks like
+    assert "topsecret" not in message
+    assert requests_mock.call_count == 0
+
+
+@pytest.mark.usefixtures("no_proxy_environment")
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "http_proxy"])
+def test_a_bad_proxy_in_the_environment_names_the_variable(monkeypatch, variable):
+    monkeypatch.setenv(variable, "socks5h://user:topsecret@proxy.corp:1080")
+    with pytest.raises(OpusConnectionConfigError, match=rf"{variable.upper()} in the environment") as info:
+        settings_of(monkeypatch)
+    assert "topsecret" not in str(info.value)
+    assert "set the connection's proxy_url" in str(info.value)
+
+
+@pytest.mark.usefixtures("no_proxy_environment")
+def test_environment_proxies_apply_by_scheme(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://secure-proxy:3128")
+    monkeypatch.setenv("HTTP_PROXY", "plain-proxy:8080")
+    settings = settings_of(monkeypatch)
+    assert settings.proxy_for("https://opus.example.com/x") == "http://secure-proxy:3128"
+    assert settings.proxy_for("http://storage.example.net/x") == "http://plain-proxy:8080"
+    assert "secure-proxy" not in repr(settings)
+
+
+@pytest.mark.usefixtures("no_proxy_environment")
+def test_lower_case_proxy_variables_win(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://upper:1")
+    monkeypatch.setenv("https_proxy", "http://lower:2")
+    monkeypatch.setenv("NO_PROXY", "*")
+    monkeypatch.setenv("no_proxy", "elsewhere.example")
+    assert settings_of(monkeypatch).proxy_for("https://opus.example.com/x") == "http://lower:2"
+
+
+@pytest.mark.usefixtures("no_proxy_environment")
+@pytest.mark.parametrize(
+    ("no_proxy", "url", "bypassed"),
+    [
+        ("example.com", "https://opus.example.com/x", True),
+        (".example.com", "https://opus.example.com/x", True),
+        ("*.example.com", "https://opus.example.com/x", True),
+        ("example.com", "https://example.com/x", True),
+        ("EXAMPLE.COM", "https://Opus.Example.Com/x", True),
+        ("example.com", "https://badexample.com/x", False),
+        ("opus.example.com:443", "https://opus.example.com/x", True),
+        ("opus.example.com:8443", "https://opus.example.com/x", False),
+        ("opus.example.com:8443", "https://opus.example.com:8443/x", True),
+        ("10.0.0.0/8", "https://10.1.2.3/x", True),
+        ("10.0.0.0/8", "https://11.1.2.3/x", False),
+        ("10.1.2.3", "https://10.1.2.3:9000/x", True),
+        ("::1", "https://[::1]:9000/x", True),
+        ("[::1]:9000", "https://[::1]:9000/x", True),
+        ("fd00::/8", "https://[fd12::1]/x", True),
+        ("fd00::/8", "https://10.1.2.3/x", False),
+        ("a.test, b.test ,c.test", "https://b.test/x", True),
+        ("a.test b.test", "https://b.test/x", True),
+        ("*", "https://anything.example/x", True),
+        ("", "https://opus.example.com/x", False),
+    ],
+)
+def test_no_proxy_matching(monkeypatch, no_proxy, url, bypassed):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    expected = None if bypassed else "http://proxy.corp:3128"
+    assert settings_of(monkeypatch).proxy_for(url) == expected
+
+
+def test_ca_bundle_is_checked_and_used(monkeypatch, tmp_path):
+    from tests.support.tls import make_certificates
+
+    ca_file = make_certificates(tmp_path).ca_file
+    settings = settings_of(monkeypatch, ca_bundle=f"  {ca_file} ")
+    assert settings.ca_bundle == ca_file
+    assert settings.tls_verify == ca_file
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert settings_of(monkeypatch, ca_bundle="~/ca.pem").ca_bundle == ca_file
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda tmp: str(tmp / "missing.pem"), "does not exist"),
+        (lambda tmp: str(tmp), "is a directory"),
+        (lambda tmp: _written(tmp / "key.pem", b"-----BEGIN PRIVATE KEY-----\n"), "holds no PEM certificate"),
+        (lambda tmp: 7, "must be a file path"),
+    ],
+)
+def test_a_bad_ca_bundle_is_refused_naming_the_field(monkeypatch, requests_mock, tmp_path, make, problem):
+    with pytest.raises(OpusConnectionConfigError, match=f"ca_bundle .*{problem}") as info:
+        settings_of(monkeypatch, ca_bundle=make(tmp_path))
+    assert "'opus_default'" in str(info.value)
+    assert "PEM file with your CA's certificates" in str(info.value)
+    assert requests_mock.call_count == 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_ca_bundle_is_refused(monkeypatch, tmp_path):
+    path = tmp_path / "ca.pem"
+    path.write_bytes(b"-----BEGIN CERTIFICATE-----\n")
+    path.chmod(0)
+    with pytest.raises(OpusConnectionConfigError, match=r"ca_bundle .* cannot be read"):
+        settings_of(monkeypatch, ca_bundle=str(path))
+
+
+def _written(path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (True, True),
+        (False, False),
+        ("false", False),
+        ("No", False),
+        ("0", False),
+        ("off", False),
+        ("TRUE", True),
+        ("yes", True),
+        (1, True),
+        (None, True),
+        ("", True),
+    ],
+)
+def test_verify_tls_words(monkeypatch, given, expected):
+    settings = settings_of(monkeypatch, verify_tls=given)
+    assert settings.verify_tls is expected
+    assert settings.tls_verify is expected
+
+
+def test_verify_tls_must_be_a_yes_or_no(monkeypatch):
+    with pytest.raises(OpusConnectionConfigError, match="verify_tls must be true or false, got 'maybe'"):
+        settings_of(monkeypatch, verify_tls="maybe")
+
+
+def test_verify_tls_off_wins_over_the_ca_bundle_and_warns(monkeypatch, tmp_path, caplog):
+    from tests.support.tls import make_certificates
+
+    ca_file = make_certificates(tmp_path).ca_file
+    with caplog.at_level("WARNING", logger="airflow_provider_opus.connection"):
+        settings = settings_of(monkeypatch, ca_bundle=ca_file, verify_tls="false")
+    assert settings.tls_verify is False
+    assert "'opus_default' has verify_tls off" in caplog.text

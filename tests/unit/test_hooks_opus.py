@@ -94,14 +94,26 @@ def test_upload_streams_through_a_bare_session(requests_mock, tmp_path):
     assert requests_mock.request_history[0].json()["fileExtension"] == ".pdf"
 
 
-def test_upload_put_is_retried_from_the_start(requests_mock, tmp_path, sleeps):
+def test_upload_put_is_retried_from_the_start_with_a_fresh_url(requests_mock, tmp_path, sleeps):
     path = tmp_path / "a.csv"
     path.write_text("a,b\n1,2\n")
-    requests_mock.post(f"{BASE}/job/file/upload", json={"presignedUrl": "https://bucket.test/u", "fileUrl": "f"})
-    requests_mock.put("https://bucket.test/u", [{"status_code": 503}, {"status_code": 200}])
-    assert hook().upload_file(str(path), content_type="text/x-custom") == "f"
+    requests_mock.post(
+        f"{BASE}/job/file/upload",
+        [
+            {"json": {"presignedUrl": "https://bucket.test/u1", "fileUrl": "f1"}},
+            {"json": {"presignedUrl": "https://bucket.test/u2", "fileUrl": "f2"}},
+        ],
+    )
+    requests_mock.put("https://bucket.test/u1", status_code=503)
+    requests_mock.put("https://bucket.test/u2", status_code=200)
+    assert hook().upload_file(str(path), content_type="text/x-custom") == "f2"
     assert requests_mock.request_history[-1].headers["Content-Type"] == "text/x-custom"
-    assert requests_mock.call_count == 3
+    assert [(r.method, r.path) for r in requests_mock.request_history] == [
+        ("POST", "/job/file/upload"),
+        ("PUT", "/u1"),
+        ("POST", "/job/file/upload"),
+        ("PUT", "/u2"),
+    ]
 
 
 # -- waiting and connection test -------------------------------------------------------------------
@@ -127,22 +139,30 @@ def test_wait_for_job_times_out_and_says_the_job_keeps_running(requests_mock):
         hook().wait_for_job("j1", poll_interval=0.01, timeout=0.05)
 
 
+NOT_FOUND = {"status_code": 404, "json": {"message": "no such job"}}
+
+
 @pytest.mark.parametrize(
-    ("response", "ok", "message"),
+    ("responses", "ok", "message"),
     [
-        ({"status_code": 404, "json": {"message": "no such job"}}, True, "the service key was accepted"),
-        ({"status_code": 401, "json": {"message": "bad key"}}, False, "refused the service key (HTTP 401)"),
-        ({"exc": requests.exceptions.ConnectTimeout}, False, "Could not reach https://opus.test"),
-        ({"status_code": 500}, False, "the key is unproven"),
+        ([NOT_FOUND, {"status_code": 401}], True, "the service key was accepted"),
+        ([NOT_FOUND, {"status_code": 404}], False, "https://opus.test is not the Opus API"),
+        ([NOT_FOUND, {"exc": requests.exceptions.ConnectTimeout}], False, "Could not reach https://opus.test"),
+        ([{"status_code": 401, "json": {"message": "bad key"}}], False, "refused the service key (HTTP 401)"),
+        ([{"exc": requests.exceptions.ConnectTimeout}], False, "Could not reach https://opus.test"),
+        ([{"status_code": 500}], False, "the key is unproven"),
     ],
 )
-def test_test_connection_says_what_it_proved(requests_mock, response, ok, message):
-    requests_mock.get(f"{BASE}/job/airflow-connection-test/status", **response)
+def test_test_connection_says_what_it_proved(requests_mock, responses, ok, message):
+    requests_mock.get(f"{BASE}/job/airflow-connection-test/status", responses)
     result, text = OpusHook().test_connection()
     assert result is ok
     assert message in text
     assert KEY not in text
-    assert requests_mock.call_count == 1
+    history = requests_mock.request_history
+    assert len(history) == len(responses)
+    # The second request, which proves the host checks the key, goes without it.
+    assert [r.headers.get("x-service-key") for r in history] == [KEY, None][: len(responses)]
 
 
 def test_test_connection_reports_a_bad_connection(monkeypatch):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
+import unicodedata
+from decimal import Decimal
 from pathlib import Path
 
 import pendulum
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_opus.compat import AirflowFailException
 from airflow_provider_opus.exceptions import OpusPayloadError
 from airflow_provider_opus.payload import JobPayloadSchema, WorkflowInput, build_job_payload
 
@@ -589,3 +592,164 @@ def test_validate_instance_rejects_local_paths_in_file_inputs():
         "'Invoice': '/data/invoice.pdf' is a local path, and an instance is sent as is: give a fileUrl, "
         "or pass the path in inputs= to have it uploaded first"
     ]
+
+
+# --- values JSON cannot carry ------------------------------------------------------------------------
+
+
+class _Opaque:
+    def __repr__(self) -> str:
+        return "<opaque>"
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        (
+            "Metadata",
+            {"when": [1, 2, dt.datetime(2025, 1, 1)]},
+            "'Metadata'['when'][2]: datetime datetime.datetime(2025, 1, 1, 0, 0) is not JSON: "
+            "give a string, e.g. its isoformat()",
+        ),
+        (
+            "Reviewers",
+            ("ann", dt.date(2025, 1, 1)),
+            "'Reviewers'[1]: date datetime.date(2025, 1, 1) is not JSON: give a string, e.g. its isoformat()",
+        ),
+        ("Metadata", {"tags": {"a"}}, "'Metadata'['tags']: set {'a'} is not JSON: give a list"),
+        ("Metadata", {"raw": [b"x"]}, "'Metadata'['raw'][0]: bytes b'x' is not JSON: give a string (decode it)"),
+        (
+            "Metadata",
+            {"amount": Decimal("1.5")},
+            "'Metadata'['amount']: Decimal Decimal('1.5') is not JSON: "
+            "give an int or a float, or a string to keep every digit",
+        ),
+        (
+            "Metadata",
+            {"a": {"b": _Opaque()}},
+            "'Metadata'['a']['b']: _Opaque <opaque> is not JSON: give a string, number, bool, None, list or dict",
+        ),
+        (
+            "Metadata",
+            {"x": float("nan")},
+            "'Metadata'['x']: float nan is not a JSON number: give a finite number or None",
+        ),
+        (
+            "Reviewers",
+            ["ann", float("-inf")],
+            "'Reviewers'[1]: float -inf is not a JSON number: give a finite number or None",
+        ),
+        (
+            "Metadata",
+            {"big": -(10**400)},
+            "'Metadata'['big']: int of about 401 digits is too large for a JSON number: "
+            "give a number between -1.8e308 and 1.8e308, or a string",
+        ),
+        (
+            "Threshold",
+            10**400,
+            "'Threshold': int of about 401 digits is too large for a JSON number: "
+            "give a number between -1.8e308 and 1.8e308, or a string",
+        ),
+        (
+            "Metadata",
+            {1: "a"},
+            "'Metadata'[1]: the key int 1 is not a string, and JSON keys are: give the key as a string",
+        ),
+        (
+            "Metadata",
+            {"a": b"x", "b": {"c": {1}}, "d": float("inf")},
+            "'Metadata'['a']: bytes b'x' is not JSON: give a string (decode it) (and 2 more places in 'Metadata')",
+        ),
+        (
+            "Reviewers",
+            _nested(101),
+            "'Reviewers'" + "[0]" * 100 + ": nested more than 100 levels deep: flatten it",
+        ),
+    ],
+    ids=[
+        "datetime",
+        "date in tuple",
+        "set",
+        "bytes",
+        "decimal",
+        "object",
+        "nan",
+        "-inf",
+        "huge int in object",
+        "huge int for float",
+        "int key",
+        "several places",
+        "too deep",
+    ],
+)
+def test_values_json_cannot_carry_are_refused_with_their_place(schema, name, value, problem):
+    assert _problems(schema.build, {**REQUIRED, name: value}) == [problem]
+
+
+def test_a_value_that_contains_itself_is_refused():
+    loop: dict = {"a": 1}
+    loop["self"] = loop
+    schema = JobPayloadSchema(copy.deepcopy(SCHEMA), WORKFLOW_ID)
+    assert _problems(schema.build, {**REQUIRED, "Metadata": loop}) == [
+        "'Metadata'['self']: contains the value it is in, which JSON cannot: give a copy without the loop"
+    ]
+
+
+def test_json_values_of_every_kind_are_accepted_as_given(schema):
+    shared = [1]
+    value = {
+        "s": "x",
+        "n": None,
+        "t": True,
+        "i": 10**300,
+        "f": -1.5e308,
+        "tuple": (1, "a"),
+        "shared": [shared, shared],
+        "deep": _nested(99),  # 100 levels with the dict it is in
+        "é": {"nested": [{}, []]},
+    }
+    assert _sent(schema, "Metadata", value) == value
+    json.dumps(schema.build({**REQUIRED, "Metadata": value}), allow_nan=False)
+
+
+def test_validate_instance_checks_values_and_other_fields_for_json(schema):
+    instance = _instance()
+    instance["workflow_input_bzti690ga"] = {"value": {"when": dt.date(2025, 1, 1)}, "type": "object"}
+    instance["workflow_input_2kbsjrx1y"] = {"value": [], "type": "array", "displayName": float("nan")}
+    assert _problems(schema.validate_instance, instance) == [
+        "'Reviewers'['displayName']: float nan is not a JSON number: give a finite number or None",
+        "'Metadata'['when']: date datetime.date(2025, 1, 1) is not JSON: give a string, e.g. its isoformat()",
+    ]
+
+
+# --- names in any Unicode normal form ------------------------------------------------------------------
+
+
+def test_display_names_match_in_any_unicode_normal_form():
+    nfc, nfd = "Café", unicodedata.normalize("NFD", "Café")
+    assert nfc != nfd
+    for schema_name, typed in ((nfc, nfd), (nfd, nfc), (nfc, "CAFE\u0301"), (nfd, "CAFÉ")):
+        schema = JobPayloadSchema({"workflow_input_c1": _entry("c1", schema_name, "str", True)})
+        assert schema.resolve(typed).variable_name == "workflow_input_c1", (schema_name, typed)
+
+
+def test_names_equal_once_normalised_are_ambiguous():
+    nfc, nfd = "Café", unicodedata.normalize("NFD", "Café")
+    schema = JobPayloadSchema(
+        {f"workflow_input_{i}": _entry(i, name, "str", True) for i, name in (("a", nfc), ("b", nfd))}
+    )
+    with pytest.raises(OpusPayloadError, match=r"matches several inputs .*use the variable name"):
+        schema.resolve(nfc)
+
+
+def test_a_huge_int_is_named_without_printing_it(schema):
+    problems = _problems(schema.build, {**REQUIRED, "Customer Name": 10**5000})
+    assert problems == ["'Customer Name': expected a string, got int <int of 16610 bits>"]

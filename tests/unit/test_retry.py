@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from airflow_provider_opus.exceptions import OpusRateLimitError, OpusServerError, OpusTransportError
+from airflow_provider_opus.api import STORAGE_PUT
+from airflow_provider_opus.exceptions import OpusRateLimitError, OpusServerError, OpusStorageError, OpusTransportError
 from airflow_provider_opus.hooks.opus import OpusHook
+from airflow_provider_opus.retry import is_retryable
 from tests.unit.helpers import BASE, KEY, hook
 
 pytestmark = pytest.mark.usefixtures("opus_connection")
@@ -106,3 +108,36 @@ def test_billed_calls_retry_only_when_the_server_did_not_act(requests_mock, slee
             call()
         assert requests_mock.call_count == 1
         assert KEY not in str(info.value)
+
+
+@pytest.mark.parametrize(("status", "retried"), [(403, True), (401, True), (404, False), (413, False)])
+def test_upload_refused_by_storage_is_retried_with_a_fresh_url_only_for_401_and_403(
+    requests_mock, sleeps, tmp_path, status, retried
+):
+    path = tmp_path / "a.pdf"
+    path.write_bytes(b"%PDF")
+    requests_mock.post(
+        f"{BASE}/job/file/upload",
+        [{"json": {"presignedUrl": f"https://bucket.test/u{n}?sig=s", "fileUrl": f"f{n}"}} for n in (1, 2)],
+    )
+    requests_mock.put("https://bucket.test/u1", status_code=status)
+    requests_mock.put("https://bucket.test/u2", status_code=200)
+    if retried:
+        assert hook().upload_file(path) == "f2"
+    else:
+        with pytest.raises(OpusStorageError, match=f"PUT /u1 returned HTTP {status}"):
+            hook().upload_file(path)
+    assert [r.path for r in requests_mock.request_history if r.method == "PUT"] == (
+        ["/u1", "/u2"] if retried else ["/u1"]
+    )
+    assert is_retryable(OpusStorageError("PUT", "/u", "r", status_code=status), STORAGE_PUT) is retried
+
+
+def test_one_retry_budget_for_the_whole_upload(requests_mock, sleeps, tmp_path):
+    path = tmp_path / "a.pdf"
+    path.write_bytes(b"%PDF")
+    requests_mock.post(f"{BASE}/job/file/upload", status_code=503)
+    with pytest.raises(OpusServerError):
+        hook(retry_limit=2).upload_file(path)
+    # The URL request is retried within the upload's budget, not once more for each upload attempt.
+    assert requests_mock.call_count == 3

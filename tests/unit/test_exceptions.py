@@ -1,0 +1,62 @@
+"""exceptions.py: which errors skip Airflow retries, and how an error travels in a trigger event."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_opus.compat import AirflowFailException
+from airflow_provider_opus.exceptions import (
+    OpusAuthError,
+    OpusBadRequestError,
+    OpusConnectionConfigError,
+    OpusError,
+    OpusInvalidArgumentError,
+    OpusNotFoundError,
+    OpusResponseError,
+    OpusServerError,
+    OpusStorageError,
+    OpusTransportError,
+    error_event_fields,
+    error_from_event,
+)
+
+FINAL = [
+    OpusAuthError("GET", "/job/j/status", "the service key was refused", status_code=401, server_message="no"),
+    OpusNotFoundError("GET", "/job/j/status", "not found", status_code=404),
+    OpusBadRequestError("GET", "/job/j/status", "rejected", status_code=400, server_message="bad"),
+    OpusConnectionConfigError("Opus connection 'opus_default' has no service key"),
+    OpusInvalidArgumentError("job_execution_id must be a non-empty string"),
+]
+
+
+@pytest.mark.parametrize("error", FINAL, ids=lambda error: type(error).__name__)
+def test_a_final_error_comes_back_from_the_event_as_itself(error):
+    event = {"status": "error", "message": str(error), **error_event_fields(error)}
+    json.dumps(event)  # a trigger event must serialise
+    again = error_from_event(event)
+    assert type(again) is type(error)
+    assert str(again) == str(error)
+    assert isinstance(again, AirflowFailException)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OpusServerError("GET", "/p", "Opus server error", status_code=500),
+        OpusResponseError("GET", "/p", "not JSON", status_code=200),
+        OpusTransportError("GET", "/p", "read timeout", request_sent=True),
+        OpusStorageError("PUT", "/u", "refused", status_code=403),
+        OpusError("anything else"),
+        RuntimeError("a bug"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_other_errors_are_left_to_airflow_retries(error):
+    assert not isinstance(error, AirflowFailException)
+    assert error_from_event({"status": "error", "message": str(error), **error_event_fields(error)}) is None
+
+
+def test_an_event_without_an_error_type_is_no_final_error():
+    assert error_from_event({"status": "error", "message": "HTTP 401"}) is None
