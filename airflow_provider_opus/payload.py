@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import numbers
 import os
 import re
-import sys
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_opus.exceptions import OpusPayloadError, describe_value, show_value
 from airflow_provider_opus.files import check_file_extension, is_url, normalize_extension
+from airflow_provider_opus.json_values import not_json
 
 # What a value of each (non-file) type must be, as problem messages say it.
 _EXPECTED: dict[str, str] = {
@@ -241,7 +240,7 @@ class JobPayloadSchema:
                 given[key] = item["value"]
                 # The value is checked below; the item's other fields are sent as they are too.
                 others = {field: part for field, part in item.items() if field != "value"}
-                if places := list(_not_json(others)):
+                if places := list(not_json(others)):
                     shape_problems[key] = _first_place(f"'{inp.display_name}'", places)
         checked = self._collect(given)
         problems: list[str] = []
@@ -350,7 +349,7 @@ def _check_value(inp: WorkflowInput, value: Any) -> tuple[Any, list[str]]:
     if converted is _INVALID:
         return value, [f"{name}: expected {_EXPECTED[inp.type]}, got {describe_value(value)}"]
     # The payload is sent as JSON after the job is initiated: what JSON cannot carry must fail now.
-    if places := list(_not_json(converted)):
+    if places := list(not_json(converted)):
         return value, [_first_place(name, places)]
     return converted, []
 
@@ -374,72 +373,6 @@ def _convert(kind: str, value: Any) -> Any:
         day = _to_date(value)
         return _INVALID if day is None else day.isoformat()
     return _INVALID
-
-
-#: How deep lists and dicts may nest inside one input: JSON encoders and decoders recurse, and
-#: Python's stops near 1,000 levels, so a deeper value would fail after the job is initiated.
-MAX_JSON_DEPTH = 100
-
-# What to give instead of a value of these types, which JSON cannot carry.
-_JSON_FIXES: tuple[tuple[type | tuple[type, ...], str], ...] = (
-    ((dt.date, dt.time, dt.timedelta), "give a string, e.g. its isoformat()"),
-    ((set, frozenset), "give a list"),
-    ((bytes, bytearray, memoryview), "give a string (decode it)"),
-    (numbers.Number, "give an int or a float, or a string to keep every digit"),
-    (Mapping, "give a dict"),
-)
-_ANY_JSON = "give a string, number, bool, None, list or dict"
-_KEY_NOT_JSON = "is not a string, and JSON keys are: give the key as a string"
-
-
-def _not_json(value: Any, where: str = "", inside: tuple[int, ...] = ()) -> Iterator[str]:
-    """
-    Yield each place in ``value`` that strict JSON cannot carry, as ``"[key][index]: why: the fix"``.
-
-    Strict as Opus reads it: no NaN or infinity, no number beyond a double, string keys only.
-
-    :param value: a value as it is sent.
-    :param where: the place of ``value`` in the input, as ``[key][index]``.
-    :param inside: ids of the lists and dicts ``value`` is in, to find one that contains itself.
-    """
-    if isinstance(value, (dict, list, tuple)):
-        if id(value) in inside:
-            yield f"{where}: contains the value it is in, which JSON cannot: give a copy without the loop"
-        elif len(inside) == MAX_JSON_DEPTH:
-            yield f"{where}: nested more than {MAX_JSON_DEPTH} levels deep: flatten it"
-        elif isinstance(value, dict):
-            inside = (*inside, id(value))
-            for key, item in value.items():
-                if isinstance(key, str) and _plain_json(item):
-                    continue
-                place = f"{where}[{show_value(key)}]"
-                if isinstance(key, str):
-                    yield from _not_json(item, place, inside)
-                else:
-                    yield f"{place}: the key {describe_value(key)} {_KEY_NOT_JSON}"
-        else:
-            inside = (*inside, id(value))
-            for index, item in enumerate(value):
-                if not _plain_json(item):
-                    yield from _not_json(item, f"{where}[{index}]", inside)
-    elif isinstance(value, float) and not math.isfinite(value):
-        yield f"{where}: {describe_value(value)} is not a JSON number: give a finite number or None"
-    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max:
-        # Not its repr: Python refuses to print an int of more than 4,300 digits.
-        digits = int(value.bit_length() * math.log10(2)) + 1
-        yield (
-            f"{where}: int of about {digits} digits is too large for a JSON number: "
-            "give a number between -1.8e308 and 1.8e308, or a string"
-        )
-    elif not isinstance(value, (str, int, float)) and value is not None:
-        fix = next((fix for kinds, fix in _JSON_FIXES if isinstance(value, kinds)), _ANY_JSON)
-        yield f"{where}: {describe_value(value)} is not JSON: {fix}"
-
-
-def _plain_json(value: Any) -> bool:
-    """Tell at a glance that a value is JSON as it is: a string, bool, None, or a float or small int (most items)."""
-    kind = type(value)
-    return kind is str or kind is bool or value is None or (kind in (int, float) and -1e308 < value < 1e308)
 
 
 def _first_place(name: str, places: list[str]) -> str:

@@ -25,14 +25,10 @@ from airflow_provider_opus.api import (
     read_response,
     status_from,
 )
+from airflow_provider_opus.async_sessions import shared_client_sessions
 from airflow_provider_opus.connection import OpusConnectionSettings
 from airflow_provider_opus.hooks.base import OpusBaseHook
-from airflow_provider_opus.transport import (
-    READ_CHUNK_BYTES,
-    ResponseBody,
-    shared_client_sessions,
-    transport_error,
-)
+from airflow_provider_opus.transport import READ_CHUNK_BYTES, ResponseBody, transport_error
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -45,7 +41,7 @@ class OpusAsyncHook(OpusBaseHook):
     Read the Opus API on ``aiohttp``, for triggers: nothing here blocks the event loop.
 
     Hooks on the same event loop and connection share one ``aiohttp`` session
-    (:class:`~airflow_provider_opus.transport.SharedClientSessions`), so a triggerer polling
+    (:class:`~airflow_provider_opus.async_sessions.SharedClientSessions`), so a triggerer polling
     thousands of jobs keeps one pool of at most 100 keep-alive connections. A hook takes its
     share of the running loop's session on first use (again under a new loop); release it with
     :meth:`close` or use the hook as ``async with OpusAsyncHook(...) as hook:``. The session is
