@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_opus.compat import AIRFLOW_VERSION, HAS_TASK_STATE_STORE
 from airflow_provider_opus.get_provider_info import get_provider_info
 from tests.conftest import SERVICE_KEY
 from tests.support.deployment import AirflowDeployment, all_files, files_containing
@@ -198,6 +199,15 @@ def test_the_ui_shows_the_connection_form_of_the_provider_info(outcome: Outcome)
         assert extra[name]["schema"]["title"] == spec["label"]
         assert extra[name]["description"] == spec["description"]
         assert "null" in extra[name]["schema"]["type"]  # optional
+
+
+def test_the_task_log_says_once_when_a_retry_cannot_reattach(outcome: Outcome) -> None:
+    log = outcome.api_logs[(REVIEW, "start_review")]
+    line = "has no task state store: a retry of this task starts a new Opus job (reattaching to a running job needs"
+    if HAS_TASK_STATE_STORE:  # Airflow 3.3+: a retry reattaches, and nothing is said
+        assert line not in log
+    else:
+        assert log.count(f"Airflow {AIRFLOW_VERSION} {line} Airflow 3.3+)") == 1, log
 
 
 def test_the_asset_event_hands_the_job_to_the_consumer(outcome: Outcome) -> None:
