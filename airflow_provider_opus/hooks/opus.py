@@ -60,7 +60,7 @@ from airflow_provider_opus.files import check_access_scope, check_local_files, c
 from airflow_provider_opus.get_provider_info import get_provider_info
 from airflow_provider_opus.hooks.base import OpusBaseHook
 from airflow_provider_opus.hooks.opus_async import OpusAsyncHook
-from airflow_provider_opus.polling import check_poll_intervals, next_poll
+from airflow_provider_opus.polling import check_poll_intervals, check_timeout, next_poll
 from airflow_provider_opus.status import DEFAULT_STATUS_RULES, StatusRules
 from airflow_provider_opus.transport import (
     READ_CHUNK_BYTES,
@@ -349,6 +349,7 @@ class OpusHook(OpusBaseHook):
         :raises OpusJobTimeoutError: the timeout passed; the job keeps running in Opus.
         """
         check_poll_intervals(poll_interval, max_poll_interval)
+        check_timeout(timeout)
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
         last_status: str | None = None

@@ -170,3 +170,10 @@ def test_test_connection_reports_a_bad_connection(monkeypatch):
     ok, text = OpusHook().test_connection()
     assert not ok
     assert "has no service key" in text
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -1, "60"])
+def test_wait_for_job_refuses_a_timeout_that_could_never_end_before_any_call(requests_mock, timeout):
+    with pytest.raises(OpusInvalidArgumentError, match="timeout must be"):
+        hook().wait_for_job("j1", poll_interval=0.01, timeout=timeout)
+    assert requests_mock.call_count == 0
