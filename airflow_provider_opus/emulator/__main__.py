@@ -12,6 +12,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from airflow_provider_opus.emulator.server import DEFAULT_SERVICE_KEY, OpusEmulator
+from airflow_provider_opus.emulator.workflows import RESULTS_SHAPES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(
         prog="python -m airflow_provider_opus.emulator",
-        description="Run a local Opus API emulator (API and upload storage) until interrupted.",
+        description="Run a local Opus API emulator (API, and storage for uploads and output files) until interrupted.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8765, help="API port, 0 for any (default: %(default)s)")
@@ -43,6 +44,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--workflows", help="workflows JSON file (default: the bundled workflows)")
     parser.add_argument("--job-duration", type=float, default=1.0, help="seconds a job runs (default: %(default)s)")
+    parser.add_argument(
+        "--results-shape",
+        choices=RESULTS_SHAPES,
+        default="results",
+        help="results shape of workflows that set none in their emulator section (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--files-require-key",
+        action="store_true",
+        help="answer 401 to output file downloads without the x-service-key (default: serve them to anyone)",
+    )
+    parser.add_argument(
+        "--files-redirect-to",
+        metavar="URL",
+        help="answer output file downloads with a 302 to URL plus the file's path (default: serve them)",
+    )
     args = parser.parse_args(argv)
     service_key = args.service_key or os.environ.get(SERVICE_KEY_ENV) or DEFAULT_SERVICE_KEY
 
@@ -55,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             storage_port=args.storage_port,
+            results_shape=args.results_shape,
+            files_require_key=args.files_require_key,
+            files_redirect_to=args.files_redirect_to,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -1,5 +1,5 @@
 """
-ASGI apps for the emulator's two listeners: the Opus API and the storage that presigned URLs point to.
+ASGI apps for the emulator's two listeners: the Opus API, and storage (presigned uploads, output files).
 
 Both are wrapped in :class:`EmulatorMiddleware`, which logs every request, applies injected faults and,
 on the API listener, checks the ``x-service-key`` header.
@@ -10,20 +10,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from airflow_provider_opus.emulator.errors import EmulatorError, Forbidden
+from airflow_provider_opus.emulator.errors import EmulatorError, Forbidden, NotFound
 from airflow_provider_opus.emulator.faults import ENDPOINTS, Fault
+from airflow_provider_opus.emulator.output_files import OUTPUT_FILES_PATH, iter_output_file, parse_output_file_name
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -87,6 +89,23 @@ class StatusSequenceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # Required, but may be null (to clear); checked by the state, which gives more precise messages.
     statuses: Any = Field()
+
+
+class ResultsShapeRequest(BaseModel):
+    """The body of the admin route that sets a workflow's results shape."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Required, but may be null (to clear); checked by the state, which gives more precise messages.
+    shape: Any = Field()
+
+
+class FileServingRequest(BaseModel):
+    """The body of the admin route that sets how output file downloads are answered."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Checked by the state: pydantic would take "no" for false.
+    require_key: Any = False
+    redirect_to: Any = None
 
 
 class ConfigRequest(BaseModel):
@@ -155,9 +174,9 @@ def create_api_app(state: EmulatorState, *, close_connection: ConnectionCloser |
 
 def create_storage_app(state: EmulatorState, *, close_connection: ConnectionCloser | None = None) -> Starlette:
     """
-    Build the storage app that presigned upload URLs point to.
+    Build the storage app: presigned upload URLs and the output files of completed jobs point to it.
 
-    :param state: the emulator state to record uploads in.
+    :param state: the emulator state to record uploads in and find jobs in.
     :param close_connection: see :func:`create_api_app`.
     """
 
@@ -186,7 +205,39 @@ def create_storage_app(state: EmulatorState, *, close_connection: ConnectionClos
         )
         return Response(status_code=200)
 
-    app = Starlette(routes=[Route("/upload/{token}", storage_put, methods=["PUT"], name="storage_put")])
+    async def download_output_file(request: Request) -> Response:
+        serving = state.file_serving()
+        if serving["require_key"] and not _is_service_key(state, _header(request.scope, b"x-service-key")):
+            return _UNAUTHORIZED
+        redirect_to = serving["redirect_to"]
+        # A request that already reached the redirect's host is served, so a test can redirect the emulator
+        # to itself under another name (localhost for 127.0.0.1) and follow the redirect.
+        if redirect_to is not None and request.headers.get("host", "").lower() != urlsplit(redirect_to).netloc.lower():
+            query = f"?{request.url.query}" if request.url.query else ""
+            location = f"{redirect_to.rstrip('/')}{request.url.path}{query}"
+            return Response(status_code=302, headers={"Location": location})
+        name = parse_output_file_name(request.path_params["name"])
+        if name is None:
+            raise NotFound(f"Output file {request.path_params['name']} not found")
+        job_id, index = name
+        size = state.output_file_size(job_id, index)
+        headers = {"Content-Length": str(size)}
+        if request.method == "HEAD":
+            return Response(status_code=200, headers=headers, media_type="application/pdf")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            # Made one at a time as the client takes them: uvicorn's send waits while the socket's buffer is full.
+            for chunk in iter_output_file(job_id, index, size):
+                yield chunk
+
+        return StreamingResponse(chunks(), headers=headers, media_type="application/pdf")
+
+    app = Starlette(
+        routes=[
+            Route("/upload/{token}", storage_put, methods=["PUT"], name="storage_put"),
+            Route(f"{OUTPUT_FILES_PATH}/{{name}}", download_output_file, methods=["GET"], name="download_output_file"),
+        ]
+    )
     return _serve_as(app, "storage", state, close_connection)
 
 
@@ -243,6 +294,18 @@ def _admin_router(state: EmulatorState) -> APIRouter:
     async def set_status_sequence(workflow_id: str, body: StatusSequenceRequest) -> Response:
         statuses = state.set_status_sequence(workflow_id, body.statuses)
         return JSONResponse({"workflowId": workflow_id, "statuses": statuses})
+
+    # These two read their setting on GET (or a POST without a body) and set it on a POST with one.
+    @router.api_route("/workflows/{workflow_id}/results-shape", methods=["GET", "POST"])
+    async def results_shape(workflow_id: str, body: ResultsShapeRequest | None = None) -> Response:
+        shape = state.results_shape(workflow_id) if body is None else state.set_results_shape(workflow_id, body.shape)
+        return JSONResponse({"workflowId": workflow_id, "shape": shape})
+
+    @router.api_route("/file-serving", methods=["GET", "POST"])
+    async def file_serving(body: FileServingRequest | None = None) -> Response:
+        if body is None:
+            return JSONResponse(state.file_serving())
+        return JSONResponse(state.configure_file_serving(body.require_key, body.redirect_to))
 
     @router.get("/uploads")
     async def list_uploads() -> Response:
@@ -373,8 +436,7 @@ class EmulatorMiddleware:
         return None
 
     def _authorized(self, service_key: bytes | None) -> bool:
-        expected = self.state.service_key.encode()
-        return service_key is not None and secrets.compare_digest(service_key, expected)
+        return _is_service_key(self.state, service_key)
 
     async def _drop_connection(self, scope: Scope, receive: Receive) -> None:
         if self.close_connection is None:
@@ -383,6 +445,11 @@ class EmulatorMiddleware:
         # Returning before the server has seen the disconnect would make it log an incomplete response
         # (or send a 500), so wait for it.
         await asyncio.wait_for(_until_disconnected(receive), _DISCONNECT_TIMEOUT)
+
+
+def _is_service_key(state: EmulatorState, service_key: bytes | None) -> bool:
+    """Tell whether an ``x-service-key`` header value is the emulator's key."""
+    return service_key is not None and secrets.compare_digest(service_key, state.service_key.encode())
 
 
 def _delayed(send: Send, delay: float) -> Send:
@@ -407,24 +474,66 @@ def _fault_response(fault: Fault) -> Response:
     return Response(fault.body, status_code=fault.status, headers=headers, media_type=fault.media_type)
 
 
+class _ResponseCut(Exception):
+    """Raised into the app once a truncated response has sent all it will: the rest need not be made."""
+
+
 async def _send_truncated(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """Handle the request normally, then send its status line and headers but only half of its body."""
+    """
+    Handle the request normally, then send its status line and headers but only half of its body.
+
+    The body passes through as the app makes it, so a large streamed file is cut without being held in memory;
+    a response without a ``Content-Length`` is collected first to find its half.
+    """
     start: Message = {}
     chunks: list[bytes] = []
+    # Body bytes still to send, once the length is known.
+    budget: list[int] = []
 
-    async def capture(message: Message) -> None:
+    async def cut(message: Message) -> None:
         if message["type"] == "http.response.start":
             start.update(message)
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
+            length = _content_length(message["headers"])
+            if length is not None:
+                budget.append(length // 2)
+                await send(_announcing(start, length))
+            return
+        if message["type"] != "http.response.body":
+            return
+        body = message.get("body", b"")
+        if not budget:
+            chunks.append(body)
+            return
+        part = body[: budget[0]]
+        budget[0] -= len(part)
+        if part or budget[0] == 0:
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        if budget[0] == 0:
+            raise _ResponseCut
 
-    await app(scope, receive, capture)
+    try:
+        await app(scope, receive, cut)
+    except _ResponseCut:
+        return
+    if budget:  # the app ended (an empty body) before its half was reached
+        return
     body = b"".join(chunks)
-    # Announce one byte more than the whole body so that even an empty response is cut short.
-    headers = [(name, value) for name, value in start["headers"] if name.lower() != b"content-length"]
-    headers.append((b"content-length", str(len(body) + 1).encode()))
-    await send({"type": "http.response.start", "status": start["status"], "headers": headers})
+    await send(_announcing(start, len(body)))
     await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+
+
+def _announcing(start: Message, length: int) -> Message:
+    """Return a response start that announces one byte more than ``length``, so even an empty body is cut short."""
+    headers = [(name, value) for name, value in start["headers"] if name.lower() != b"content-length"]
+    headers.append((b"content-length", str(length + 1).encode()))
+    return {"type": "http.response.start", "status": start["status"], "headers": headers}
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            return int(value)
+    return None
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

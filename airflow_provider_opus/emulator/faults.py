@@ -18,7 +18,7 @@ API_ENDPOINTS = (
     "get_job_results",
     "get_job_audit_log",
 )
-STORAGE_ENDPOINTS = ("storage_put",)
+STORAGE_ENDPOINTS = ("storage_put", "download_output_file")
 ENDPOINTS = API_ENDPOINTS + STORAGE_ENDPOINTS
 
 _FAULT_KEYS = frozenset({"status", "retry_after", "body", "json", "delay", "drop", "times"})

@@ -13,6 +13,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from airflow_provider_opus.emulator.app import create_api_app, create_storage_app
+from airflow_provider_opus.emulator.output_files import expected_output_file
 from airflow_provider_opus.emulator.state import EmulatorState
 from airflow_provider_opus.emulator.workflows import WorkflowSource, load_workflows
 
@@ -30,7 +31,7 @@ _SHUTDOWN_GRACE = 3
 
 class OpusEmulator:
     """
-    A local Opus API, with the storage its presigned upload URLs point to, for tests and demos.
+    A local Opus API, with the storage its presigned upload URLs and output files point to, for tests and demos.
 
     ::
 
@@ -49,8 +50,16 @@ class OpusEmulator:
     :param ssl_certfile: a PEM certificate (chain) to serve HTTPS with, on both listeners; None serves
         plain HTTP. The certificate must name the host the clients connect to (e.g. ``127.0.0.1``).
     :param ssl_keyfile: the PEM private key of ``ssl_certfile``.
+    :param results_shape: how ``GET /job/{id}/results`` answers for workflows whose ``emulator`` section sets
+        no ``results_shape``: ``"results"`` (``{"results": {"summary", "outputFiles", "data"}}``) or
+        ``"schema"`` (``{"jobResultsPayloadSchema": {<variable>: {..., "value"}}}``).
+    :param files_require_key: whether downloads of output files need the ``x-service-key`` (``401``
+        without it); the default serves them to anyone, like presigned storage.
+    :param files_redirect_to: answer output file downloads with ``302`` to this base URL plus the file's
+        path; None (the default) serves them. See :meth:`configure_file_serving`.
     :raises WorkflowConfigError: if the workflows are invalid.
-    :raises ValueError: if only one of ``ssl_certfile`` and ``ssl_keyfile`` is given.
+    :raises ValueError: if only one of ``ssl_certfile`` and ``ssl_keyfile`` is given, for an unknown results
+        shape, or a ``files_redirect_to`` that is not an http(s) URL.
     """
 
     def __init__(
@@ -63,10 +72,20 @@ class OpusEmulator:
         storage_port: int = 0,
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
+        results_shape: str = "results",
+        files_require_key: bool = False,
+        files_redirect_to: str | None = None,
     ) -> None:
         if (ssl_certfile is None) != (ssl_keyfile is None):
             raise ValueError("give both ssl_certfile and ssl_keyfile to serve HTTPS, or neither")
-        self.state = EmulatorState(load_workflows(workflows), service_key, job_duration=job_duration)
+        self.state = EmulatorState(
+            load_workflows(workflows),
+            service_key,
+            job_duration=job_duration,
+            results_shape=results_shape,
+            files_require_key=files_require_key,
+            files_redirect_to=files_redirect_to,
+        )
         self._host = host
         self._tls = (ssl_certfile, ssl_keyfile) if ssl_certfile and ssl_keyfile else None
         self._ports = (port, storage_port)
@@ -158,7 +177,7 @@ class OpusEmulator:
 
     @property
     def storage_url(self) -> str:
-        """Base URL of the storage listener that presigned upload URLs point to."""
+        """Base URL of the storage listener that presigned upload URLs and output files point to."""
         return self._running_urls()[1]
 
     @property
@@ -245,6 +264,65 @@ class OpusEmulator:
         """
         return self.state.status_sequence(workflow_id)
 
+    def set_results_shape(self, workflow_id: str, shape: str | None) -> str:
+        """
+        Set the shape of a workflow's job results, for every results request from now on (jobs already run too).
+
+        ::
+
+            emulator.set_results_shape(DEFAULT_WORKFLOW_ID, "schema")
+
+        :param workflow_id: the workflow whose results to shape.
+        :param shape: ``"results"`` or ``"schema"``; None clears the run-time shape, so the workflows file's
+            ``results_shape`` (else the emulator-wide ``results_shape``) applies again.
+        :return: the shape now in force for the workflow.
+        :raises LookupError: for an unknown workflow.
+        :raises ValueError: for an unknown shape.
+        """
+        return self.state.set_results_shape(workflow_id, shape)
+
+    def results_shape(self, workflow_id: str) -> str:
+        """
+        Return the shape of a workflow's job results: set at run time, else in the workflows file, else the default.
+
+        :raises LookupError: for an unknown workflow.
+        """
+        return self.state.results_shape(workflow_id)
+
+    def configure_file_serving(self, require_key: bool = False, redirect_to: str | None = None) -> dict[str, Any]:
+        """
+        Set how the storage listener answers downloads of output files, until :meth:`reset`.
+
+        Each call sets both settings; :meth:`reset` brings back the ones given to the constructor.
+
+        ::
+
+            emulator.configure_file_serving(require_key=True)
+            # Redirect to this emulator's storage under another host name, to see what a redirect carries.
+            emulator.configure_file_serving(redirect_to=emulator.storage_url.replace("127.0.0.1", "localhost"))
+
+        :param require_key: answer ``401`` to a download without the right ``x-service-key``.
+        :param redirect_to: answer a download with ``302 Location: <redirect_to><path>``; a request that
+            arrives at that URL's host and port is served instead (after the key check). None serves every
+            download.
+        :return: the settings now in force, ``{"require_key", "redirect_to"}``.
+        :raises ValueError: if ``redirect_to`` is not an http(s) URL.
+        """
+        return self.state.configure_file_serving(require_key, redirect_to)
+
+    def expected_output_file(self, job_id: str, index: int = 1) -> bytes:
+        """
+        Return the content of a completed job's output file, to compare a download with.
+
+        The whole file is built in memory: for a large file, hash the chunks of
+        ``airflow_provider_opus.emulator.iter_output_file(job_id, index, size)`` instead.
+
+        :param job_id: the jobExecutionId.
+        :param index: the file's position in ``outputFiles``, from 1.
+        :raises LookupError: for an unknown job, one without results (yet), or an index it has no file for.
+        """
+        return expected_output_file(job_id, index, self.state.output_file_size(job_id, index))
+
     def configure(
         self,
         job_duration: float | None = None,
@@ -262,7 +340,11 @@ class OpusEmulator:
         return self.state.configure(job_duration, job_duration_jitter, upload_url_ttl)
 
     def reset(self) -> None:
-        """Forget all jobs, uploads, logged requests, queued faults and run-time status sequences."""
+        """
+        Forget all jobs, uploads, logged requests, queued faults, and run-time status sequences and results shapes.
+
+        Output file serving goes back to the constructor's settings; workflows and timing are kept.
+        """
         self.state.reset()
 
     # Internals ----------------------------------------------------------------------------------------

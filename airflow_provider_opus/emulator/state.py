@@ -9,6 +9,7 @@ thousands of jobs cheap.
 
 from __future__ import annotations
 
+import copy
 import random
 import secrets
 import threading
@@ -18,10 +19,18 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from airflow_provider_opus.emulator.errors import BadRequest, Conflict, Forbidden, NotFound
 from airflow_provider_opus.emulator.faults import Fault, check_endpoint, parse_faults
-from airflow_provider_opus.emulator.workflows import FILE_INPUT_TYPES, Workflow, check_status_sequence
+from airflow_provider_opus.emulator.output_files import output_file_path
+from airflow_provider_opus.emulator.workflows import (
+    FILE_INPUT_TYPES,
+    RESULTS_SHAPES,
+    Workflow,
+    check_status_sequence,
+    output_schema,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -39,6 +48,7 @@ FAILED = "FAILED"
 FILE_EXTENSIONS = ("jpeg", "png", "jpg", "pdf", "docx", "csv", "xls", "xlsx", "txt", "json", "html", "xml")
 ACCESS_SCOPES = ("all", "user", "workspace", "organization")
 REQUEST_LOG_LIMIT = 100_000
+_SUMMARY = "Job executed successfully."
 
 
 def is_completed(status: str) -> bool:
@@ -169,6 +179,11 @@ class EmulatorState:
     :param job_duration: seconds from execute until a job completes or fails.
     :param job_duration_jitter: each job takes a uniformly random extra [0, jitter] seconds.
     :param upload_url_ttl: seconds a presigned upload URL stays valid.
+    :param results_shape: the results shape of workflows that set none, one of
+        :data:`~airflow_provider_opus.emulator.workflows.RESULTS_SHAPES`.
+    :param files_require_key: whether output file downloads need the ``x-service-key``.
+    :param files_redirect_to: answer output file downloads with a redirect to this base URL; None serves them.
+    :raises BadRequest: for an unknown results shape or a redirect URL that is not http(s).
     """
 
     def __init__(
@@ -178,9 +193,16 @@ class EmulatorState:
         job_duration: float = 1.0,
         job_duration_jitter: float = 0.0,
         upload_url_ttl: float = 3600.0,
+        results_shape: str = "results",
+        files_require_key: bool = False,
+        files_redirect_to: str | None = None,
     ) -> None:
         self.workflows = dict(workflows)
         self.service_key = service_key
+        self.results_shape_default = _check_results_shape(results_shape, "results_shape")
+        # What reset() goes back to; configure_file_serving() changes the settings until then.
+        self._file_serving_default = _file_serving(files_require_key, files_redirect_to)
+        self._file_serving = dict(self._file_serving_default)
         # Set by the server once the storage listener is bound; upload URLs point there.
         self.storage_url = "http://127.0.0.1"
         self._lock = threading.Lock()
@@ -196,6 +218,8 @@ class EmulatorState:
         self._faults: dict[str, deque[Fault]] = {}
         # Run-time status sequences by workflowId; they take precedence over the workflows file's.
         self._status_sequences: dict[str, tuple[str, ...]] = {}
+        # Run-time results shapes by workflowId, likewise.
+        self._results_shapes: dict[str, str] = {}
 
     # Workflows and jobs (the Opus API) --------------------------------------------------------------
 
@@ -262,9 +286,12 @@ class EmulatorState:
 
     def job_results(self, job_id: str) -> dict[str, Any]:
         """
-        Return a job's results.
+        Return a job's results, in the results shape in force for its workflow (see :meth:`results_shape`).
 
-        :return: the ``GET /job/{id}/results`` body; ``results`` is empty unless the job COMPLETED (for a
+        :return: the ``GET /job/{id}/results`` body: ``{"jobExecutionId", "status", "results": {"summary",
+            "outputFiles", "data"}}``, or in the schema shape ``{"jobExecutionId", "status",
+            "jobResultsPayloadSchema": {<variable>: {"variable_name", "display_name", "type", "description",
+            "value"}}}``. ``results`` (or ``jobResultsPayloadSchema``) is empty unless the job COMPLETED (for a
             status sequence: unless it reached its final status and that is COMPLETED in any case).
         :raises NotFound: for an unknown job.
         """
@@ -272,14 +299,46 @@ class EmulatorState:
             job = self._job(job_id)
             now = time.time()
             status = job.status(now)
-            results: dict[str, Any] = {}
-            if job.has_results(now):
-                results = {
-                    "summary": "Job executed successfully.",
-                    "outputFiles": [f"{self.storage_url}/media/private/generated/output_{job_id}.pdf"],
-                    "data": {**job.workflow.results_data, "inputs_received": len(job.instance)},
+            workflow = job.workflow
+            shape = self._results_shape(workflow)
+            completed = job.has_results(now)
+            inputs_received = len(job.instance)
+            files = [f"{self.storage_url}{output_file_path(job_id, n)}" for n in range(1, workflow.output_files + 1)]
+        body: dict[str, Any] = {"jobExecutionId": job_id, "status": status}
+        if shape == "schema":
+            outputs: dict[str, Any] = {}
+            if completed:
+                # Described by the workflow's jobResultsPayloadSchema where it names the output.
+                derived = output_schema(workflow.results_data)
+                values = {
+                    "summary": _SUMMARY,
+                    "outputFiles": files,
+                    **workflow.results_data,
+                    "inputs_received": inputs_received,
                 }
-        return {"jobExecutionId": job_id, "status": status, "results": results}
+                for name, value in values.items():
+                    outputs[name] = {**derived[name], **workflow.outputs.get(name, {}), "value": copy.deepcopy(value)}
+            body["jobResultsPayloadSchema"] = outputs
+            return body
+        results: dict[str, Any] = {}
+        if completed:
+            data = {**copy.deepcopy(workflow.results_data), "inputs_received": inputs_received}
+            results = {"summary": _SUMMARY, "outputFiles": files, "data": data}
+        body["results"] = results
+        return body
+
+    def output_file_size(self, job_id: str, index: int) -> int:
+        """
+        Return the size of a completed job's output file.
+
+        :param index: the file's position in ``outputFiles``, from 1.
+        :raises NotFound: for an unknown job, a job that has no results (yet) or an index it has no file for.
+        """
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or not job.has_results(time.time()) or not 1 <= index <= job.workflow.output_files:
+                raise NotFound(f"Output file {index} of job {job_id} not found")
+            return job.workflow.output_file_bytes
 
     def job_audit_trail(self, job_id: str) -> list[dict[str, str]]:
         """Return a job's audit trail; raise ``NotFound`` for an unknown job."""
@@ -486,6 +545,59 @@ class EmulatorState:
             sequence = self._status_sequence(workflow)
         return None if sequence is None else list(sequence)
 
+    def set_results_shape(self, workflow_id: str, shape: str | None) -> str:
+        """
+        Set the shape of a workflow's ``GET /job/{id}/results`` answers from now on; None clears it.
+
+        :param shape: one of :data:`~airflow_provider_opus.emulator.workflows.RESULTS_SHAPES`; None to
+            clear the run-time shape, so the workflows file's ``results_shape`` (else the emulator-wide
+            one) applies again.
+        :return: the shape now in force for the workflow.
+        :raises NotFound: for an unknown workflow.
+        :raises BadRequest: for an unknown shape.
+        """
+        workflow = self._workflow(workflow_id)
+        if shape is not None:
+            _check_results_shape(shape, "shape")
+        with self._lock:
+            if shape is None:
+                self._results_shapes.pop(workflow_id, None)
+            else:
+                self._results_shapes[workflow_id] = shape
+            return self._results_shape(workflow)
+
+    def results_shape(self, workflow_id: str) -> str:
+        """
+        Return the shape of a workflow's results: the run-time one, else the workflows file's, else the default.
+
+        :raises NotFound: for an unknown workflow.
+        """
+        workflow = self._workflow(workflow_id)
+        with self._lock:
+            return self._results_shape(workflow)
+
+    def configure_file_serving(self, require_key: bool = False, redirect_to: str | None = None) -> dict[str, Any]:
+        """
+        Set how the storage listener answers output file downloads, until :meth:`reset`.
+
+        Each call sets both settings; :meth:`reset` brings back the ones the emulator was created with.
+
+        :param require_key: answer ``401`` to a download without the right ``x-service-key``.
+        :param redirect_to: answer a download with ``302`` to this base URL plus the file's path (a request
+            that arrives at that URL's host and port is served); None serves every download.
+        :return: the settings now in force, ``{"require_key", "redirect_to"}``.
+        :raises BadRequest: if ``require_key`` is not a bool or ``redirect_to`` not an http(s) URL.
+        """
+        settings = _file_serving(require_key, redirect_to)
+        with self._lock:
+            self._file_serving = settings
+            return dict(settings)
+
+    def file_serving(self) -> dict[str, Any]:
+        """Return how output file downloads are answered now, ``{"require_key", "redirect_to"}``."""
+        with self._lock:
+            return dict(self._file_serving)
+
     def configure(
         self,
         job_duration: float | None = None,
@@ -512,12 +624,15 @@ class EmulatorState:
 
     def reset(self) -> None:
         """
-        Forget all jobs, uploads, logged requests, queued faults and run-time status sequences.
+        Forget all jobs, uploads, logged requests, queued faults, run-time status sequences and results shapes.
 
-        Workflows (with their file settings) and the configuration are kept.
+        Workflows (with their file settings) and the configuration are kept; the output file serving goes
+        back to the settings the emulator was created with.
         """
         with self._lock:
             self._status_sequences.clear()
+            self._results_shapes.clear()
+            self._file_serving = dict(self._file_serving_default)
             self._jobs.clear()
             self._uploads.clear()
             self._uploads_by_file_url.clear()
@@ -535,6 +650,10 @@ class EmulatorState:
     def _status_sequence(self, workflow: Workflow) -> tuple[str, ...] | None:
         """Return the status sequence in force for a workflow; call with the lock held."""
         return self._status_sequences.get(workflow.workflow_id, workflow.status_sequence)
+
+    def _results_shape(self, workflow: Workflow) -> str:
+        """Return the results shape in force for a workflow; call with the lock held."""
+        return self._results_shapes.get(workflow.workflow_id) or workflow.results_shape or self.results_shape_default
 
     def _job(self, job_id: str) -> _Job:
         job = self._jobs.get(job_id)
@@ -568,6 +687,23 @@ class EmulatorState:
         # A URL on our storage that we never issued (a mangled fileUrl, say) cannot have been uploaded;
         # anything else, like https://files.opus.com/..., is taken to exist.
         return not url.startswith(f"{self.storage_url}/")
+
+
+def _check_results_shape(shape: Any, name: str) -> str:
+    if shape not in RESULTS_SHAPES:
+        raise BadRequest(f"{name} must be one of {', '.join(RESULTS_SHAPES)}, got {shape!r}")
+    return str(shape)
+
+
+def _file_serving(require_key: Any, redirect_to: Any) -> dict[str, Any]:
+    """Validate the output file serving settings."""
+    if not isinstance(require_key, bool):
+        raise BadRequest(f"require_key must be true or false, got {require_key!r}")
+    if redirect_to is not None:
+        parts = urlsplit(redirect_to) if isinstance(redirect_to, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise BadRequest(f"redirect_to must be an http(s) URL such as http://localhost:8080, got {redirect_to!r}")
+    return {"require_key": require_key, "redirect_to": redirect_to}
 
 
 def _check_instance(instance: Any, inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from airflow_provider_opus.emulator.output_files import DEFAULT_OUTPUT_FILE_BYTES
+
 INPUT_TYPES = ("str", "float", "file", "bool", "array", "object", "date", "array_files")
 FILE_INPUT_TYPES = frozenset({"file", "array_files"})
 DEFAULT_RESULTS_DATA: dict[str, Any] = {
@@ -22,11 +24,19 @@ DEFAULT_RESULTS_DATA: dict[str, Any] = {
     "comments": "All documents validated successfully.",
 }
 
+#: How ``GET /job/{id}/results`` carries a job's outputs, the two shapes the API reference documents:
+#: ``{"results": {"summary", "outputFiles", "data"}}`` or ``{"jobResultsPayloadSchema": {<variable>: {..., "value"}}}``.
+RESULTS_SHAPES = ("results", "schema")
+#: The outputs every completed job has besides its ``results_data``; no ``results_data`` key may take these names.
+FIXED_OUTPUTS = ("summary", "outputFiles", "inputs_received")
+
 WorkflowSource = str | os.PathLike[str] | list[dict[str, Any]] | None
 
 _BUNDLED_FILE = "workflows.json"
 _INPUT_PREFIX = "workflow_input_"
-_EMULATOR_KEYS = frozenset({"duration_seconds", "results_data", "status_sequence"})
+_EMULATOR_KEYS = frozenset(
+    {"duration_seconds", "results_data", "status_sequence", "results_shape", "output_files", "output_file_bytes"}
+)
 # Optional detail fields and the JSON type each must have when given.
 _DETAIL_TYPES: dict[str, tuple[type, ...]] = {
     "createdAt": (str,),
@@ -38,7 +48,7 @@ _DETAIL_TYPES: dict[str, tuple[type, ...]] = {
     "workflowImage": (str,),
     "jobResultsPayloadSchema": (dict,),
 }
-_DEFAULT_RESULTS_SCHEMA: dict[str, Any] = {
+_FIXED_OUTPUT_SCHEMA: dict[str, Any] = {
     "summary": {
         "variable_name": "summary",
         "display_name": "Summary",
@@ -51,13 +61,22 @@ _DEFAULT_RESULTS_SCHEMA: dict[str, Any] = {
         "type": "array_files",
         "description": "URLs of the generated documents.",
     },
-    "data": {
-        "variable_name": "data",
-        "display_name": "Data",
-        "type": "object",
-        "description": "Structured results.",
-    },
 }
+# Reported after the results data, as in the results shape's data object.
+_INPUTS_RECEIVED_SCHEMA: dict[str, Any] = {
+    "variable_name": "inputs_received",
+    "display_name": "Inputs Received",
+    "type": "float",
+    "description": "How many inputs the job was given.",
+}
+# The output type a results_data value is declared with; bool before int, as a bool is an int.
+_OUTPUT_TYPES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "bool"),
+    ((int, float), "float"),
+    (str, "str"),
+    (list, "array"),
+)
+_OUTPUT_TEXT_FIELDS = ("variable_name", "display_name", "type", "description")
 
 
 class WorkflowConfigError(ValueError):
@@ -74,12 +93,18 @@ class Workflow:
     :param results_data: the ``data`` object of a completed job's results.
     :param status_sequence: the statuses its jobs report over their run, the last one final; None for the
         default course (``IN PROGRESS``, then ``COMPLETED`` or ``FAILED``).
+    :param results_shape: one of :data:`RESULTS_SHAPES`, or None to use the emulator-wide one.
+    :param output_files: how many output files a completed job has.
+    :param output_file_bytes: the size of each output file.
     """
 
     details: dict[str, Any]
     duration_seconds: float | None
     results_data: dict[str, Any]
     status_sequence: tuple[str, ...] | None = None
+    results_shape: str | None = None
+    output_files: int = 1
+    output_file_bytes: int = DEFAULT_OUTPUT_FILE_BYTES
 
     @property
     def workflow_id(self) -> str:
@@ -91,6 +116,39 @@ class Workflow:
         """The jobPayloadSchema: input variable name to its definition."""
         schema: dict[str, dict[str, Any]] = self.details["jobPayloadSchema"]
         return schema
+
+    @property
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        """The jobResultsPayloadSchema: output variable name to its definition."""
+        schema: dict[str, dict[str, Any]] = self.details["jobResultsPayloadSchema"]
+        return schema
+
+
+def output_schema(results_data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """
+    Build the jobResultsPayloadSchema that names every output of a completed job.
+
+    The entries, shaped like the jobPayloadSchema's (``variable_name``, ``display_name``, ``type``,
+    ``description``), are ``summary``, ``outputFiles``, one per ``results_data`` key, and ``inputs_received``
+    (the number of inputs the job was given, which the emulator adds to the data). A key's display
+    name is the key with underscores as spaces and each word capitalised (``risk_level`` is "Risk Level"),
+    and its type follows its value: ``str``, ``float`` (any number), ``bool``, ``array`` or ``object``
+    (an object or null).
+
+    :param results_data: the workflow's results data.
+    :return: the schema, by variable name.
+    """
+    schema = copy.deepcopy(_FIXED_OUTPUT_SCHEMA)
+    for name, value in results_data.items():
+        display_name = " ".join(word[:1].upper() + word[1:] for word in name.split("_") if word) or name
+        schema[name] = {
+            "variable_name": name,
+            "display_name": display_name,
+            "type": next((label for types, label in _OUTPUT_TYPES if isinstance(value, types)), "object"),
+            "description": f"The {display_name.lower()} the job returned.",
+        }
+    schema["inputs_received"] = dict(_INPUTS_RECEIVED_SCHEMA)
+    return schema
 
 
 def check_status_sequence(statuses: Any, name: str = "status sequence") -> tuple[str, ...]:
@@ -182,15 +240,12 @@ def _parse_workflow(raw: Any, origin: str, index: int) -> Workflow:
     details["jobPayloadSchema"] = {
         name: _parse_input(name, entry, f"{where}: jobPayloadSchema.{name}") for name, entry in schema.items()
     }
-    section = raw.get("emulator", {})
-    duration, results_data = _parse_emulator_section(section, f"{where}: emulator")
-    sequence = section.get("status_sequence")
-    if sequence is not None:
-        try:
-            sequence = check_status_sequence(sequence, "status_sequence")
-        except ValueError as exc:
-            raise WorkflowConfigError(f"{where}: emulator: {exc}") from None
-    return Workflow(details=details, duration_seconds=duration, results_data=results_data, status_sequence=sequence)
+    settings = _parse_emulator_section(raw.get("emulator", {}), f"{where}: emulator")
+    if "jobResultsPayloadSchema" in raw:
+        _check_output_schema(raw["jobResultsPayloadSchema"], f"{where}: jobResultsPayloadSchema")
+    else:
+        details["jobResultsPayloadSchema"] = output_schema(settings["results_data"])
+    return Workflow(details=details, **settings)
 
 
 def _parse_input(name: str, entry: Any, where: str) -> dict[str, Any]:
@@ -215,7 +270,17 @@ def _parse_input(name: str, entry: Any, where: str) -> dict[str, Any]:
     }
 
 
-def _parse_emulator_section(section: Any, where: str) -> tuple[float | None, dict[str, Any]]:
+def _check_output_schema(schema: dict[str, Any], where: str) -> None:
+    for name, entry in schema.items():
+        if not isinstance(entry, dict):
+            raise WorkflowConfigError(f"{where}.{name}: must be an object")
+        for key in _OUTPUT_TEXT_FIELDS:
+            if key in entry and not isinstance(entry[key], str):
+                raise WorkflowConfigError(f"{where}.{name}: {key} must be a string")
+
+
+def _parse_emulator_section(section: Any, where: str) -> dict[str, Any]:
+    """Validate a workflow's emulator section; return the :class:`Workflow` fields it sets."""
     if not isinstance(section, dict):
         raise WorkflowConfigError(f"{where}: must be an object")
     unknown = sorted(set(section) - _EMULATOR_KEYS)
@@ -229,7 +294,31 @@ def _parse_emulator_section(section: Any, where: str) -> tuple[float | None, dic
     results_data = section.get("results_data", DEFAULT_RESULTS_DATA)
     if not isinstance(results_data, dict):
         raise WorkflowConfigError(f"{where}: results_data must be an object")
-    return (None if duration is None else float(duration)), copy.deepcopy(results_data)
+    reserved = [name for name in FIXED_OUTPUTS if name in results_data]
+    if reserved:
+        raise WorkflowConfigError(f"{where}: results_data must not use the output name(s) {', '.join(reserved)}")
+    sequence = section.get("status_sequence")
+    if sequence is not None:
+        try:
+            sequence = check_status_sequence(sequence, "status_sequence")
+        except ValueError as exc:
+            raise WorkflowConfigError(f"{where}: {exc}") from None
+    shape = section.get("results_shape")
+    if shape is not None and shape not in RESULTS_SHAPES:
+        raise WorkflowConfigError(f"{where}: results_shape must be one of {', '.join(RESULTS_SHAPES)} (or null)")
+    counts = {"output_files": 1, "output_file_bytes": DEFAULT_OUTPUT_FILE_BYTES}
+    for key in counts:
+        value = section.get(key, counts[key])
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise WorkflowConfigError(f"{where}: {key} must be a non-negative integer")
+        counts[key] = value
+    return {
+        "duration_seconds": None if duration is None else float(duration),
+        "results_data": copy.deepcopy(results_data),
+        "status_sequence": sequence,
+        "results_shape": shape,
+        **counts,
+    }
 
 
 def _default_details(workflow_id: str, name: str, description: str | None, industry: str | None) -> dict[str, Any]:
@@ -271,5 +360,6 @@ def _default_details(workflow_id: str, name: str, description: str | None, indus
         },
         "workflowImage": "",
         "jobPayloadSchema": {},
-        "jobResultsPayloadSchema": copy.deepcopy(_DEFAULT_RESULTS_SCHEMA),
+        # Filled in from the emulator section's results_data unless the workflow gives its own.
+        "jobResultsPayloadSchema": {},
     }

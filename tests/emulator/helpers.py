@@ -6,11 +6,14 @@ import re
 import socket
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID, OpusEmulator
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 TIMEOUT = 5
 
@@ -71,6 +74,15 @@ class Api:
 
     def audit_actions(self, job_id: str) -> list[str]:
         return [entry["action"] for entry in self.get(f"/job/{job_id}/audit").json()["auditTrail"]]
+
+
+def fresh_api(server: OpusEmulator) -> Iterator[Api]:
+    """Yield a client of a test module's own emulator, which is reset before and after the test."""
+    server.reset()
+    client = Api(server)
+    yield client
+    client.session.close()
+    server.reset()
 
 
 def parse_iso(timestamp: str) -> float:

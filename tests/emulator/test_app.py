@@ -66,7 +66,15 @@ def test_workflow_details_have_the_documented_shape(api):
     assert schema["workflow_input_h69vx5i4a"]["tags"] == [
         {"variable_name": "allowed_file_types", "value": ["PDF", "PNG", "JPG", "JPEG"]}
     ]
-    assert set(details["jobResultsPayloadSchema"]) == {"summary", "outputFiles", "data"}
+    # One entry per output a completed job returns: summary, outputFiles, its results data and inputs_received.
+    assert list(details["jobResultsPayloadSchema"]) == [
+        "summary",
+        "outputFiles",
+        "score",
+        "verdict",
+        "comments",
+        "inputs_received",
+    ]
 
 
 def test_minimal_bundled_workflow_gets_full_details_without_the_emulator_section(api):

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
-from tests.emulator.helpers import TIMEOUT
+from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID, expected_output_file
+from tests.emulator.helpers import REQUIRED_INPUTS, TIMEOUT
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,3 +61,38 @@ def test_cli_rejects_an_invalid_workflows_file(tmp_path: Path):
     )
     assert result.returncode == 2
     assert 'expected an object with a "workflows" list' in result.stderr
+
+
+def test_cli_results_shape_and_file_flags():
+    key = "cli-files-key-88a1"
+    env = {**os.environ, "OPUS_EMULATOR_SERVICE_KEY": key}
+    command = [sys.executable, "-m", "airflow_provider_opus.emulator", "--port", "0", "--job-duration", "0"]
+    command += ["--results-shape", "schema", "--files-require-key"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[-1]
+        api = requests.Session()
+        api.headers["x-service-key"] = key
+        body = {"workflowId": DEFAULT_WORKFLOW_ID, "title": "t", "description": "d"}
+        job_id = api.post(f"{url}/job/initiate", json=body, timeout=TIMEOUT).json()["jobExecutionId"]
+        execute = {"jobExecutionId": job_id, "jobPayloadSchemaInstance": REQUIRED_INPUTS}
+        assert api.post(f"{url}/job/execute", json=execute, timeout=TIMEOUT).status_code == 201
+        results = api.get(f"{url}/job/{job_id}/results", timeout=TIMEOUT).json()
+        (file_url,) = results["jobResultsPayloadSchema"]["outputFiles"]["value"]
+        assert requests.get(file_url, timeout=TIMEOUT).status_code == 401
+        assert api.get(file_url, timeout=TIMEOUT).content == expected_output_file(job_id)
+    finally:
+        process.kill()
+        process.communicate(timeout=20)
+
+
+def test_cli_rejects_a_redirect_that_is_not_a_url():
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_opus.emulator", "--port", "0", "--files-redirect-to", "elsewhere"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "redirect_to must be an http(s) URL" in result.stderr

@@ -74,6 +74,42 @@ GOOD_WORKFLOW = {"workflowId": "W1", "name": "W", "jobPayloadSchema": {}}
             "duration_seconds must be a non-negative number",
         ),
         ({"workflows": [GOOD_WORKFLOW, GOOD_WORKFLOW]}, "workflowId 'W1' is defined twice"),
+        (
+            {"workflows": [{**GOOD_WORKFLOW, "emulator": {"results_shape": "flat"}}]},
+            "workflow 'W1': emulator: results_shape must be one of results, schema (or null)",
+        ),
+        *(
+            (
+                {"workflows": [{**GOOD_WORKFLOW, "emulator": {key: value}}]},
+                f"emulator: {key} must be a non-negative integer",
+            )
+            for key in ("output_files", "output_file_bytes")
+            for value in (-1, 1.5, "2", True)
+        ),
+        (
+            {"workflows": [{**GOOD_WORKFLOW, "emulator": {"results_data": {"summary": "x", "outputFiles": []}}}]},
+            "emulator: results_data must not use the output name(s) summary, outputFiles",
+        ),
+        (
+            {"workflows": [{**GOOD_WORKFLOW, "emulator": {"results_data": {"inputs_received": 1}}}]},
+            "emulator: results_data must not use the output name(s) inputs_received",
+        ),
+        (
+            {"workflows": [{**GOOD_WORKFLOW, "jobResultsPayloadSchema": {"verdict": "PASS"}}]},
+            "workflow 'W1': jobResultsPayloadSchema.verdict: must be an object",
+        ),
+        (
+            {"workflows": [{**GOOD_WORKFLOW, "jobResultsPayloadSchema": {"verdict": {"display_name": 1}}}]},
+            "workflow 'W1': jobResultsPayloadSchema.verdict: display_name must be a string",
+        ),
+        (
+            {"workflows": [{**GOOD_WORKFLOW, "jobResultsPayloadSchema": {"verdict": {"variable_name": None}}}]},
+            "workflow 'W1': jobResultsPayloadSchema.verdict: variable_name must be a string",
+        ),
+        (
+            {"workflows": [{**GOOD_WORKFLOW, "jobResultsPayloadSchema": []}]},
+            "jobResultsPayloadSchema must be of type dict",
+        ),
     ],
 )
 def test_invalid_workflows_file_gives_a_clear_error(tmp_path, content, message):
