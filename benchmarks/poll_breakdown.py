@@ -31,6 +31,7 @@ def measure(emulator: BenchEmulator, calls: int, rounds: int) -> dict[str, Any]:
     from tenacity import AsyncRetrying
 
     from airflow_provider_opus.api import GET_JOB_STATUS, status_from
+    from airflow_provider_opus.connection_cache import connection_settings_cache
     from airflow_provider_opus.hooks.opus import OpusAsyncHook
     from airflow_provider_opus.retry import RetryPolicy
     from airflow_provider_opus.triggers.opus import OpusJobTrigger
@@ -80,8 +81,16 @@ def measure(emulator: BenchEmulator, calls: int, rounds: int) -> dict[str, Any]:
             async with OpusAsyncHook() as fresh_hook:
                 await fresh_hook.get_job_status(job_id)
 
+        async def new_hook_first_poll_cache_cleared() -> None:
+            connection_settings_cache.clear()  # as every trigger did before the cache
+            async with OpusAsyncHook() as fresh_hook:
+                await fresh_hook.get_job_status(job_id)
+
         async def aget_connection_only() -> None:
             await BaseHook.aget_connection("opus_default")
+
+        async def cached_settings_only() -> None:
+            await connection_settings_cache.get("opus_default")
 
         trigger = OpusJobTrigger(job_id)
 
@@ -96,7 +105,9 @@ def measure(emulator: BenchEmulator, calls: int, rounds: int) -> dict[str, Any]:
             "endpoint_path_x2": path_and_parse,
             "new_session_first_poll": new_session_first_poll,
             "new_hook_first_poll": new_hook_first_poll,
+            "new_hook_first_poll_cache_cleared": new_hook_first_poll_cache_cleared,
             "aget_connection_only": aget_connection_only,
+            "cached_settings_only": cached_settings_only,
             "trigger_log_line": trigger_log_line,
         }
         for case in cases.values():  # warm up: connections, settings, caches

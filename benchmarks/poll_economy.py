@@ -121,6 +121,28 @@ def table(samples: int = 2000, seed: int = 7) -> list[dict[str, Any]]:
     return rows
 
 
+def request_curves(horizon: float = DURATIONS["1 day"], points: int = 97) -> dict[str, list[list[float]]]:
+    """
+    Status requests made so far by a job still running, per policy, at ``points`` even steps over ``horizon``.
+
+    From the model: the operator's one check before it defers, then the trigger's polls. Each curve is a list of
+    ``[hours since the job started, requests so far]`` (the charts of docs/benchmarks.md draw them).
+    """
+    from airflow_provider_opus.polling import next_poll_wait
+
+    curves = {}
+    for policy in POLICIES:
+        polls, t, curve = [], 0.0, []
+        while t < horizon:
+            t += next_poll_wait(policy.poll_interval, policy.max_poll_interval, t)
+            polls.append(t)
+        for index in range(points):
+            at = horizon * index / (points - 1)
+            curve.append([round(at / 3600, 4), 1 + sum(1 for poll in polls if poll <= at)])
+        curves[policy.name] = curve
+    return curves
+
+
 # -- the real trigger code on a virtual clock ---------------------------------------------------------
 
 
@@ -300,6 +322,7 @@ def run() -> dict[str, Any]:
     return {
         "policies": [policy.__dict__ for policy in POLICIES],
         "table": table(),
+        "request_curves": request_curves(),
         "virtual_clock": virtual_clock_check(),
         "validation": validate(),
     }

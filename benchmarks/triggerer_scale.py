@@ -15,13 +15,19 @@ provider's trigger, every waiter waits one interval before its first poll):
 * ``aiohttp_per_job``: the same with a ClientSession per waiter;
 * ``httpx_shared``: raw ``httpx.AsyncClient``, one shared client (limits matched to aiohttp's 100);
 * ``trigger``: the provider's ``OpusJobTrigger.run()`` (an OpusAsyncHook per trigger; the hooks share one
-  aiohttp session per event loop and connection);
+  aiohttp session per event loop and connection, and the connection settings read once per
+  ``[opus] connection_cache_seconds``);
+* ``trigger_uncached``: the same with ``[opus] connection_cache_seconds`` 0: every trigger reads its Airflow
+  connection when it starts (the trigger before that cache);
 * ``to_thread``: a sync ``OpusHook`` per waiter called through ``asyncio.to_thread`` (the naive provider).
 
-Reproduce (the whole plan, or e.g. one size and three variants)::
+Scenarios are named by N (``1000``), or ``1000-burst`` for 1,000 waiters that all arrive at once.
+
+Reproduce (the whole plan, or e.g. one size and three variants, or the burst)::
 
     .venv/bin/python -m benchmarks.triggerer_scale
-    .venv/bin/python -m benchmarks.triggerer_scale --n 1000 --variants aiohttp_shared,trigger
+    .venv/bin/python -m benchmarks.triggerer_scale --n 5000 --variants aiohttp_shared,trigger,trigger_uncached
+    .venv/bin/python -m benchmarks.triggerer_scale --scenarios 1000-burst
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from benchmarks.common import (
     ROOT,
     SERVICE_KEY,
     BenchEmulator,
+    load_result,
     median,
     peak_rss_mib,
     percentile,
@@ -58,6 +65,7 @@ VARIANTS = (
     "aiohttp_per_job",
     "httpx_shared",
     "trigger",
+    "trigger_uncached",
     "to_thread",
 )
 TICK = 0.010
@@ -80,11 +88,15 @@ def _idle_loop_cpu(seconds: float = 0.5) -> float:
     return (time.process_time() - cpu0) / (time.perf_counter() - t0)
 
 
-def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: float) -> None:
+def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: float, gc_freeze: bool) -> None:
     import gc
     import logging
 
     out = private_stdout()
+    if variant == "trigger_uncached":
+        from airflow_provider_opus.connection_cache import CONFIG_ENV
+
+        os.environ[CONFIG_ENV] = "0"  # read by Airflow's configuration at each trigger's start
 
     # Import everything before saying ready, so imports are outside the measured window.
     import aiohttp
@@ -95,8 +107,16 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
 
     # The trigger logs each status change, as in a triggerer; keep it, but off the terminal.
     logging.getLogger("airflow_provider_opus").setLevel(logging.INFO)
+    if variant.startswith("trigger"):
+        # A triggerer has read a connection and built its TLS context long before: keep those one-off costs
+        # of a fresh process (Airflow's secrets backends, requests, certifi's CAs: tens of ms) out of the
+        # run. On a loop of its own, so the measured loop starts with nothing kept.
+        from airflow_provider_opus.connection_cache import read_settings
+        from airflow_provider_opus.transport import aiohttp_ssl
 
-    if os.environ.get("OPUS_BENCH_GC_FREEZE") == "1":
+        aiohttp_ssl(asyncio.run(read_settings("opus_default", None)))
+
+    if gc_freeze or os.environ.get("OPUS_BENCH_GC_FREEZE") == "1":
         gc.collect()
         gc.freeze()
     idle_cpu_per_second = _idle_loop_cpu()
@@ -214,7 +234,7 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
         elif variant == "httpx_shared":
             assert shared_httpx is not None
             coros = [raw_httpx(i, o, shared_httpx) for i, o in zip(ids, offsets, strict=True)]
-        elif variant == "trigger":
+        elif variant in ("trigger", "trigger_uncached"):
             coros = [trigger(i, o) for i, o in zip(ids, offsets, strict=True)]
         elif variant == "to_thread":
             coros = [to_thread(i, o) for i, o in zip(ids, offsets, strict=True)]
@@ -258,6 +278,8 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
             "steady_window": samples if len(samples) == 2 else None,
             "steady_lag_p99_ms": percentile([lag for at, lag in lags if at >= warmup], 99) * 1000,
             "steady_lag_max_ms": max((lag for at, lag in lags if at >= warmup), default=0.0) * 1000,
+            # While the waiters start, before any can poll (a waiter's first poll is an interval after its start).
+            "start_lag_max_ms": max((lag for at, lag in lags if at < 0.8 * poll_interval), default=0.0) * 1000,
             "ticks": len(lags),
             "gc_collections": dict(Counter(str(gen) for gen, _ in gc_pauses)),
             "gc_max_pause_ms": max((p for _, p in gc_pauses), default=0.0) * 1000,
@@ -328,6 +350,7 @@ def run_once(
     time_cap: float,
     seed: int,
     arrival: float | None = None,
+    gc_freeze: bool = False,
 ) -> dict[str, Any]:
     """One client process, one variant, N jobs; returns the client's and the emulator's figures."""
     emulator.call("reset")
@@ -339,6 +362,7 @@ def run_once(
                 *("--client", variant),
                 *("--poll-interval", str(poll_interval), "--time-cap", str(time_cap)),
                 *("--arrival", str(poll_interval if arrival is None else arrival)),
+                *(["--gc-freeze"] if gc_freeze else []),
             ],
             log,
         )
@@ -417,42 +441,62 @@ def run_once(
 
 @dataclass(frozen=True)
 class Scenario:
-    """One size of the plan: poll interval, job length (``duration + U(0, jitter)``), rounds per variant."""
+    """One scenario of the plan: N, poll interval, job length (``duration + U(0, jitter)``), rounds per variant."""
 
+    n: int
     poll_interval: float
     duration: float
     jitter: float
     rounds: dict[str, int]
-    #: seconds over which the waiters start; None: one poll interval
+    #: seconds over which the waiters start (0: all at once); None: one poll interval
     arrival: float | None = None
+    #: ``gc.freeze()`` in the client before the run: Airflow's heap is then left out of every collection
+    gc_freeze: bool = False
 
 
 #: The ``make bench`` plan. Rounds interleave the variants, so the ratios to the floor are taken within a
 #: round (same machine state), then the median across rounds. At 5,000 the emulator (one core) caps the
 #: poll rate, so polls are 2.5 s apart and jobs longer, to give each waiter several polls.
-CORE = ("aiohttp_shared", "trigger")
-DEFAULT_PLAN: dict[int, Scenario] = {
-    100: Scenario(1.0, 5.0, 4.0, dict.fromkeys(("aiohttp_shared", "httpx_shared", "trigger"), 1)),
-    1000: Scenario(1.0, 5.0, 4.0, {**dict.fromkeys(("httpx_shared", "to_thread"), 1), **dict.fromkeys(CORE, 3)}),
+CORE = ("aiohttp_shared", "trigger", "trigger_uncached")
+DEFAULT_PLAN: dict[str, Scenario] = {
+    "100": Scenario(100, 1.0, 5.0, 4.0, dict.fromkeys(("aiohttp_shared", "httpx_shared", "trigger"), 1)),
+    "1000": Scenario(
+        1000, 1.0, 5.0, 4.0, {**dict.fromkeys(("httpx_shared", "to_thread"), 1), **dict.fromkeys(CORE[:2], 3)}
+    ),
     # httpx and to_thread already fall behind at 1,000 (see the results); at 5,000 they would only burn
     # the time budget.
-    5000: Scenario(2.5, 10.0, 4.0, dict.fromkeys(CORE, 3)),
+    "5000": Scenario(5000, 2.5, 10.0, 4.0, dict.fromkeys(CORE, 3)),
 }
+#: 1,000 triggers arriving at once (a scheduler that defers a big mapped task, or a triggerer taking over
+#: another's triggers): how long the loop stalls while they start, before any polls.
+BURST = "1000-burst"
+BURST_SCENARIO = Scenario(1000, 1.0, 5.0, 4.0, dict.fromkeys(CORE, 3), arrival=0.0)
 #: Keep-alive at long intervals: aiohttp closes a pooled connection after 15 s idle (the emulator after 5 s),
 #: so a trigger with a session of its own that polls less often reconnects every time; a shared pool
 #: reconnects once per wave of polls. 200 triggers arriving within 1 s, polls 16 s apart, jobs of 17-19 s:
 #: two polls each; the raw-aiohttp floor alongside.
 KEEPALIVE_N = 200
-KEEPALIVE = Scenario(16.0, 17.0, 2.0, {"aiohttp_shared": 1, "trigger": 1}, arrival=1.0)
+KEEPALIVE = Scenario(KEEPALIVE_N, 16.0, 17.0, 2.0, {"aiohttp_shared": 1, "trigger": 1}, arrival=1.0)
+#: 5,000 again with the client's heap frozen before the run (``gc.freeze()``, as Airflow's dag processor and
+#: Celery workers do; its triggerer does not): what garbage collection over Airflow's heap adds to each variant.
+GC_FROZEN = "5000-gc-frozen"
+GC_FROZEN_SCENARIO = dataclasses.replace(DEFAULT_PLAN["5000"], rounds=dict.fromkeys(CORE[:2], 3), gc_freeze=True)
+FULL_PLAN: dict[str, Scenario] = {
+    **DEFAULT_PLAN,
+    GC_FROZEN: GC_FROZEN_SCENARIO,
+    BURST: BURST_SCENARIO,
+    str(KEEPALIVE_N): KEEPALIVE,
+}
 
 
-def run(plan: dict[int, Scenario]) -> dict[str, Any]:
+def run(plan: dict[str, Scenario]) -> dict[str, Any]:
     """Run the plan against one emulator process; each run is a fresh client process."""
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()
     with BenchEmulator() as emulator:
-        for n, scenario in plan.items():
-            interval, duration, jitter, rounds = (
+        for name, scenario in plan.items():
+            n, interval, duration, jitter, rounds = (
+                scenario.n,
                 scenario.poll_interval,
                 scenario.duration,
                 scenario.jitter,
@@ -462,9 +506,13 @@ def run(plan: dict[int, Scenario]) -> dict[str, Any]:
             for repeat in range(max(rounds.values())):
                 for variant in (v for v in VARIANTS if rounds.get(v, 0) > repeat):
                     result = run_once(
-                        emulator, variant, n, interval, duration, jitter, time_cap, repeat + 1, scenario.arrival
+                        emulator,
+                        *(variant, n, interval, duration, jitter, time_cap, repeat + 1),
+                        *(scenario.arrival, scenario.gc_freeze),
                     )
                     result.update(
+                        scenario=name,
+                        gc_frozen=scenario.gc_freeze,
                         repeat=repeat,
                         job_duration=duration,
                         job_duration_jitter=jitter,
@@ -473,17 +521,18 @@ def run(plan: dict[int, Scenario]) -> dict[str, Any]:
                     runs.append(result)
                     nums = {k: math.nan if v is None else v for k, v in result.items()}
                     print(
-                        f"  N={n:5d} {variant:24s} cpu/poll steady {nums['steady_cpu_ms_per_poll']:6.3f}"
+                        f"  {name:>10s} {variant:18s} cpu/poll steady {nums['steady_cpu_ms_per_poll']:6.3f}"
                         f" all {nums['cpu_ms_per_poll']:6.3f} ms  polls {result['polls']:6d}"
                         f"  conns {result['connections']:5d}  lag p99 {nums['steady_lag_p99_ms']:7.1f}"
                         f" (all {nums['lag_p99_ms']:7.1f}) ms  wall {result['wall_seconds']:5.1f} s"
-                        f"  rss +{nums['rss_growth_mib']:.0f} MiB  events {result['events_received']}/{n}"
+                        f"  rss +{nums['rss_growth_mib']:.0f} MiB  start stall {nums['start_lag_max_ms']:.0f} ms"
+                        f"  events {result['events_received']}/{n}"
                         + ("  KILLED at the time cap" if result["killed"] else ""),
                         flush=True,
                     )
     return {
         "params": {
-            "plan": {str(n): dataclasses.asdict(scenario) for n, scenario in plan.items()},
+            "plan": {name: dataclasses.asdict(scenario) for name, scenario in plan.items()},
             "tick_seconds": TICK,
         },
         "runs": runs,
@@ -506,6 +555,7 @@ SUMMARY_FIELDS = (
     "steady_lag_max_ms",
     "lag_p99_ms",
     "lag_max_ms",
+    "start_lag_max_ms",
     "gc_max_pause_ms",
     "rss_growth_mib",
     "emulator_busy_fraction",
@@ -515,37 +565,44 @@ SUMMARY_FIELDS = (
 )
 
 
+#: Figures also given as a ratio to the floor's in the same round (then the median over rounds).
+RATIO_FIELDS = ("steady_cpu_ms_per_poll", "cpu_ms_per_poll", "lag_p99_ms", "steady_lag_p99_ms", "start_lag_max_ms")
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per N and variant: the median of each figure over rounds, and the ratios to the floor in the same round."""
+    """Per scenario and variant: the median of each figure over rounds, and ratios to the floor in the same round."""
     summary: dict[str, dict[str, dict[str, Any]]] = {}
-    for n in sorted({run["n"] for run in runs}):
-        at_n = [run for run in runs if run["n"] == n]
-        floors = {run["repeat"]: run for run in at_n if run["variant"] == "aiohttp_shared"}
-        summary[str(n)] = {}
+    names = dict.fromkeys(run.get("scenario", str(run["n"])) for run in runs)
+    for name in sorted(names, key=lambda key: (int(key.split("-")[0]), key)):
+        in_scenario = [run for run in runs if run.get("scenario", str(run["n"])) == name]
+        floors = {run["repeat"]: run for run in in_scenario if run["variant"] == "aiohttp_shared"}
+        summary[name] = {}
         for variant in VARIANTS:
-            mine = [run for run in at_n if run["variant"] == variant]
+            mine = [run for run in in_scenario if run["variant"] == variant]
             if not mine:
                 continue
             row: dict[str, Any] = {
+                "n": mine[0]["n"],
+                "gc_frozen": mine[0].get("gc_frozen", False),
                 "rounds": len(mine),
                 "arrival_window": mine[0].get("arrival_window"),
                 "poll_interval": mine[0]["poll_interval"],
                 "job_duration": mine[0]["job_duration"],
                 "job_duration_jitter": mine[0]["job_duration_jitter"],
             }
-            for name in SUMMARY_FIELDS:
-                values = [run[name] for run in mine if run.get(name) is not None]
-                row[name] = median(values) if values else None
-            for name in ("steady_cpu_ms_per_poll", "cpu_ms_per_poll"):
+            for field in SUMMARY_FIELDS:
+                values = [run[field] for run in mine if run.get(field) is not None]
+                row[field] = median(values) if values else None
+            for field in RATIO_FIELDS:
                 ratios = [
-                    run[name] / floors[run["repeat"]][name]
+                    run[field] / floors[run["repeat"]][field]
                     for run in mine
-                    if run["repeat"] in floors and run.get(name) and floors[run["repeat"]].get(name)
+                    if run["repeat"] in floors and run.get(field) and floors[run["repeat"]].get(field)
                 ]
-                row[f"{name}_vs_floor"] = median(ratios) if ratios else None
+                row[f"{field}_vs_floor"] = median(ratios) if ratios else None
             row["gc_gen2_collections"] = median(run["gc_collections"].get("2", 0) for run in mine if not run["killed"])
             row["killed_runs"] = sum(1 for run in mine if run["killed"])
-            summary[str(n)][variant] = row
+            summary[name][variant] = row
     return summary
 
 
@@ -553,9 +610,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--client", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--time-cap", type=float, default=60.0, help=argparse.SUPPRESS)
-    parser.add_argument("--arrival", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--gc-freeze", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--n", type=int, nargs="+", help="sizes (default: the make bench plan: 100 1000 5000, and 200 for keep-alive)"
+        "--arrival", type=float, help="seconds over which the waiters start; 0: all at once (default: one interval)"
+    )
+    parser.add_argument(
+        "--scenarios",
+        "--n",
+        nargs="+",
+        help=f"scenarios: sizes or names ({', '.join(FULL_PLAN)}; default: all of them, the make bench plan)",
     )
     parser.add_argument("--variants", help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--poll-interval", type=float, help="seconds (default: 1 s up to N=1000, 2.5 s above)")
@@ -563,31 +626,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="job duration in seconds (default: the plan's)")
     parser.add_argument("--jitter", type=float, help="extra U(0, jitter) seconds per job (default: the plan's)")
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/triggerer_scale.json")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --save: replace only these scenarios' runs in the saved results, keep the others",
+    )
     args = parser.parse_args(argv)
     if args.client:
-        _client_main(args.client, args.poll_interval, args.time_cap, args.arrival or args.poll_interval)
+        arrival = args.poll_interval if args.arrival is None else args.arrival
+        _client_main(args.client, args.poll_interval, args.time_cap, arrival, args.gc_freeze)
         return 0
-    plan: dict[int, Scenario] = {}
-    if not args.n:
-        plan = {**DEFAULT_PLAN, KEEPALIVE_N: KEEPALIVE}
-    for n in args.n or []:
-        base = KEEPALIVE if n == KEEPALIVE_N else DEFAULT_PLAN.get(n) or DEFAULT_PLAN[1000 if n <= 1000 else 5000]
-        rounds = base.rounds
-        if args.variants:
-            rounds = {v: rounds.get(v, 1) for v in args.variants.split(",")}
-        if args.repeats:
-            rounds = dict.fromkeys(rounds, args.repeats)
-        plan[n] = Scenario(
-            args.poll_interval or base.poll_interval,
-            base.duration if args.duration is None else args.duration,
-            base.jitter if args.jitter is None else args.jitter,
-            rounds,
-            base.arrival,
-        )
+    plan = {name: _scenario(name, args) for name in args.scenarios} if args.scenarios else dict(FULL_PLAN)
     result = run(plan)
     if args.save:
+        saved = load_result("triggerer_scale") if args.merge else None
+        if saved:
+            kept = [r for r in saved["runs"] if r.get("scenario", str(r["n"])) not in plan]
+            result["runs"] = kept + result["runs"]
+            result["summary"] = summarize(result["runs"])
+            result["params"]["plan"] = {**saved["params"]["plan"], **result["params"]["plan"]}
         save_result("triggerer_scale", result)
     return 0
+
+
+def _scenario(name: str, args: argparse.Namespace) -> Scenario:
+    """The named scenario of the plan (or the plan's nearest size for another N), with the command line's changes."""
+    if name in FULL_PLAN:
+        base = FULL_PLAN[name]
+    elif name.isdigit():
+        n = int(name)
+        base = dataclasses.replace(DEFAULT_PLAN["1000" if n <= 1000 else "5000"], n=n)
+    else:
+        raise SystemExit(f"--scenarios: {name!r} is neither a size nor one of {', '.join(FULL_PLAN)}")
+    rounds = base.rounds
+    if args.variants:
+        rounds = {v: rounds.get(v, 1) for v in args.variants.split(",")}
+    if args.repeats:
+        rounds = dict.fromkeys(rounds, args.repeats)
+    return dataclasses.replace(
+        base,
+        poll_interval=args.poll_interval or base.poll_interval,
+        duration=base.duration if args.duration is None else args.duration,
+        jitter=base.jitter if args.jitter is None else args.jitter,
+        rounds=rounds,
+        arrival=base.arrival if args.arrival is None else args.arrival,
+    )
 
 
 if __name__ == "__main__":

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
-
 from airflow_provider_opus.api import (
     GET_JOB_AUDIT_LOG,
     GET_JOB_RESULTS,
@@ -26,14 +24,17 @@ from airflow_provider_opus.api import (
     status_from,
 )
 from airflow_provider_opus.async_sessions import shared_client_sessions
-from airflow_provider_opus.connection import OpusConnectionSettings
+from airflow_provider_opus.connection_cache import connection_settings_cache
+from airflow_provider_opus.exceptions import OpusAuthError
 from airflow_provider_opus.hooks.base import OpusBaseHook
 from airflow_provider_opus.transport import READ_CHUNK_BYTES, ResponseBody, transport_error
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable
 
     import aiohttp
+
+    from airflow_provider_opus.connection import OpusConnectionSettings
 
 
 class OpusAsyncHook(OpusBaseHook):
@@ -62,6 +63,8 @@ class OpusAsyncHook(OpusBaseHook):
     ) -> None:
         super().__init__(opus_conn_id, timeout, retry_limit, retry_delay)
         self._settings: OpusConnectionSettings | None = None
+        #: The proxy of every call: all go to the API's origin, so it is worked out once, not at each poll.
+        self._proxy: str | None = None
 
     async def __aenter__(self) -> OpusAsyncHook:
         return self
@@ -80,23 +83,33 @@ class OpusAsyncHook(OpusBaseHook):
         return None if self._settings is None else shared_client_sessions.held_by(self._settings, self)
 
     async def get_settings(self) -> OpusConnectionSettings:
-        """Return the checked connection settings, fetched without blocking the event loop."""
+        """
+        Return the checked connection settings, read without blocking the event loop.
+
+        Read once per hook, through the running loop's connection-settings cache
+        (``airflow_provider_opus.connection_cache``): hooks that start within
+        ``[opus] connection_cache_seconds`` of each other share one read.
+        """
         if self._settings is None:
-            conn = await BaseHook.aget_connection(self.opus_conn_id)
-            self._settings = OpusConnectionSettings.from_connection(conn, self.timeout)
+            settings = await connection_settings_cache.get(self.opus_conn_id, self.timeout)
+            self._proxy = settings.proxy_for(settings.base_url)
+            self._settings = settings
         return self._settings
 
     async def _send_once(self, endpoint: Endpoint, path: str) -> Any:
         import aiohttp
 
-        settings = await self.get_settings()
-        # Asked for at each call: the hook may be used again under another event loop.
-        session = await shared_client_sessions.acquire(settings, self)
+        settings = self._settings or await self.get_settings()
+        # Asked for at each call: the hook may be used again under another event loop. Most polls find
+        # the one they hold, without an await (a triggerer makes thousands of polls a minute).
+        session = shared_client_sessions.held_by(settings, self)
+        if session is None or session.closed:
+            session = await shared_client_sessions.acquire(settings, self)
         method, url = endpoint.method, settings.base_url + path
         try:
             # The session's total timeout is the deadline of the whole call, body included; its
             # connector checks certificates as the blocking hook does (transport.aiohttp_ssl).
-            async with session.request(method, url, allow_redirects=False, proxy=settings.proxy_for(url)) as response:
+            async with session.request(method, url, allow_redirects=False, proxy=self._proxy) as response:
                 body = ResponseBody(method, path, response.status, response.content_length)
                 if body.wants_more:
                     async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
@@ -105,13 +118,16 @@ class OpusAsyncHook(OpusBaseHook):
                 status, retry_after = response.status, response.headers.get("Retry-After")
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise transport_error(method, path, exc, settings.timeout) from None
-        return read_response(endpoint, path, status, body.content, retry_after)
+        try:
+            return read_response(endpoint, path, status, body.content, retry_after)
+        except OpusAuthError:
+            # The key may have been rotated: the next hook on this loop reads the connection again.
+            connection_settings_cache.discard(self.opus_conn_id, self.timeout, settings)
+            raise
 
-    async def _call(self, endpoint: Endpoint, path_params: Mapping[str, str]) -> Any:
-        path = endpoint.path(**path_params)
-        return await self.retry_policy.acall(
-            endpoint, f"{endpoint.method} {path}", lambda: self._send_once(endpoint, path)
-        )
+    def _call(self, endpoint: Endpoint, path: str) -> Awaitable[Any]:
+        # Not a coroutine of its own: one object less per poll for the garbage collector to track.
+        return self.retry_policy.acall(endpoint, f"{endpoint.method} {path}", lambda: self._send_once(endpoint, path))
 
     async def get_job_status(self, job_execution_id: str) -> str:
         """
@@ -119,8 +135,8 @@ class OpusAsyncHook(OpusBaseHook):
 
         :param job_execution_id: the job.
         """
-        params = checked_job_id(job_execution_id)
-        return status_from(await self._call(GET_JOB_STATUS, params), GET_JOB_STATUS.path(**params))
+        path = GET_JOB_STATUS.path(**checked_job_id(job_execution_id))
+        return status_from(await self._call(GET_JOB_STATUS, path), path)
 
     async def get_job_results(self, job_execution_id: str) -> dict:
         """
@@ -128,8 +144,8 @@ class OpusAsyncHook(OpusBaseHook):
 
         :param job_execution_id: the job.
         """
-        params = checked_job_id(job_execution_id)
-        return job_results_from(await self._call(GET_JOB_RESULTS, params), GET_JOB_RESULTS.path(**params))
+        path = GET_JOB_RESULTS.path(**checked_job_id(job_execution_id))
+        return job_results_from(await self._call(GET_JOB_RESULTS, path), path)
 
     async def get_job_audit_log(self, job_execution_id: str) -> list[dict]:
         """
@@ -137,5 +153,5 @@ class OpusAsyncHook(OpusBaseHook):
 
         :param job_execution_id: the job.
         """
-        params = checked_job_id(job_execution_id)
-        return audit_trail_from(await self._call(GET_JOB_AUDIT_LOG, params), GET_JOB_AUDIT_LOG.path(**params))
+        path = GET_JOB_AUDIT_LOG.path(**checked_job_id(job_execution_id))
+        return audit_trail_from(await self._call(GET_JOB_AUDIT_LOG, path), path)

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from airflow_provider_opus.connection_cache import connection_settings_cache
 from airflow_provider_opus.emulator import OpusEmulator
 from airflow_provider_opus.exceptions import OpusTransportError
 from airflow_provider_opus.hooks.opus import OpusAsyncHook, OpusHook
@@ -69,6 +70,7 @@ def proxy():
 def use_connection(monkeypatch, url: str, **extra) -> None:
     conn = {"conn_type": "opus", "host": url, "password": SERVICE_KEY, "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+    connection_settings_cache.clear()  # a test's loop keeps settings read before for a minute (connection_cache.py)
 
 
 def host_port(url: str) -> str:

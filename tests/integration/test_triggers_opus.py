@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 import airflow_provider_opus.triggers.opus as trigger_module
+from airflow_provider_opus.connection_cache import connection_settings_cache
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
 from tests.support.task_context import VALID_INPUTS, FakeClock
@@ -214,6 +215,7 @@ async def test_error_event_carries_the_error_kind(emulator, monkeypatch):
     )
     revoked = {"conn_type": "opus", "host": emulator.url, "password": "revoked-key-0123456789"}
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(revoked))
+    connection_settings_cache.clear()  # this loop keeps the settings read above for a minute (connection_cache.py)
     (event,) = await events_of(trigger_for("some-job"))
     assert (event["status"], event["error_type"], event["http_status"]) == ("error", "OpusAuthError", 401)
     json.dumps(event)
