@@ -26,7 +26,7 @@ endif
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,openlineage]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -50,7 +50,7 @@ clean:
 DOCS_STAMP := $(VENV)/.docs-installed
 
 $(DOCS_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
+	$(BIN)/python -m pip install --quiet -e '.[test,openlineage,docs]'
 	touch $(DOCS_STAMP)
 
 docs: $(STAMP) $(DOCS_STAMP)
@@ -157,8 +157,9 @@ test-airflow: $(AIRFLOW_STAMP)
 	$(AIRFLOW_BIN)/python -m scripts.check_wheel $(AIRFLOW_VENV)/wheel/airflow_provider_opus-*.whl \
 		$(AIRFLOW_PINS) $(AIRFLOW_VENV)/wheel
 
-# Benchmarks against the emulator on loopback (about 8 minutes on 2 cores): saves
-# benchmarks/results/*.json and regenerates docs/benchmarks.md from them.
+# Benchmarks against the emulator on loopback (about 14 minutes on 2 cores): saves
+# benchmarks/results/*.json and regenerates docs/benchmarks.md and its charts (docs/images/) from them;
+# `.venv/bin/python -m benchmarks.render` redraws both from the saved JSON alone.
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all

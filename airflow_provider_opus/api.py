@@ -29,6 +29,7 @@ from airflow_provider_opus.exceptions import (
     describe_value,
     show_value,
 )
+from airflow_provider_opus.outputs import RESULTS_FIELDS, job_outputs_from
 
 DEFAULT_BASE_URL = "https://operator.opus.com"
 DEFAULT_APP_URL = "https://app.opus.com"
@@ -117,6 +118,8 @@ GET_JOB_AUDIT_LOG = Endpoint(
 )
 #: The presigned PUT to storage: not an Opus API call, but retried by the same policy.
 STORAGE_PUT = Endpoint("storage_put", "PUT", "{presigned_url}", RetrySafety.IDEMPOTENT)
+#: The download of an output file (a URL of the job's results): not an API call, retried by the same policy.
+DOWNLOAD_FILE = Endpoint("download_output_file", "GET", "{url}", RetrySafety.IDEMPOTENT)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -297,6 +300,20 @@ def status_from(body: Mapping[str, Any], path: str) -> str:
     return status
 
 
+def job_payload_schema_from(body: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """
+    Return the ``jobPayloadSchema`` of a workflow details response.
+
+    :param body: the parsed response.
+    :param path: the path called, for the error.
+    :raises OpusResponseError: the schema is not an object.
+    """
+    schema = body["jobPayloadSchema"]
+    if not isinstance(schema, dict):
+        raise OpusResponseError("GET", path, "jobPayloadSchema is not an object")
+    return schema
+
+
 def audit_trail_from(body: Mapping[str, Any], path: str) -> list[dict]:
     """
     Return the ``auditTrail`` of an audit response.
@@ -353,51 +370,21 @@ def upload_urls_from(body: Mapping[str, Any], path: str) -> tuple[str, str]:
     return presigned_url, file_url
 
 
-def results_from(body: Mapping[str, Any], path: str) -> dict[str, Any]:
-    """
-    Return the ``results`` object of a results response; ``{}`` when Opus sent none (a job not completed).
-
-    :param body: the parsed response.
-    :param path: the path called, for the error.
-    :raises OpusResponseError: ``results`` is there but not an object, or its ``outputFiles`` are not a
-        list of strings.
-    """
-    results = body.get("results")
-    if results is None:
-        return {}
-    if not isinstance(results, dict):
-        raise OpusResponseError("GET", path, f"results is {type(results).__name__}, expected an object")
-    output_files_from(results, path)
-    return results
-
-
-def output_files_from(results: Mapping[str, Any], path: str) -> list[str]:
-    """
-    Return the ``outputFiles`` of a job's results; ``[]`` when there are none.
-
-    :param results: the ``results`` object (see :func:`results_from`).
-    :param path: the path called, for the error.
-    :raises OpusResponseError: ``outputFiles`` is not a list of strings.
-    """
-    files = results.get("outputFiles")
-    if files is None:
-        return []
-    if not isinstance(files, list) or not all(isinstance(url, str) for url in files):
-        raise OpusResponseError("GET", path, f"results.outputFiles is {_shown(files)}, expected a list of URL strings")
-    return list(files)
-
-
 def job_results_from(body: dict[str, Any], path: str) -> dict[str, Any]:
     """
-    Return a results response after checking the fields the provider reads (``status``, ``results``).
+    Return a results response after checking ``status`` and, when there are results, their shape.
+
+    The results of either shape are read by :mod:`airflow_provider_opus.outputs`, whose checks are
+    these; a job not completed has none, which is not an error here.
 
     :param body: the parsed response.
     :param path: the path called, for the error.
-    :raises OpusResponseError: a field the provider reads has the wrong type.
+    :raises OpusResponseError: ``status`` is not a string; the results object or a file field has the wrong type.
     """
     if body.get("status") is not None:
         status_from(body, path)
-    results_from(body, path)
+    if any(body.get(name) is not None for name in RESULTS_FIELDS):
+        job_outputs_from(body, path)
     return body
 
 

@@ -68,6 +68,8 @@ class OpusConnectionSettings:
     :param environment_proxies: ``(scheme, proxy URL)`` pairs read from ``HTTPS_PROXY`` and
         ``HTTP_PROXY`` when there is no ``proxy_url``; never printed either.
     :param no_proxy: the hosts ``NO_PROXY`` exempts from the environment's proxies.
+    :param file_hosts: origins (``https://files.opus.com:443``) besides the API's that may receive the
+        service key when output files are downloaded from them.
     """
 
     conn_id: str
@@ -80,6 +82,7 @@ class OpusConnectionSettings:
     verify_tls: bool = True
     environment_proxies: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     no_proxy: tuple[str, ...] = ()
+    file_hosts: tuple[str, ...] = ()
 
     @property
     def connect_timeout(self) -> float:
@@ -114,6 +117,14 @@ class OpusConnectionSettings:
             return None
         return dict(self.environment_proxies).get(parts.scheme)
 
+    def may_send_key_to(self, url: str) -> bool:
+        """
+        Tell whether a download from ``url`` may carry the service key: the API's origin or a ``file_hosts`` one.
+
+        :param url: the whole URL of the file.
+        """
+        return origin_of(url) in (origin_of(self.base_url), *self.file_hosts)
+
     @classmethod
     def from_connection(cls, conn: Connection, timeout: float | None = None) -> OpusConnectionSettings:
         """
@@ -145,6 +156,7 @@ class OpusConnectionSettings:
         environment_proxies, no_proxy = ((), ()) if proxy_url else _environment_proxies(conn_id)
         ca_bundle = _ca_bundle(_extra_field(extra, "ca_bundle"), conn_id)
         verify_tls = _flag(_extra_field(extra, "verify_tls"), "verify_tls", conn_id, default=True)
+        file_hosts = _file_hosts(_extra_field(extra, "file_hosts"), conn_id)
         if not verify_tls:
             log.warning(
                 "Opus connection %r has verify_tls off: the certificates of the Opus API and the storage are not "
@@ -163,7 +175,38 @@ class OpusConnectionSettings:
             verify_tls=verify_tls,
             environment_proxies=environment_proxies,
             no_proxy=no_proxy,
+            file_hosts=file_hosts,
         )
+
+
+def origin_of(url: str) -> str:
+    """Return ``scheme://host:port`` of an http(s) URL, the port explicit and the host in lower case."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        port = 0  # a port out of range: an origin nothing matches
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _file_hosts(value: Any, conn_id: str) -> tuple[str, ...]:
+    """Read ``file_hosts``: hosts (``files.opus.com``, meaning https) or origins, comma-separated or a list."""
+    entries = value.replace(",", " ").split() if isinstance(value, str) else value
+    if entries is None:
+        return ()
+    if not isinstance(entries, list) or not all(isinstance(entry, str) for entry in entries):
+        entries = [None]
+    origins = []
+    for entry in entries:
+        url = entry if entry is None or "://" in entry else f"https://{entry}"
+        parts = urlsplit(url or "")
+        if url is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            raise OpusConnectionConfigError(
+                f"Opus connection {conn_id!r}: file_hosts must list hosts such as files.opus.com (https) or "
+                f"origins such as http://files.internal:8080, separated by commas; got {entry!r}."
+            )
+        origins.append(origin_of(url))
+    return tuple(origins)
 
 
 def _service_key(conn: Connection) -> str:

@@ -11,6 +11,8 @@ from typing import Any
 from airflow_provider_opus import __version__
 
 INTEGRATION = "Opus"
+#: Default of ``[opus] connection_cache_seconds`` (read by :mod:`airflow_provider_opus.connection_cache`).
+CONNECTION_CACHE_SECONDS = 60.0
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -27,8 +29,35 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
+        "config": {
+            "opus": {
+                "description": "Options of the Opus provider.",
+                "options": {
+                    "connection_cache_seconds": {
+                        "description": "Seconds the async hooks of one event loop (a triggerer's) keep the checked "
+                        "settings of a connection, so that thousands of deferred Opus tasks read it once, not once "
+                        "each. A rotated service key is picked up within that time (at once after Opus refuses the "
+                        "old one). 0 reads the connection for every trigger.\n",
+                        "version_added": None,
+                        "type": "float",
+                        "example": "0",
+                        "default": str(CONNECTION_CACHE_SECONDS),
+                    }
+                },
+            }
+        },
         "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_opus.hooks.opus"]}],
-        "operators": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_opus.operators.opus"]}],
+        "operators": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_opus.operators.opus",
+                    "airflow_provider_opus.operators.upload",
+                    "airflow_provider_opus.operators.execute",
+                    "airflow_provider_opus.operators.results",
+                ],
+            }
+        ],
         "sensors": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_opus.sensors.opus"]}],
         "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_opus.triggers.opus"]}],
         "extra-links": ["airflow_provider_opus.links.opus.OpusWorkflowLink"],
@@ -67,6 +96,13 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "CA bundle",
                         "description": "Path of a PEM file with the CA certificates to trust (your company CA), "
                         "on every worker and the triggerer. Empty: the public CAs of certifi.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "file_hosts": {
+                        "label": "File hosts",
+                        "description": "Hosts besides the API's that may receive the service key when output "
+                        "files are downloaded, comma-separated, e.g. files.opus.com (https) or "
+                        "http://files.internal:8080. Files on other hosts are downloaded without the key.",
                         "schema": {"type": ["string", "null"]},
                     },
                     "verify_tls": {

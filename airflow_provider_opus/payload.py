@@ -204,6 +204,20 @@ class JobPayloadSchema:
             raise self._error(not_uploaded)
         return instance
 
+    def instance_files(self, instance: Mapping[str, Any]) -> list[str]:
+        """
+        List the files a checked ``jobPayloadSchemaInstance`` sends: the values of its file inputs.
+
+        :param instance: an instance :meth:`build` made or :meth:`validate_instance` accepted.
+        :return: each file (a fileUrl) once, in schema order.
+        """
+        files: dict[str, None] = {}  # an ordered set
+        for inp in self.inputs:
+            item = instance.get(inp.variable_name)
+            if isinstance(item, Mapping):
+                files.update(dict.fromkeys(f for f in _files_of(inp, item.get("value")) if isinstance(f, str)))
+        return list(files)
+
     def validate_instance(self, instance: Mapping[str, Any]) -> None:
         """
         Check a ``jobPayloadSchemaInstance`` a user wrote themselves.

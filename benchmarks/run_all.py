@@ -5,7 +5,7 @@ Run every benchmark, save its JSON under benchmarks/results/, and regenerate doc
 
 Reproduce::
 
-    .venv/bin/python -m benchmarks.run_all                 # everything (about 7-8 minutes on 2 cores)
+    .venv/bin/python -m benchmarks.run_all                 # everything (about 14 minutes on 2 cores)
     .venv/bin/python -m benchmarks.run_all --only upload   # one step, then re-render
     .venv/bin/python -m benchmarks.run_all --render-only   # just re-render from the saved JSON
 """
@@ -35,6 +35,7 @@ STEPS: dict[str, list[str]] = {
     "per_job": [],
     "poll_economy": [],
     "upload": [],
+    "download": [],
     "poll_breakdown": [],
     "triggerer_scale": [],
 }

@@ -55,6 +55,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(collections\.abc|os|enum|typing|types|datetime|asyncio|ssl)\..*"),
     # Airflow types the provider imports only under TYPE_CHECKING, so annotations name them bare.
     (r"py:class", r"Context|Connection|BaseOperator|TaskInstanceKey|TriggerEvent"),
+    # OpenLineage types, imported only under TYPE_CHECKING (the openlineage extra may be missing).
+    (r"py:class", r"OperatorLineage|RunFacet|Dataset|openlineage(\..*)?"),
     # Type variables of generic signatures (RetryPolicy.call returns what its attempt returns).
     (r"py:class", r"T"),
     # Private helper types in signatures (status._WarningLog): private names have no page.

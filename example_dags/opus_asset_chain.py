@@ -3,11 +3,11 @@ Data-aware scheduling: an Opus job's completion updates an Asset, which starts a
 
 ``opus_asset_chain_producer`` reviews an invoice. Its ``review_invoice`` task has the Asset
 ``opus_reviewed_invoices`` as outlet: when the job completes, Airflow records an asset event whose
-extra carries ``job_execution_id`` and ``output_files``.
+extra carries ``job_execution_id``, ``outputs`` (by display name) and ``output_files``.
 
-``opus_asset_chain_consumer`` is scheduled on that Asset. It reads the job ids and output files from
-``triggering_asset_events`` (one event per producer run since its last run) and fetches each job's
-verdict with the hook.
+``opus_asset_chain_consumer`` is scheduled on that Asset. It reads each job's id, verdict and output
+files from ``triggering_asset_events`` (one event per producer run since its last run), with no call
+to Opus.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, dag, task
 
-from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.operators.opus import OpusExecuteJobOperator
 
 if TYPE_CHECKING:
@@ -67,17 +66,16 @@ def opus_asset_chain_consumer() -> None:
     def archive_outputs(triggering_asset_events: TriggeringAssetEventsAccessor | None = None) -> list[dict[str, Any]]:
         """One entry per completed job that triggered this run: its id, verdict and output files."""
         assert triggering_asset_events is not None
-        hook = OpusHook()
         archived = []
         for event in triggering_asset_events[REVIEWED_INVOICES]:
             job_execution_id = str(event.extra["job_execution_id"])
             output_files = list(event.extra["output_files"] or [])
-            data = (hook.get_job_results(job_execution_id).get("results") or {}).get("data") or {}
-            print(f"Job {job_execution_id} ({data.get('verdict')}) produced {len(output_files)} file(s)")
+            verdict = event.extra["outputs"].get("Verdict")
+            print(f"Job {job_execution_id} ({verdict}) produced {len(output_files)} file(s)")
             archived.append(
                 {
                     "job_execution_id": job_execution_id,
-                    "verdict": data.get("verdict"),
+                    "verdict": verdict,
                     "output_files": output_files,
                     "source_run_id": event.source_run_id,
                 }

@@ -9,7 +9,12 @@ Review an invoice with Opus: upload the files, start the job, wait for it in the
   a workflow with the inputs below. Without it, the emulator's "Invoice Review" workflow
   ``B9uGJfZ3CFwOdMKH`` runs. The Variable is read when the task runs, never while the DAG is parsed;
 - optionally ``OPUS_POLL_INTERVAL`` in the environment of the Airflow components: seconds between
-  status checks (default 30).
+  status checks (default 30);
+- optionally the Airflow Variable ``opus_output_folder``: where the review's output files are written,
+  a local folder or a URL such as ``s3://bucket/opus`` (default: ``opus-outputs`` in the temp folder).
+
+``decide`` takes the outputs it needs by their display names (``results.output["Verdict"]``);
+``get_results`` names them from the workflow's ``jobResultsPayloadSchema``.
 
 Starting and waiting are two tasks here: ``start_review`` returns as soon as the job runs, and
 ``wait_for_review`` waits in the triggerer, holding no worker slot (Opus jobs can wait days for a
@@ -21,6 +26,7 @@ alone does both in one task; the other examples do that.
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +43,11 @@ from airflow_provider_opus.sensors.opus import OpusJobSensor
 DATA = Path(__file__).parent / "data"
 POLL_INTERVAL = float(os.environ.get("OPUS_POLL_INTERVAL", "30"))
 WORKFLOW_ID = "{{ var.value.get('opus_workflow_id', 'B9uGJfZ3CFwOdMKH') }}"
+# A local folder or any ObjectStoragePath URL (s3://bucket/prefix, gs://...); one subfolder per run.
+OUTPUT_FOLDER = (
+    "{{ var.value.get('opus_output_folder', '" + os.path.join(tempfile.gettempdir(), "opus-outputs") + "') }}"
+    "/{{ dag.dag_id }}/{{ run_id | replace(':', '-') | replace('+', '-') }}"
+)
 THRESHOLD = 0.8
 
 
@@ -80,26 +91,35 @@ def opus_document_review() -> None:
         max_poll_interval=max(POLL_INTERVAL, 3600),  # a review that takes days costs dozens of checks, not thousands
     )
 
-    results = OpusGetJobResultsOperator(task_id="get_results", job_execution_id=start.output)
+    results = OpusGetJobResultsOperator(
+        task_id="get_results",
+        job_execution_id=start.output,
+        workflow_id=WORKFLOW_ID,  # its jobResultsPayloadSchema names the outputs
+        download_to=OUTPUT_FOLDER,  # the review's files, written where downstream tasks can read them
+    )
     wait >> results
 
     @task
-    def decide(review: dict[str, Any]) -> dict[str, Any]:
-        """Turn the workflow's output data into a decision for the next system."""
-        data = review["results"].get("data") or {}
-        score = float(data.get("score", 0))
+    def decide(review: dict[str, Any], verdict: str, score: float, comments: str) -> dict[str, Any]:
+        """Turn the workflow's outputs into a decision for the next system."""
         decision = {
             "job_execution_id": review["job_execution_id"],
-            "verdict": data.get("verdict"),
-            "score": score,
-            "approved": data.get("verdict") == "PASS" and score >= THRESHOLD * 100,
-            "comments": data.get("comments"),
-            "output_files": review["results"].get("outputFiles") or [],
+            "verdict": verdict,
+            "score": float(score),
+            "approved": verdict == "PASS" and float(score) >= THRESHOLD * 100,
+            "comments": comments,
+            "output_files": review["output_files"],
         }
-        print(f"Invoice review {decision['job_execution_id']}: {decision['verdict']} (score {score:g})")
+        print(f"Invoice review {decision['job_execution_id']}: {verdict} (score {score:g}), files in {OUTPUT_FOLDER}")
         return decision
 
-    decide(results.output)
+    # Each output is an XCom of its own, named as in the Opus app: no digging through the results.
+    decide(
+        results.output,
+        verdict=results.output["Verdict"],
+        score=results.output["Score"],
+        comments=results.output["Reviewer Comments"],
+    )
 
 
 opus_document_review()

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from airflow_provider_opus.api import (
     DEFAULT_APP_URL,
     DEFAULT_BASE_URL,
+    DOWNLOAD_FILE,
     EXECUTE_JOB,
     GET_JOB_AUDIT_LOG,
     GET_JOB_RESULTS,
@@ -38,6 +39,7 @@ from airflow_provider_opus.api import (
     audit_trail_from,
     checked_job_id,
     job_execution_id_from,
+    job_payload_schema_from,
     job_results_from,
     read_response,
     status_from,
@@ -46,6 +48,16 @@ from airflow_provider_opus.api import (
 )
 from airflow_provider_opus.compat import connection_form_widgets, connection_ui_field_behaviour
 from airflow_provider_opus.connection import USER_AGENT, OpusConnectionSettings
+from airflow_provider_opus.downloads import (
+    DOWNLOAD_CHUNK_BYTES,
+    Destination,
+    as_destination,
+    check_writable_folder,
+    download_error_for_status,
+    redirect_target,
+    shown_url,
+    write_whole,
+)
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
     OpusConnectionConfigError,
@@ -53,7 +65,6 @@ from airflow_provider_opus.exceptions import (
     OpusJobTimeoutError,
     OpusNotFoundError,
     OpusRequestError,
-    OpusResponseError,
     OpusTransportError,
 )
 from airflow_provider_opus.files import check_access_scope, check_local_files, content_type_for
@@ -208,12 +219,7 @@ class OpusHook(OpusBaseHook):
 
         :param workflow_id: the workflow id.
         """
-        schema = self.get_workflow(workflow_id)["jobPayloadSchema"]
-        if not isinstance(schema, dict):
-            raise OpusResponseError(
-                "GET", GET_WORKFLOW.path(workflow_id=workflow_id), "jobPayloadSchema is not an object"
-            )
-        return schema
+        return job_payload_schema_from(self.get_workflow(workflow_id), GET_WORKFLOW.path(workflow_id=workflow_id))
 
     def initiate_job(self, workflow_id: str, title: str, description: str) -> str:
         """
@@ -283,6 +289,61 @@ class OpusHook(OpusBaseHook):
         )
         if not 200 <= status < 300:
             raise storage_error_for_status(path, status, body, retry_after)
+
+    def download_file(self, url: str, destination: str | os.PathLike[str] | Destination) -> Destination:
+        """
+        Download an output file to a local path or an ``ObjectStoragePath``, streamed in chunks.
+
+        The service key goes with the request only when ``url`` is on the API's host or one of the
+        connection's ``file_hosts``; redirects are followed without it. The file is written under a
+        temporary name and renamed when whole (:mod:`airflow_provider_opus.downloads`); a failed
+        attempt leaves nothing, and transient failures are retried from the start.
+
+        :param url: the file's URL, e.g. one of a job's ``output_files``.
+        :param destination: the file to write: a path, a URL such as ``s3://bucket/key``, or an
+            ``ObjectStoragePath``. Its folder is created and checked writable before the download.
+        :return: the path written, as a ``Path`` or ``ObjectStoragePath``.
+        """
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise OpusInvalidArgumentError(f"url must be an http(s) URL of an output file, got {url!r}")
+        target = as_destination(destination)
+        check_writable_folder(target.parent)
+        shown = shown_url(url)
+        size = self.retry_policy.call(DOWNLOAD_FILE, f"download of {shown}", lambda: self._download_once(url, target))
+        self.log.info("Downloaded %s (%d bytes) to %s", shown, size, target)
+        return target
+
+    def _download_once(self, url: str, target: Destination) -> int:
+        import requests
+
+        settings = self.settings
+        key_sent = settings.may_send_key_to(url)
+        headers = {SERVICE_KEY_HEADER: settings.service_key} if key_sent else {}
+        hops = 0
+        while True:
+            path = shown_url(url)
+            try:
+                # No total deadline: a large file takes its time; each read waits at most the timeout.
+                with self.storage_session.get(
+                    url,
+                    headers=headers,
+                    timeout=(settings.connect_timeout, settings.timeout),
+                    allow_redirects=False,  # followed below, without the key
+                    stream=True,
+                    **requests_network(settings, url),
+                ) as response:
+                    if response.is_redirect:
+                        url, headers, key_sent = redirect_target(url, response.headers.get("Location"), hops), {}, False
+                        hops += 1
+                        continue
+                    if not 200 <= response.status_code < 300:
+                        body = next(response.iter_content(READ_CHUNK_BYTES), b"")
+                        raise download_error_for_status(
+                            path, response.status_code, body, response.headers.get("Retry-After"), key_sent=key_sent
+                        )
+                    return write_whole(target, response.iter_content(DOWNLOAD_CHUNK_BYTES))
+            except requests.RequestException as exc:
+                raise transport_error("GET", path, exc, settings.timeout) from None
 
     def execute_job(self, job_execution_id: str, job_payload_schema_instance: Mapping[str, Any]) -> dict:
         """

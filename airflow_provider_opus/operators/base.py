@@ -11,6 +11,7 @@ succeeds, anything else fails with the job's last audit entries.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from datetime import timedelta
 from functools import cached_property
@@ -18,16 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_opus.api import GET_JOB_RESULTS, checked_job_id, output_files_from, results_from
+from airflow_provider_opus.api import GET_JOB_RESULTS, checked_job_id
 from airflow_provider_opus.compat import AirflowTaskTimeout
 from airflow_provider_opus.exceptions import OpusError, OpusJobFailedError, OpusJobTimeoutError, error_from_event
 from airflow_provider_opus.hooks.opus import OpusHook
+from airflow_provider_opus.lineage import LineageFacts, operator_lineage, read_missing_facts, task_error
+from airflow_provider_opus.outputs import job_outputs_from, output_schema_of
 from airflow_provider_opus.status import DEFAULT_STATUS_RULES, StatusRules
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 log = logging.getLogger(__name__)
@@ -68,11 +72,34 @@ class OpusBaseOperator(BaseOperator):
         self.opus_conn_id = opus_conn_id
         self.opus_retry_limit = opus_retry_limit
         self.opus_retry_delay = opus_retry_delay
+        #: What lineage reports about this run, recorded by execute (see :mod:`airflow_provider_opus.lineage`).
+        self.lineage_facts = LineageFacts()
 
     @cached_property
     def hook(self) -> OpusHook:
         """The hook for this task's connection (made on first use, after templates are rendered)."""
         return OpusHook(self.opus_conn_id, retry_limit=self.opus_retry_limit, retry_delay=self.opus_retry_delay)
+
+    # The OpenLineage provider's listener calls these two after the task ran (only when it is installed).
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """
+        Return the task's lineage: the files and workflow it read, the files it produced, the job's ids.
+
+        :param task_instance: the finished task instance.
+        """
+        read_missing_facts(self.lineage_facts, self.opus_conn_id)
+        return operator_lineage(self.lineage_facts)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
+        """
+        Return the lineage of a failed task: what it knew, and the error with the job's last audit entries.
+
+        :param task_instance: the failed task instance.
+        """
+        self.lineage_facts.record_failure(task_error(task_instance))
+        read_missing_facts(self.lineage_facts, self.opus_conn_id)
+        return operator_lineage(self.lineage_facts)
 
 
 class OpusJobWaitingOperator(OpusBaseOperator):
@@ -112,6 +139,7 @@ class OpusJobWaitingOperator(OpusBaseOperator):
         :param status: its status as Opus sent it.
         :raises OpusJobFailedError: for any other final status, with the audit tail.
         """
+        self.lineage_facts.job_execution_id, self.lineage_facts.job_status = job_execution_id, status
         outcome = self.status_rules.poll_outcome(job_execution_id, status, self._warned_statuses, self.log)
         if not outcome.is_final:
             return False
@@ -159,7 +187,8 @@ class OpusJobWaitingOperator(OpusBaseOperator):
                 failed_statuses=self.status_rules.added_failed,
             ),
             method_name="execute_complete",
-            kwargs={"deadline": deadline},
+            # The task resumes as a new object: what lineage needs from before the wait goes along.
+            kwargs={"deadline": deadline, "lineage": self.lineage_facts.to_dict()},
         )
 
     def _deadline(self, context: Context, timeout: float | None) -> tuple[str | None, float | None]:
@@ -176,15 +205,26 @@ class OpusJobWaitingOperator(OpusBaseOperator):
         return min(deadlines.items(), key=lambda item: item[1])
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, deadline: str | None = None
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        deadline: str | None = None,
+        lineage: dict[str, Any] | None = None,
     ) -> Any:
         """
         Resume after the trigger fired: succeed only on ``COMPLETED``.
 
         :param event: the trigger's event.
         :param deadline: which deadline the trigger kept: ``timeout`` or ``execution_timeout``.
+        :param lineage: the lineage facts recorded before the wait.
         :return: the jobExecutionId.
         """
+        if lineage is not None:  # None: deferred by a provider version without lineage, or by dag.test()
+            self.lineage_facts = LineageFacts.from_dict(lineage)
+        if isinstance(event, dict) and event.get("job_execution_id"):
+            self.lineage_facts.job_execution_id = str(event["job_execution_id"])
+            if isinstance(event.get("opus_status"), str):
+                self.lineage_facts.job_status = event["opus_status"]
         try:
             job_execution_id = check_trigger_event(self.hook, event)
         except OpusJobTimeoutError as exc:
@@ -212,7 +252,15 @@ class OpusJobWaitingOperator(OpusBaseOperator):
 
         :param job_execution_id: the job.
         """
-        record_asset_events(context, self.outlets, job_execution_id, self.hook)
+        facts = self.lineage_facts
+        if self.outlets:
+            output_schema = None
+            if facts.workflow_id:  # the workflow's jobResultsPayloadSchema names the outputs
+                details = self.hook.get_workflow(facts.workflow_id)
+                facts.record_workflow(facts.workflow_id, details)
+                output_schema = output_schema_of(details)
+            facts.output_files = record_asset_events(context, self.outlets, job_execution_id, self.hook, output_schema)
+        facts.job_execution_id, facts.job_completed = job_execution_id, True
 
 
 def audit_tail(hook: OpusHook, job_execution_id: str) -> list[dict]:
@@ -270,20 +318,43 @@ def check_trigger_event(hook: OpusHook, event: dict[str, Any] | None) -> str:
     raise OpusError(f"Waiting for Opus job {job_execution_id or '?'} failed: {event.get('message', event)!r}")
 
 
-def record_asset_events(context: Context, outlets: list[Any], job_execution_id: str, hook: OpusHook) -> None:
+def record_asset_events(
+    context: Context,
+    outlets: list[Any],
+    job_execution_id: str,
+    hook: OpusHook,
+    output_schema: dict[str, Any] | None = None,
+) -> list[str]:
     """
-    Put the job id and its output files on the asset events of the task's outlets.
+    Put the job id, its outputs and its output files on the asset events of the task's outlets.
 
     :param context: the running task's context, whose ``outlet_events`` are written.
     :param outlets: the task's outlets.
     :param job_execution_id: the job.
     :param hook: the hook used to read the results.
+    :param output_schema: the workflow's ``jobResultsPayloadSchema``, which names the outputs.
+    :return: the output files.
     """
-    if not outlets:
-        return
     path = GET_JOB_RESULTS.path(**checked_job_id(job_execution_id))
-    results = results_from(hook.get_job_results(job_execution_id), path)
-    extra: dict[str, Any] = {"job_execution_id": job_execution_id, "output_files": output_files_from(results, path)}
+    view = job_outputs_from(hook.get_job_results(job_execution_id), path, output_schema)
+    extra: dict[str, Any] = {
+        "job_execution_id": job_execution_id,
+        "outputs": view.outputs,
+        "output_files": view.output_files,
+    }
     outlet_events = context["outlet_events"]
     for outlet in outlets:
         outlet_events[outlet].extra.update(extra)
+    return view.output_files
+
+
+def rendered_later(value: Any) -> bool:
+    """
+    Tell whether a templated argument may still change before execute: a string (a template), an XComArg, a callable.
+
+    Anything else is checked when the DAG is parsed. A blank string cannot render to anything else.
+    """
+    if isinstance(value, str):
+        return bool(value.strip())
+    # As Airflow's templater: a value with resolve() (an XComArg) is resolved, a path is not.
+    return callable(value) or (not isinstance(value, os.PathLike) and hasattr(value, "resolve"))

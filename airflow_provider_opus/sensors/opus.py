@@ -31,7 +31,7 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
     ``job_execution_id`` and ``output_files``.
 
     :param job_execution_id: the job to wait for (templated), e.g. ``run.output`` of an
-        :class:`~airflow_provider_opus.operators.opus.OpusExecuteJobOperator`.
+        :class:`~airflow_provider_opus.operators.execute.OpusExecuteJobOperator`.
     :param deferrable: wait in the triggerer instead of a worker slot (after one status check).
     :param poke_interval: seconds (or a timedelta) between status checks, in every mode.
     :param max_poll_interval: let the wait between status checks grow with the time waited

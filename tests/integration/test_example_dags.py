@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_opus.emulator.output_files import expected_output_file
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -161,7 +163,11 @@ def test_sample_invoices_are_pdfs() -> None:
 # -- runs ----------------------------------------------------------------------------------------------
 
 
-def test_document_review(dagbag: DagBag, emulator: OpusEmulator) -> None:
+def test_document_review(
+    dagbag: DagBag, emulator: OpusEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output_folder = tmp_path / "outputs"
+    monkeypatch.setenv("AIRFLOW_VAR_OPUS_OUTPUT_FOLDER", str(output_folder))
     run = run_ok(dagbag, "opus_document_review")
 
     (job,) = emulator.jobs()
@@ -173,6 +179,11 @@ def test_document_review(dagbag: DagBag, emulator: OpusEmulator) -> None:
     ]
     results = xcom(run, "get_results")
     assert results["status"] == "COMPLETED" and results["results"]["data"]["inputs_received"] == 8
+    assert results["outputs"]["Verdict"] == "PASS" and results["outputs"]["Reviewer Comments"] == decision["comments"]
+    (downloaded,) = results["downloaded_files"]
+    assert downloaded.startswith(str(output_folder / "opus_document_review"))
+    with open(downloaded, "rb") as stream:
+        assert stream.read() == expected_output_file(job["jobExecutionId"])
 
     inputs = sent_inputs(job)
     assert inputs["Customer Name"] == "ACME GmbH" and inputs["Threshold"] == 0.8
@@ -242,12 +253,10 @@ def test_asset_chain_hands_the_job_to_the_consumer(
     assert xcom(producer, "review_invoice") == job_id
     with create_session() as session:
         events = session.scalars(select(AssetEvent).where(AssetEvent.source_run_id == producer.run_id)).all()
-        assert [event.extra for event in events] == [
-            {
-                "job_execution_id": job_id,
-                "output_files": [f"{emulator.storage_url}/media/private/generated/output_{job_id}.pdf"],
-            }
-        ]
+        (extra,) = [event.extra for event in events]
+        assert extra["job_execution_id"] == job_id
+        assert extra["output_files"] == [f"{emulator.storage_url}/media/private/generated/output_{job_id}.pdf"]
+        assert extra["outputs"]["Verdict"] == "PASS" and extra["outputs"]["Output Files"] == extra["output_files"]
         event_ids = [event.id for event in events]
 
     # The scheduler starts the consumer with the producer's asset event; dag.test() makes a manual

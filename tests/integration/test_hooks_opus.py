@@ -292,8 +292,8 @@ def test_initiate_answer_with_a_numeric_job_id_is_a_string(emulator):
 @pytest.mark.parametrize(
     ("results", "field"),
     [
-        (["a"], "results is list, expected an object"),
-        ("done", "results is str, expected an object"),
+        (["a"], "results is list ['a'], expected an object"),
+        ("done", "results is 'done', expected an object"),
         ({"outputFiles": "https://f/out.pdf"}, "results.outputFiles is 'https://f/out.pdf', expected a list"),
         ({"outputFiles": [1]}, "results.outputFiles is list [1], expected a list"),
     ],

@@ -13,6 +13,7 @@ import weakref
 
 import pytest
 
+from airflow_provider_opus.connection_cache import connection_settings_cache
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
     OpusConnectionConfigError,
@@ -101,6 +102,7 @@ async def test_async_hook_gives_up_with_own_errors(emulator, monkeypatch):
             await hook.get_job_status("missing")
     conn = {"conn_type": "opus", "host": f"http://127.0.0.1:{closed_port()}", "password": SERVICE_KEY}
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+    connection_settings_cache.clear()  # this loop keeps the settings read above for a minute (connection_cache.py)
     async with OpusAsyncHook(retry_delay=0.01, retry_limit=1) as hook:
         with pytest.raises(OpusTransportError) as info:
             await hook.get_job_status("x")
@@ -145,7 +147,7 @@ async def test_async_key_with_a_control_character_is_a_connection_error(emulator
 @pytest.mark.parametrize(
     ("results", "field"),
     [
-        (["a"], "results is list, expected an object"),
+        (["a"], "results is list ['a'], expected an object"),
         ({"outputFiles": "https://f/out.pdf"}, "results.outputFiles is 'https://f/out.pdf', expected a list"),
     ],
 )

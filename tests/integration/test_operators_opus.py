@@ -24,12 +24,10 @@ from airflow_provider_opus.exceptions import (
     OpusJobFailedError,
     OpusJobTimeoutError,
     OpusPayloadError,
-    OpusResponseError,
 )
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.operators.opus import (
     OpusExecuteJobOperator,
-    OpusGetJobResultsOperator,
     OpusUploadOperator,
 )
 from airflow_provider_opus.payload import build_job_payload
@@ -453,7 +451,7 @@ def test_the_trigger_deadline_is_the_earlier_of_timeout_and_execution_timeout(
     with pytest.raises(TaskDeferred) as info:
         execute_op(deferrable=True, timeout=timeout, execution_timeout=execution_timeout).execute(context)
     end_time = info.value.trigger.serialize()[1]["end_time"]
-    assert info.value.kwargs == {"deadline": deadline}
+    assert info.value.kwargs["deadline"] == deadline
     if deadline == "execution_timeout":
         assert end_time == pytest.approx(context["ti"].start_date.timestamp() + 20, abs=0.001)
     elif deadline == "timeout":
@@ -517,53 +515,6 @@ def test_upload_checks_every_file_before_the_first_request(emulator, tmp_path):
     text = str(info.value)
     assert "empty.pdf' is empty" in text and "'.sh'" in text and "is a directory" in text
     assert emulator.requests("get_upload_url") == []
-
-
-# -- results -----------------------------------------------------------------------------------------
-
-
-def test_results_operator_returns_results_and_audit(emulator):
-    job_id = execute_op().execute(make_context())
-    out = OpusGetJobResultsOperator(task_id="r", job_execution_id=job_id).execute(make_context())
-    assert out["job_execution_id"] == job_id and out["status"] == "COMPLETED"
-    assert out["results"]["data"]["verdict"] == "PASS"
-    assert out["audit_trail"][-1]["action"] == "Job completed successfully"
-    import json
-
-    json.dumps(out)  # plain JSON for XCom
-    lean = OpusGetJobResultsOperator(task_id="r2", job_execution_id=job_id, include_audit_log=False)
-    assert lean.execute(make_context())["audit_trail"] == []
-
-
-def test_results_operator_refuses_unfinished_and_failed_jobs(emulator):
-    emulator.configure(job_duration=30)
-    job_id = execute_op(wait_for_completion=False).execute(make_context())
-    with pytest.raises(OpusError, match="still IN PROGRESS: wait for it first"):
-        OpusGetJobResultsOperator(task_id="r", job_execution_id=job_id).execute(make_context())
-    emulator.set_job_status(job_id, "FAILED")
-    with pytest.raises(OpusJobFailedError):
-        OpusGetJobResultsOperator(task_id="r", job_execution_id=job_id).execute(make_context())
-
-
-@pytest.mark.parametrize(
-    ("results", "field"),
-    [
-        (["a"], "results is list, expected an object"),
-        ("done", "results is str, expected an object"),
-        ({"outputFiles": "https://f/out.pdf"}, "results.outputFiles is 'https://f/out.pdf', expected a list"),
-    ],
-)
-def test_results_of_the_wrong_shape_name_the_field(emulator, results, field):
-    body = {"jobExecutionId": "J", "status": "COMPLETED", "results": results}
-    emulator.inject("get_job_results", {"status": 200, "json": body, "times": 2})
-    with pytest.raises(OpusResponseError, match="GET /job/J/results") as info:
-        OpusGetJobResultsOperator(task_id="r", job_execution_id="J").execute(make_context())
-    assert field in str(info.value)
-    asset = Asset("opus://invoice-review")
-    event = {"status": "success", "job_execution_id": "J", "opus_status": "COMPLETED", "message": "done"}
-    with pytest.raises(OpusResponseError, match="GET /job/J/results") as info:
-        execute_op(outlets=[asset]).execute_complete(make_context(), event)  # the asset extras
-    assert field in str(info.value)
 
 
 async def test_a_key_refused_mid_wait_fails_at_once_in_a_worker_and_deferred(emulator, monkeypatch):

@@ -130,7 +130,7 @@ def test_deferred_sensor_ends_at_execution_timeout_when_it_comes_first(emulator)
     waiting = sensor(job_execution_id=job_id, deferrable=True, timeout=600, execution_timeout=timedelta(seconds=20))
     with pytest.raises(TaskDeferred) as info:
         waiting.execute(context)
-    assert info.value.kwargs == {"deadline": "execution_timeout"}
+    assert info.value.kwargs["deadline"] == "execution_timeout"
     end_time = info.value.trigger.serialize()[1]["end_time"]
     assert end_time == pytest.approx(context["ti"].start_date.timestamp() + 20, abs=0.001)
 

@@ -364,6 +364,34 @@ CASES = [
         "job_execution_id",
         "non-empty string",
     ),
+    Case(
+        "results: download folder that cannot be written",
+        operator(
+            lambda tmp: OpusGetJobResultsOperator(
+                task_id="r", job_execution_id="j", download_to=str(Path(file_at("file")(tmp)) / "out")
+            )
+        ),
+        "download_to",
+        "choose a folder this worker can write",
+    ),
+    Case(
+        "results: download folder of a wrong type",
+        lambda tmp: OpusGetJobResultsOperator(task_id="r", job_execution_id="j", download_to=5),
+        "download_to",
+        "a local path, a URL such as s3://bucket/folder, or an ObjectStoragePath",
+    ),
+    Case(
+        "hook: download URL that is not http",
+        lambda tmp: OpusHook().download_file("ftp://files.opus.com/a.pdf", tmp / "a.pdf"),
+        "'ftp://files.opus.com/a.pdf'",
+        "url must be an http(s) URL",
+    ),
+    Case(
+        "connection: file_hosts with a path",
+        with_network(lambda: OpusHook().settings, file_hosts="https://files.opus.com/media"),
+        "'https://files.opus.com/media'",
+        "file_hosts must list hosts such as files.opus.com",
+    ),
     # -- hook
     Case(
         "hook: bad access scope",
@@ -638,6 +666,15 @@ CASES = [
         operator(lambda tmp: OpusUploadOperator(task_id="u", files=[file_at("a.pdf")(tmp), 5])),  # type: ignore[list-item]
         "files[1]",
         "must be a path, got int 5",
+    ),
+    # -- the async hooks' connection-settings cache (issue #14)
+    Case(
+        "[opus] connection_cache_seconds negative",
+        with_environment(
+            "AIRFLOW__OPUS__CONNECTION_CACHE_SECONDS", "-1", lambda tmp: asyncio.run(_async_status_of("job-1"))
+        ),
+        "[opus] connection_cache_seconds",
+        "must be a number of seconds, 0 or more",
     ),
 ]
 

@@ -34,6 +34,7 @@ ENDPOINT_SAFETY = {
     "get_job_status": RetrySafety.IDEMPOTENT,
     "get_job_results": RetrySafety.IDEMPOTENT,
     "get_job_audit_log": RetrySafety.IDEMPOTENT,
+    "download_output_file": RetrySafety.IDEMPOTENT,
 }
 ASYNC_ENDPOINTS = ("get_job_status", "get_job_results", "get_job_audit_log")
 
@@ -67,8 +68,14 @@ FAULTS: dict[str, tuple[Any, str, str]] = {
 #: Cells whose outcome differs from their endpoint's retry safety: storage refuses an expired
 #: presigned URL with 403, and the upload asks Opus for a fresh one; the API's 403 is a refused key.
 EXCEPTIONS = {("storage_put", "403 refused"): RETRIED_OK}
-#: A PUT's answer has no body to parse: a 200 of any body is a successful upload.
-NOT_APPLICABLE = {("storage_put", "non-JSON 200"), ("storage_put", "JSON of the wrong shape")}
+#: A PUT's answer has no body to parse: a 200 of any body is a successful upload; a file downloaded is any bytes.
+NOT_APPLICABLE = {
+    (endpoint, fault)
+    for endpoint in ("storage_put", "download_output_file")
+    for fault in ("non-JSON 200", "JSON of the wrong shape")
+}
+#: The hook method of one attempt at each endpoint that is not an API call (else ``_send_once``).
+ATTEMPT_METHODS = {"storage_put": "_put_stream", "download_output_file": "_download_once"}
 
 SYNC_CELLS = [(e, f) for e in ENDPOINT_SAFETY for f in FAULTS if (e, f) not in NOT_APPLICABLE]
 ASYNC_CELLS = [(e, f) for e in ASYNC_ENDPOINTS for f in FAULTS]
@@ -88,15 +95,16 @@ def _expected(endpoint: str, fault: str) -> str:
 
 
 def _run_logical_job(hook: OpusHook, invoice: Any) -> str:
-    """One logical run of a job, touching every endpoint once (status polls aside)."""
+    """One logical run of a job, touching every endpoint once (status polls aside), its output file downloaded."""
     schema = hook.get_job_payload_schema(DEFAULT_WORKFLOW_ID)
     invoice_url = hook.upload_file(invoice)
     job_id = hook.initiate_job(DEFAULT_WORKFLOW_ID, "fault matrix", "one logical run")
     payload = build_job_payload(schema, {**VALID_INPUTS, "Invoice": invoice_url}, workflow_id=DEFAULT_WORKFLOW_ID)
     hook.execute_job(job_id, payload)
     assert hook.wait_for_job(job_id, poll_interval=0.05, timeout=20) == "COMPLETED"
-    hook.get_job_results(job_id)
+    (output_file,) = hook.get_job_results(job_id)["results"]["outputFiles"]
     hook.get_job_audit_log(job_id)
+    hook.download_file(output_file, invoice.parent / "output.pdf")
     return job_id
 
 
@@ -116,6 +124,17 @@ def _refuse(emulator: Any, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> No
         # Every attempt of the upload (retry_limit=2) asks for a URL afresh: each gets a dead one.
         dead_url = {"status": 200, "json": {"presignedUrl": f"{dead}/u", "fileUrl": "f"}, "times": 3}
         emulator.inject("get_upload_url", dead_url)
+        return
+    if endpoint == "download_output_file":
+        # The job's results name an output file on a host that refuses connections.
+        real_results = OpusHook.get_job_results
+
+        def results(self: OpusHook, job_execution_id: str) -> dict:
+            body = real_results(self, job_execution_id)
+            body["results"]["outputFiles"] = [f"{dead}/media/private/generated/output_{job_execution_id}.pdf"]
+            return body
+
+        monkeypatch.setattr(OpusHook, "get_job_results", results)
         return
     # Everything before the endpoint works; from it on the API host refuses connections.
     real_send = OpusHook._send_once
@@ -140,7 +159,7 @@ def test_sync_fault_cell(emulator, recorder, monkeypatch, mocker, tmp_path, endp
         _refuse(emulator, endpoint, monkeypatch)
     else:
         emulator.inject(endpoint, factory())
-    attempts_spy = mocker.spy(OpusHook, "_put_stream" if endpoint == "storage_put" else "_send_once")
+    attempts_spy = mocker.spy(OpusHook, ATTEMPT_METHODS.get(endpoint, "_send_once"))
     hook = OpusHook(timeout=TIMEOUT, retry_limit=2, retry_delay=0.01)
     error: Exception | None = None
     try:
@@ -148,13 +167,15 @@ def test_sync_fault_cell(emulator, recorder, monkeypatch, mocker, tmp_path, endp
     except OpusError as exc:
         error = exc
     time.sleep(0.8 if fault == "read timeout" else 0)  # let a held-back answer finish before counting
-    attempts = [c for c in attempts_spy.call_args_list if endpoint == "storage_put" or c.args[1].name == endpoint]
+    attempts = [c for c in attempts_spy.call_args_list if endpoint in ATTEMPT_METHODS or c.args[1].name == endpoint]
     faulted = [r for r in emulator.requests(endpoint) if r.get("fault")]
     observed = _classify(error, len(attempts), len(faulted) or (factory is None), fault == "slow response")
     jobs = emulator.jobs()
     executions = sum(job["status"] != "NOT STARTED" for job in jobs)
     expected = _expected(endpoint, fault)
-    clear = error is None or (SERVICE_KEY not in str(error) and (" /" in str(error) or endpoint in str(error)))
+    # A clear error names the call: its path, the file's URL, or the endpoint.
+    named = any(part in str(error) for part in (" /", " http", endpoint))
+    clear = error is None or (SERVICE_KEY not in str(error) and named)
     passed = observed == expected and len(jobs) <= 1 and executions <= 1 and clear
     recorder.record(
         endpoint=f"{endpoint} (sync)",

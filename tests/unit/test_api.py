@@ -11,9 +11,7 @@ import pytest
 from airflow_provider_opus.api import (
     job_execution_id_from,
     job_results_from,
-    output_files_from,
     parse_retry_after,
-    results_from,
     storage_error_for_status,
     upload_urls_from,
 )
@@ -155,22 +153,12 @@ def test_job_execution_id_must_be_a_string_or_an_integer(value, message):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"results": []}, "results is list, expected an object"),
-        ({"results": "x"}, "results is str, expected an object"),
-        ({"results": {"outputFiles": "abc"}}, "results.outputFiles is 'abc', expected a list of URL strings"),
-        ({"results": {"outputFiles": [{"url": "x"}]}}, "results.outputFiles is list"),
+        ({"results": []}, "results is list"),
+        ({"results": "x"}, "results is 'x', expected an object"),
+        ({"jobResultsPayloadSchema": [1]}, "jobResultsPayloadSchema is list"),
         ({"status": 5, "results": {}}, "status is int, expected a string"),
     ],
 )
 def test_results_of_the_wrong_shape_name_the_field(body, message):
     with pytest.raises(OpusResponseError, match=message):
         job_results_from(body, "/job/j/results")
-
-
-def test_results_absent_or_null_are_empty_and_kept_otherwise():
-    assert results_from({"status": "FAILED"}, "/p") == {}
-    assert results_from({"results": None}, "/p") == {}
-    full = {"summary": "s", "outputFiles": ["https://f/1.pdf"], "data": {"x": 1}, "extra": [1]}
-    assert results_from({"results": full}, "/p") is full
-    assert output_files_from(full, "/p") == ["https://f/1.pdf"]
-    assert output_files_from({}, "/p") == []

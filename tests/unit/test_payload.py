@@ -753,3 +753,11 @@ def test_names_equal_once_normalised_are_ambiguous():
 def test_a_huge_int_is_named_without_printing_it(schema):
     problems = _problems(schema.build, {**REQUIRED, "Customer Name": 10**5000})
     assert problems == ["'Customer Name': expected a string, got int <int of 16610 bits>"]
+
+
+def test_instance_files_lists_the_file_inputs_values_once_in_schema_order(schema):
+    other = "https://files.opus.com/media/private/uploaded/media_file_002.csv"
+    instance = schema.build({**REQUIRED, "Supporting Documents": [other, INVOICE_URL], "Metadata": {"f": "x.pdf"}})
+    assert schema.instance_files(instance) == [INVOICE_URL, other]
+    assert schema.instance_files(schema.build({**REQUIRED, "Supporting Documents": None})) == [INVOICE_URL]
+    assert schema.instance_files({}) == []

@@ -1,0 +1,208 @@
+"""OpusHook.download_file and airflow_provider_opus.downloads: streamed downloads over real loopback HTTP.
+
+A plain file server stands in for hosts the emulator is not (another company's host, a redirecting
+CDN); the emulator's own output files are downloaded in test_operators_results.py.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import threading
+
+import pytest
+
+from airflow_provider_opus.downloads import file_name_for
+from airflow_provider_opus.exceptions import (
+    OpusAuthError,
+    OpusConnectionConfigError,
+    OpusInvalidArgumentError,
+    OpusNotFoundError,
+    OpusStorageError,
+    OpusTransportError,
+)
+from airflow_provider_opus.hooks.opus import OpusHook
+from tests.conftest import SERVICE_KEY
+
+CONTENT = os.urandom(3 * 1024 * 1024 + 17)
+
+
+class FileServer:
+    """
+    Serves ``CONTENT`` at ``/file.pdf``, and records the headers of every request.
+
+    ``/redirect?to=URL`` answers 302 to URL; ``/cut`` promises more bytes than it sends;
+    ``/status/N`` answers status N; ``/flaky`` answers 503 once, then the file.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        server = self
+        flaky = {"left": 1}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                server.requests.append((self.path, dict(self.headers.items())))
+                if self.path.startswith("/redirect?to="):
+                    self._answer(302, b"", {"Location": self.path.split("=", 1)[1]})
+                elif self.path == "/cut":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(CONTENT)))
+                    self.end_headers()
+                    self.wfile.write(CONTENT[: len(CONTENT) // 2])
+                    self.close_connection = True
+                elif self.path.startswith("/status/"):
+                    self._answer(int(self.path.rsplit("/", 1)[1]), b'{"message": "no"}')
+                elif self.path == "/flaky" and flaky["left"]:
+                    flaky["left"] -= 1
+                    self._answer(503, b"{}")
+                else:
+                    self._answer(200, CONTENT)
+
+            def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def keys_seen(self) -> list[bool]:
+        """Tell, per request, whether it carried the service key."""
+        return [any(value == SERVICE_KEY for value in headers.values()) for _, headers in self.requests]
+
+    def __enter__(self) -> FileServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def files():
+    with FileServer() as server:
+        yield server
+
+
+def use_connection(monkeypatch, host: str, **extra) -> None:
+    conn = {"conn_type": "opus", "host": host, "password": SERVICE_KEY, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+
+
+def leftovers(folder) -> list[str]:
+    return sorted(os.listdir(folder))
+
+
+def test_a_file_on_the_api_host_is_downloaded_whole_with_the_key(files, monkeypatch, tmp_path):
+    use_connection(monkeypatch, files.url)
+    written = OpusHook(retry_delay=0.01).download_file(f"{files.url}/file.pdf", tmp_path / "new" / "out.pdf")
+    assert written == tmp_path / "new" / "out.pdf"
+    assert written.read_bytes() == CONTENT
+    assert files.keys_seen() == [True]
+    assert leftovers(tmp_path / "new") == ["out.pdf"]  # no probe, no partial file left
+
+
+def test_the_key_goes_to_listed_file_hosts_only(files, monkeypatch, tmp_path):
+    use_connection(monkeypatch, "https://api.opus.example")  # not the file server
+    OpusHook().download_file(f"{files.url}/file.pdf", tmp_path / "a.pdf")
+    use_connection(monkeypatch, "https://api.opus.example", file_hosts=f"files.opus.example, {files.url}")
+    OpusHook().download_file(f"{files.url}/file.pdf", tmp_path / "b.pdf")
+    assert files.keys_seen() == [False, True]
+    assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes() == CONTENT
+
+
+def test_a_redirect_never_carries_the_key(files, monkeypatch, tmp_path):
+    use_connection(monkeypatch, files.url)
+    OpusHook().download_file(f"{files.url}/redirect?to={files.url}/file.pdf", tmp_path / "out.pdf")
+    assert [path for path, _ in files.requests] == ["/redirect?to=" + files.url + "/file.pdf", "/file.pdf"]
+    assert files.keys_seen() == [True, False]  # even back to an allowed host
+    assert (tmp_path / "out.pdf").read_bytes() == CONTENT
+
+
+def test_a_cut_download_is_retried_and_never_leaves_a_partial_file(files, monkeypatch, tmp_path):
+    use_connection(monkeypatch, files.url)
+    with pytest.raises(OpusTransportError, match=r"GET http://127\.0\.0\.1:[0-9]+/cut"):
+        OpusHook(retry_limit=2, retry_delay=0.01).download_file(f"{files.url}/cut", tmp_path / "out.pdf")
+    assert [path for path, _ in files.requests] == ["/cut"] * 3
+    assert leftovers(tmp_path) == []
+
+
+def test_a_server_error_is_retried(files, monkeypatch, tmp_path):
+    use_connection(monkeypatch, files.url)
+    OpusHook(retry_delay=0.01).download_file(f"{files.url}/flaky", tmp_path / "out.pdf")
+    assert (tmp_path / "out.pdf").read_bytes() == CONTENT
+    assert len(files.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "message"),
+    [
+        (404, OpusNotFoundError, "output file not found"),
+        (401, OpusAuthError, "the file host refused the service key"),
+    ],
+)
+def test_refusals_are_final_and_say_why(files, monkeypatch, tmp_path, status, error, message):
+    use_connection(monkeypatch, files.url)
+    with pytest.raises(error, match=message) as info:
+        OpusHook(retry_delay=0.01).download_file(f"{files.url}/status/{status}", tmp_path / "out.pdf")
+    assert SERVICE_KEY not in str(info.value)
+    assert len(files.requests) == 1 and leftovers(tmp_path) == []
+
+
+def test_a_refusal_without_the_key_names_file_hosts(files, monkeypatch, tmp_path):
+    use_connection(monkeypatch, "https://api.opus.example")
+    with pytest.raises(OpusAuthError, match="add this host to file_hosts"):
+        OpusHook().download_file(f"{files.url}/status/403", tmp_path / "out.pdf")
+
+
+def test_a_redirect_elsewhere_than_http_is_refused(files, monkeypatch, tmp_path):
+    use_connection(monkeypatch, files.url)
+    with pytest.raises(OpusStorageError, match="a redirect to file:///etc/passwd"):
+        OpusHook().download_file(f"{files.url}/redirect?to=file:///etc/passwd", tmp_path / "out.pdf")
+
+
+def test_a_folder_that_cannot_be_written_fails_before_the_download(files, monkeypatch, tmp_path):
+    use_connection(monkeypatch, files.url)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(OpusInvalidArgumentError, match="not-a-folder cannot be written"):
+        OpusHook().download_file(f"{files.url}/file.pdf", blocker / "out.pdf")
+    assert files.requests == []
+
+
+@pytest.mark.parametrize("url", ["ftp://host/file", "", None, "/relative/path"])
+def test_a_url_that_is_not_http_is_refused_before_any_request(url, tmp_path):
+    with pytest.raises(OpusInvalidArgumentError, match="url must be an http"):
+        OpusHook().download_file(url, tmp_path / "out.pdf")
+
+
+@pytest.mark.parametrize("file_hosts", ["ftp://files.opus.com", "https://files.opus.com/path", "a b/c", [1]])
+def test_bad_file_hosts_are_a_connection_error(monkeypatch, file_hosts):
+    use_connection(monkeypatch, "https://api.opus.example", file_hosts=file_hosts)
+    with pytest.raises(OpusConnectionConfigError, match="file_hosts must list hosts"):
+        _ = OpusHook().settings
+
+
+def test_file_names_come_from_the_url_made_safe_and_unique():
+    taken: set[str] = set()
+    names = [
+        file_name_for("https://f/media/output_1.pdf?sig=abc", taken),
+        file_name_for("https://g/other/output_1.pdf", taken),
+        file_name_for("https://f/media/..%2F..%2Fetc%2Fpasswd", taken),
+        file_name_for("https://f/", taken),
+        file_name_for("https://f/r%C3%A9sum%C3%A9 final.pdf", taken),
+    ]
+    assert names == ["output_1.pdf", "output_1-2.pdf", "passwd", "output", "r_sum_final.pdf"]
