@@ -188,7 +188,8 @@ class OpusHook(OpusBaseHook):
                             if not body.add(chunk):
                                 break
             except requests.RequestException as exc:
-                if watch.expired and watch.request_sent:
+                # A read that waited the whole timeout is the deadline too, even when it beat the watch's timer.
+                if watch.request_sent and (watch.expired or isinstance(exc, requests.ReadTimeout)):
                     raise deadline_error(method, path, settings.timeout) from None
                 raise transport_error(method, path, exc) from None
         if watch.expired:  # the socket was shut down at the deadline: what was read may be cut short
