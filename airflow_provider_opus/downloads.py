@@ -49,14 +49,15 @@ def as_destination(value: str | os.PathLike[str] | Destination, name: str = "des
     :param name: the argument's name, for the error.
     :raises OpusInvalidArgumentError: ``value`` is not a path.
     """
-    if isinstance(value, str) and "://" in value:
-        from airflow.sdk import ObjectStoragePath
+    from airflow.sdk import ObjectStoragePath
 
+    if isinstance(value, str) and "://" in value:
         return ObjectStoragePath(value)
+    # Before the path check: on Airflow 3.1 an ObjectStoragePath is os.PathLike, as "file:/..." for a local one.
+    if isinstance(value, ObjectStoragePath):
+        return value
     if isinstance(value, (str, os.PathLike)) and os.fspath(value).strip():
         return Path(os.fspath(value)).expanduser().absolute()
-    if hasattr(value, "open") and hasattr(value, "rename"):  # an ObjectStoragePath
-        return value
     raise OpusInvalidArgumentError(
         f"{name} must be a local path, a URL such as s3://bucket/folder, or an ObjectStoragePath; got {value!r}"
     )
