@@ -75,6 +75,22 @@ def not_json(value: Any, where: str = "", inside: tuple[int, ...] = ()) -> Itera
         yield f"{where}: {describe_value(value)} is not JSON: {fix}"
 
 
+def json_problem(name: str, value: Any) -> str | None:
+    """
+    Return the problem of the first place in ``value`` that JSON cannot carry, and how many more there are.
+
+    :param name: the input, as messages name it (``'Invoice'``).
+    :param value: the input's value as it is sent.
+    :return: e.g. ``"'Invoice'[0]: nan is not a JSON number: ... (and 2 more places in 'Invoice')"``,
+        or None when the whole value is JSON.
+    """
+    places = list(not_json(value))
+    if not places:
+        return None
+    more = f" (and {len(places) - 1} more places in {name})" if len(places) > 1 else ""
+    return f"{name}{places[0]}{more}"
+
+
 def _plain_json(value: Any) -> bool:
     """Tell at a glance that a value is JSON as it is: a string, bool, None, or a float or small int (most items)."""
     kind = type(value)

@@ -4,88 +4,26 @@ Build and validate the ``jobPayloadSchemaInstance`` that ``POST /job/execute`` t
 A workflow describes its inputs in the ``jobPayloadSchema`` of ``GET /workflow/{id}``: one entry per
 input, keyed by its variable name, with an ``id``, a ``display_name``, a ``type`` and ``is_nullable``.
 DAG authors name inputs however suits them (display name, variable name or id) and give plain Python
-values. This module resolves the names, checks and converts the values, and reports every problem in
-one :class:`~airflow_provider_opus.exceptions.OpusPayloadError`, so they can all be fixed in one go.
+values. This module resolves the names, has each value checked and converted by its
+:class:`~airflow_provider_opus.workflow_inputs.WorkflowInput`, and reports every problem in one
+:class:`~airflow_provider_opus.exceptions.OpusPayloadError`, so they can all be fixed in one go.
 
 It does no I/O, so operators can validate inputs before initiating a job or uploading any file.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-import os
-import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_opus.exceptions import OpusPayloadError, describe_value, show_value
-from airflow_provider_opus.files import check_file_extension, is_url, normalize_extension
-from airflow_provider_opus.json_values import not_json
+from airflow_provider_opus.files import is_url
+from airflow_provider_opus.json_values import json_problem
+from airflow_provider_opus.workflow_inputs import WorkflowInput
 
-# What a value of each (non-file) type must be, as problem messages say it.
-_EXPECTED: dict[str, str] = {
-    "str": "a string",
-    "float": "a number",
-    "bool": "a bool (True or False)",
-    "array": "a list",
-    "object": "a dict",
-    "date": "a date (YYYY-MM-DD)",
-}
-_FILE_TYPES = ("file", "array_files")
-_KNOWN_TYPES = ", ".join(sorted([*_EXPECTED, *_FILE_TYPES]))
-
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
-
-
-@dataclass(frozen=True)
-class WorkflowInput:
-    """
-    One input of a workflow, as an entry of its ``jobPayloadSchema`` describes it.
-
-    :param variable_name: key of the input in the schema and in a ``jobPayloadSchemaInstance``.
-    :param id: short id of the input (its variable name without the ``workflow_input_`` prefix).
-    :param display_name: name of the input in the Opus UI.
-    :param type: Opus type: ``str``, ``float``, ``bool``, ``array``, ``object``, ``date``, ``file``
-        or ``array_files``.
-    :param is_nullable: whether the input may be left out or given as None.
-    :param allowed_file_types: extensions (lowercase, no dot) a file input accepts, or None when the
-        schema does not restrict them.
-    """
-
-    variable_name: str
-    id: str
-    display_name: str
-    type: str
-    is_nullable: bool
-    allowed_file_types: frozenset[str] | None = None
-
-    @classmethod
-    def from_schema_entry(cls, variable_name: str, entry: Mapping[str, Any]) -> WorkflowInput:
-        """
-        Read one entry of a ``jobPayloadSchema``.
-
-        :param variable_name: the key of the entry in the schema.
-        :param entry: the entry, with ``id``, ``display_name``, ``type``, ``is_nullable`` and
-            optional ``tags``.
-        """
-        allowed = None
-        for tag in entry.get("tags") or ():
-            if isinstance(tag, Mapping) and tag.get("variable_name") == "allowed_file_types":
-                # An empty list is read as "no restriction": an input accepting no file at all
-                # could never be given, so that cannot be what the workflow means.
-                allowed = frozenset(normalize_extension(t) for t in tag.get("value") or ()) or None
-        return cls(
-            variable_name=variable_name,
-            id=str(entry.get("id", "")),
-            display_name=str(entry.get("display_name") or variable_name),
-            type=str(entry.get("type", "")),
-            is_nullable=bool(entry.get("is_nullable", False)),
-            allowed_file_types=allowed,
-        )
+__all__ = ["JobPayloadSchema", "WorkflowInput", "build_job_payload"]
 
 
 @dataclass
@@ -164,7 +102,7 @@ class JobPayloadSchema:
         values = self._checked_values(inputs)
         paths: list[str] = []
         for inp in self.inputs:
-            for path in _files_of(inp, values.get(inp.variable_name)):
+            for path in inp.files_in(values.get(inp.variable_name)):
                 if not is_url(path) and path not in paths:
                     paths.append(path)
         return paths
@@ -191,10 +129,10 @@ class JobPayloadSchema:
             if inp.variable_name not in values:
                 continue
             value = values[inp.variable_name]
-            if inp.type in _FILE_TYPES and value is not None:
-                urls = [uploaded.get(path, path) for path in _files_of(inp, value)]
+            if inp.takes_files and value is not None:
+                urls = [uploaded.get(path, path) for path in inp.files_in(value)]
                 not_uploaded += [
-                    f"'{inp.display_name}': local file {show_value(url)} was not uploaded"
+                    f"{inp.quoted_name}: local file {show_value(url)} was not uploaded"
                     for url in urls
                     if not is_url(url)
                 ]
@@ -215,7 +153,7 @@ class JobPayloadSchema:
         for inp in self.inputs:
             item = instance.get(inp.variable_name)
             if isinstance(item, Mapping):
-                files.update(dict.fromkeys(f for f in _files_of(inp, item.get("value")) if isinstance(f, str)))
+                files.update(dict.fromkeys(f for f in inp.files_in(item.get("value")) if isinstance(f, str)))
         return list(files)
 
     def validate_instance(self, instance: Mapping[str, Any]) -> None:
@@ -244,18 +182,18 @@ class JobPayloadSchema:
                 )
             elif not isinstance(item, Mapping) or "value" not in item or "type" not in item:
                 shape = f"{{'value': ..., 'type': {inp.type!r}}}"
-                shape_problems[key] = f"'{inp.display_name}': expected {shape}, got {describe_value(item)}"
+                shape_problems[key] = f"{inp.quoted_name}: expected {shape}, got {describe_value(item)}"
             elif item["type"] != inp.type:
                 given_type = show_value(item["type"])
                 shape_problems[key] = (
-                    f"'{inp.display_name}': type {given_type} does not match the workflow's type {inp.type!r}"
+                    f"{inp.quoted_name}: type {given_type} does not match the workflow's type {inp.type!r}"
                 )
             else:
                 given[key] = item["value"]
                 # The value is checked below; the item's other fields are sent as they are too.
                 others = {field: part for field, part in item.items() if field != "value"}
-                if places := list(not_json(others)):
-                    shape_problems[key] = _first_place(f"'{inp.display_name}'", places)
+                if problem := json_problem(inp.quoted_name, others):
+                    shape_problems[key] = problem
         checked = self._collect(given)
         problems: list[str] = []
         for key in instance:
@@ -292,20 +230,18 @@ class JobPayloadSchema:
                 continue
             if inp.variable_name in first_key:
                 checked.key_problems.append(
-                    f"'{inp.display_name}' is given more than once "
+                    f"{inp.quoted_name} is given more than once "
                     f"(as {show_value(first_key[inp.variable_name])} and {show_value(key)}): give it once"
                 )
             else:
                 first_key[inp.variable_name] = key
-                if not _is_missing(inp, value):
-                    value, problems = _check_value(inp, value)
+                if not inp.is_missing(value):
+                    value, problems = inp.check(value)
                     if problems:
                         checked.value_problems[inp.variable_name] = problems
                 checked.values[inp.variable_name] = value
         checked.missing = [
-            inp
-            for inp in self.inputs
-            if not inp.is_nullable and _is_missing(inp, checked.values.get(inp.variable_name))
+            inp for inp in self.inputs if not inp.is_nullable and inp.is_missing(checked.values.get(inp.variable_name))
         ]
         return checked
 
@@ -333,68 +269,6 @@ def build_job_payload(
     return JobPayloadSchema(schema, workflow_id).build(inputs, uploaded=uploaded)
 
 
-# What _convert returns for a value that does not fit its type.
-_INVALID = object()
-
-
-def _check_value(inp: WorkflowInput, value: Any) -> tuple[Any, list[str]]:
-    """Check a value given (not None) for ``inp``; return it as sent to Opus, and its problems."""
-    name = f"'{inp.display_name}'"
-    if inp.type == "file":
-        path, problem = _check_file(value, inp.allowed_file_types)
-        return path, [f"{name}: {problem}"] if problem else []
-    if inp.type == "array_files":
-        if not isinstance(value, (list, tuple)):
-            return value, [f"{name}: expected a list of file URLs or local paths, got {describe_value(value)}"]
-        paths: list[Any] = []
-        problems: list[str] = []
-        for index, item in enumerate(value):
-            path, problem = _check_file(item, inp.allowed_file_types)
-            paths.append(path)
-            if problem:
-                problems.append(f"{name}[{index}]: {problem}")
-        return paths, problems
-    if inp.type not in _EXPECTED:
-        return value, [
-            f"{name} has type {inp.type!r} in the workflow, which this provider cannot send "
-            f"(known types: {_KNOWN_TYPES})"
-        ]
-    converted = _convert(inp.type, value)
-    if converted is _INVALID:
-        return value, [f"{name}: expected {_EXPECTED[inp.type]}, got {describe_value(value)}"]
-    # The payload is sent as JSON after the job is initiated: what JSON cannot carry must fail now.
-    if places := list(not_json(converted)):
-        return value, [_first_place(name, places)]
-    return converted, []
-
-
-def _convert(kind: str, value: Any) -> Any:
-    """Return ``value`` as Opus takes a ``kind`` (a non-file type), or ``_INVALID``."""
-    if kind == "str" and isinstance(value, str):
-        return value
-    # bool is an int subclass, but True is never meant as a number; NaN and infinity are not JSON.
-    # (An int too large for a JSON number is a number all the same: _not_json says what is wrong.)
-    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value if not isinstance(value, float) or math.isfinite(value) else _INVALID
-    if kind == "bool" and isinstance(value, bool):
-        return value
-    # JSON has no tuple: a tuple stands for the list it holds.
-    if kind == "array" and isinstance(value, (list, tuple)):
-        return list(value)
-    if kind == "object" and isinstance(value, dict):
-        return value
-    if kind == "date":
-        day = _to_date(value)
-        return _INVALID if day is None else day.isoformat()
-    return _INVALID
-
-
-def _first_place(name: str, places: list[str]) -> str:
-    """Return the problem of the first place :func:`_not_json` found in an input, and how many more there are."""
-    more = f" (and {len(places) - 1} more places in {name})" if len(places) > 1 else ""
-    return f"{name}{places[0]}{more}"
-
-
 def _same_text(a: Any, b: str) -> bool:
     """Tell whether ``a`` is the text ``b``, in any Unicode normal form."""
     return a == b or (isinstance(a, str) and unicodedata.normalize("NFC", a) == unicodedata.normalize("NFC", b))
@@ -405,60 +279,19 @@ def _caseless(text: str) -> str:
     return unicodedata.normalize("NFD", unicodedata.normalize("NFD", text).casefold())
 
 
-def _to_date(value: Any) -> dt.date | None:
-    """Return the date ``value`` stands for, or None if it stands for none."""
-    # datetime first: it is a subclass of date. pendulum's DateTime and Date subclass them too.
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if not isinstance(value, str):
-        return None
-    try:
-        if _ISO_DATE.fullmatch(value):
-            return dt.date.fromisoformat(value)
-        if _ISO_DATETIME.fullmatch(value):
-            # Python 3.10 cannot read a "Z" suffix: spell UTC as an offset.
-            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).date()
-    except ValueError:  # well-formed but impossible, like 2025-02-30
-        pass
-    return None
-
-
-def _check_file(value: Any, allowed: frozenset[str] | None) -> tuple[Any, str | None]:
-    """Return a file value as a string (path or URL) and its problem, if any."""
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if not isinstance(value, str) or not value:
-        return value, f"expected a file URL (http/https) or local path, got {describe_value(value)}"
-    return value, check_file_extension(value, allowed)
-
-
 def _required(inp: WorkflowInput) -> str:
-    return f"'{inp.display_name}' is required"
+    return f"{inp.quoted_name} is required"
 
 
 def _as_is_problems(inp: WorkflowInput, given: Any, sent: Any) -> list[str]:
     """Return why a valid value of a hand-written instance would not arrive as meant, sent as is."""
-    name = f"'{inp.display_name}'"
+    name = inp.quoted_name
     # build() would convert a date object, a tuple or a Path; an instance is not converted.
     if sent != given:
         return [f"{name}: expected {show_value(sent)} as the instance is sent as is, got {describe_value(given)}"]
     return [
         f"{name}: {show_value(path)} is a local path, and an instance is sent as is: give a "
         "fileUrl, or pass the path in inputs= to have it uploaded first"
-        for path in _files_of(inp, given)
+        for path in inp.files_in(given)
         if not is_url(path)
     ]
-
-
-def _files_of(inp: WorkflowInput, value: Any) -> list[str]:
-    """Return the files a checked value of ``inp`` holds: none for non-file inputs or None."""
-    if value is None or inp.type not in _FILE_TYPES:
-        return []
-    return list(value) if inp.type == "array_files" else [value]
-
-
-def _is_missing(inp: WorkflowInput, value: Any) -> bool:
-    # An empty file list gives the workflow nothing to work on, so it does not fill a required input.
-    return value is None or (inp.type == "array_files" and isinstance(value, (list, tuple)) and not value)

@@ -70,7 +70,7 @@ html_static_path: list[str] = []
 
 
 def _drop_private_bases(app: Any, name: str, obj: Any, options: Any, bases: list[type]) -> None:
-    """Leave private mixins (``_OpusTaskMixin``) out of the "Bases:" line: they have no page."""
+    """Leave private base classes out of the "Bases:" line: they have no page."""
     bases[:] = [base for base in bases if not base.__name__.startswith("_")]
 
 

@@ -11,30 +11,26 @@ The two hooks are twins where both read the API: each has its own ``_send_once``
 ``_call`` and its own ``get_job_status``, ``get_job_results`` and ``get_job_audit_log``,
 because one blocks and one awaits; everything they decide is in the modules above.
 :class:`OpusAsyncHook` lives in :mod:`airflow_provider_opus.hooks.opus_async` and is
-importable from here.
+importable from here; the file transfers of :class:`OpusHook` (``get_upload_url``, ``upload_file``,
+``download_file``) live in :mod:`airflow_provider_opus.hooks.transfers`.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opus.api import (
     DEFAULT_APP_URL,
     DEFAULT_BASE_URL,
-    DOWNLOAD_FILE,
     EXECUTE_JOB,
     GET_JOB_AUDIT_LOG,
     GET_JOB_RESULTS,
     GET_JOB_STATUS,
-    GET_UPLOAD_URL,
     GET_WORKFLOW,
     INITIATE_JOB,
     SERVICE_KEY_HEADER,
-    STORAGE_PUT,
     Endpoint,
     audit_trail_from,
     checked_job_id,
@@ -43,21 +39,9 @@ from airflow_provider_opus.api import (
     job_results_from,
     read_response,
     status_from,
-    storage_error_for_status,
-    upload_urls_from,
 )
 from airflow_provider_opus.compat import connection_form_widgets, connection_ui_field_behaviour
 from airflow_provider_opus.connection import USER_AGENT, OpusConnectionSettings
-from airflow_provider_opus.downloads import (
-    DOWNLOAD_CHUNK_BYTES,
-    Destination,
-    as_destination,
-    check_writable_folder,
-    download_error_for_status,
-    redirect_target,
-    shown_url,
-    write_whole,
-)
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
     OpusConnectionConfigError,
@@ -67,10 +51,10 @@ from airflow_provider_opus.exceptions import (
     OpusRequestError,
     OpusTransportError,
 )
-from airflow_provider_opus.files import check_access_scope, check_local_files, content_type_for
 from airflow_provider_opus.get_provider_info import get_provider_info
 from airflow_provider_opus.hooks.base import OpusBaseHook
 from airflow_provider_opus.hooks.opus_async import OpusAsyncHook
+from airflow_provider_opus.hooks.transfers import OpusFileTransfers
 from airflow_provider_opus.polling import check_poll_intervals, check_timeout, next_poll
 from airflow_provider_opus.status import DEFAULT_STATUS_RULES, StatusRules
 from airflow_provider_opus.transport import (
@@ -93,7 +77,7 @@ __all__ = ["CONNECTION_TEST_JOB_ID", "OpusAsyncHook", "OpusHook"]
 CONNECTION_TEST_JOB_ID = "airflow-connection-test"
 
 
-class OpusHook(OpusBaseHook):
+class OpusHook(OpusFileTransfers, OpusBaseHook):
     """
     Call the Opus Job Operator API, one method per endpoint, with retries.
 
@@ -234,118 +218,6 @@ class OpusHook(OpusBaseHook):
         body = {"workflowId": workflow_id, "title": title, "description": description}
         return job_execution_id_from(self._call(INITIATE_JOB, json_body=body), INITIATE_JOB.path())
 
-    def get_upload_url(self, file_extension: str, access_scope: str = "organization") -> dict:
-        """
-        Ask for a presigned upload URL and the fileUrl that will refer to the file.
-
-        :param file_extension: the file's extension, e.g. ``.pdf``.
-        :param access_scope: who may read the file: all, user, workspace or organization.
-        :return: ``{"presignedUrl": ..., "fileUrl": ...}``, both checked to be URL strings.
-        """
-        body = self._call(GET_UPLOAD_URL, json_body=_upload_url_request(file_extension, access_scope))
-        upload_urls_from(body, GET_UPLOAD_URL.path())
-        return body
-
-    def upload_file(
-        self,
-        path: str | os.PathLike[str],
-        access_scope: str = "organization",
-        content_type: str | None = None,
-    ) -> str:
-        """
-        Upload a local file: get a presigned URL, then stream the file to it.
-
-        The file is streamed from disk, never read whole into memory. The PUT goes through
-        a bare session: the service key is sent to Opus only, never to the storage host.
-        A retry asks Opus for a fresh presigned URL and streams the file again: a URL that
-        expired (or failed) is never sent twice.
-
-        :param path: the local file.
-        :param access_scope: who may read the file: all, user, workspace or organization.
-        :param content_type: the Content-Type to send; by default from the extension.
-        :return: the fileUrl to use as the value of a ``file`` input.
-        """
-        local_path = os.fspath(path)
-        check_local_files([local_path])
-        extension = os.path.splitext(local_path)[1]
-        request = _upload_url_request(extension, access_scope)
-        headers = {"Content-Type": content_type or content_type_for(extension)}
-
-        def upload_once() -> str:
-            # One unit for the retry policy: a fresh presigned URL, then the whole file to it.
-            urls = self._send_once(GET_UPLOAD_URL, GET_UPLOAD_URL.path(), request)
-            presigned_url, file_url = upload_urls_from(urls, GET_UPLOAD_URL.path())
-            storage_path = urlsplit(presigned_url).path  # no query: it holds the signature
-            with open(local_path, "rb") as stream:
-                self._put_stream(presigned_url, storage_path, stream, headers)
-            return file_url
-
-        file_url = self.retry_policy.call(STORAGE_PUT, f"upload of {local_path}", upload_once)
-        self.log.info("Uploaded %s (%d bytes) to %s", local_path, os.path.getsize(local_path), file_url)
-        return file_url
-
-    def _put_stream(self, url: str, path: str, stream: BinaryIO, headers: Mapping[str, str]) -> None:
-        status, body, retry_after = self._exchange(
-            self.storage_session, STORAGE_PUT.method, url, path, upload=True, data=stream, headers=dict(headers)
-        )
-        if not 200 <= status < 300:
-            raise storage_error_for_status(path, status, body, retry_after)
-
-    def download_file(self, url: str, destination: str | os.PathLike[str] | Destination) -> Destination:
-        """
-        Download an output file to a local path or an ``ObjectStoragePath``, streamed in chunks.
-
-        The service key goes with the request only when ``url`` is on the API's host or one of the
-        connection's ``file_hosts``; redirects are followed without it. The file is written under a
-        temporary name and renamed when whole (:mod:`airflow_provider_opus.downloads`); a failed
-        attempt leaves nothing, and transient failures are retried from the start.
-
-        :param url: the file's URL, e.g. one of a job's ``output_files``.
-        :param destination: the file to write: a path, a URL such as ``s3://bucket/key``, or an
-            ``ObjectStoragePath``. Its folder is created and checked writable before the download.
-        :return: the path written, as a ``Path`` or ``ObjectStoragePath``.
-        """
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-            raise OpusInvalidArgumentError(f"url must be an http(s) URL of an output file, got {url!r}")
-        target = as_destination(destination)
-        check_writable_folder(target.parent)
-        shown = shown_url(url)
-        size = self.retry_policy.call(DOWNLOAD_FILE, f"download of {shown}", lambda: self._download_once(url, target))
-        self.log.info("Downloaded %s (%d bytes) to %s", shown, size, target)
-        return target
-
-    def _download_once(self, url: str, target: Destination) -> int:
-        import requests
-
-        settings = self.settings
-        key_sent = settings.may_send_key_to(url)
-        headers = {SERVICE_KEY_HEADER: settings.service_key} if key_sent else {}
-        hops = 0
-        while True:
-            path = shown_url(url)
-            try:
-                # No total deadline: a large file takes its time; each read waits at most the timeout.
-                with self.storage_session.get(
-                    url,
-                    headers=headers,
-                    timeout=(settings.connect_timeout, settings.timeout),
-                    allow_redirects=False,  # followed below, without the key
-                    stream=True,
-                    **requests_network(settings, url),
-                ) as response:
-                    if response.is_redirect:
-                        url, headers, key_sent = redirect_target(url, response.headers.get("Location"), hops), {}, False
-                        hops += 1
-                        continue
-                    if not 200 <= response.status_code < 300:
-                        body = next(response.iter_content(READ_CHUNK_BYTES), b"")
-                        raise download_error_for_status(
-                            path, response.status_code, body, response.headers.get("Retry-After"), key_sent=key_sent
-                        )
-                    return write_whole(target, response.iter_content(DOWNLOAD_CHUNK_BYTES))
-            except requests.RequestException as exc:
-                raise transport_error("GET", path, exc, settings.timeout) from None
-
     def execute_job(self, job_execution_id: str, job_payload_schema_instance: Mapping[str, Any]) -> dict:
         """
         Start an initiated job with its inputs. Retried only where Opus provably did not act.
@@ -477,12 +349,6 @@ class OpusHook(OpusBaseHook):
             f"the service key, where Opus refuses it. Check the connection's host: the API is {DEFAULT_BASE_URL} "
             f"(the web app, {DEFAULT_APP_URL}, is not).",
         )
-
-
-def _upload_url_request(file_extension: str, access_scope: str) -> dict[str, str]:
-    """Return the body of an upload-URL request, after checking the access scope."""
-    check_access_scope(access_scope)
-    return {"fileExtension": "." + file_extension.lstrip(".").lower(), "accessScope": access_scope}
 
 
 def _session_without_environment() -> requests.Session:
