@@ -127,8 +127,11 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
         poke_count: int,
     ) -> float:
         # BaseSensorOperator asks this in poke and reschedule mode; run_duration counts from the
-        # first poke, across reschedules, so the interval keeps growing after each reschedule.
-        if self.max_poll_interval is None:
+        # first poke, across reschedules, so the interval keeps growing after each reschedule. The
+        # deadline rule is the trigger's and the blocking wait's: the last check comes at the timeout,
+        # after which BaseSensorOperator raises AirflowSensorTimeout. exponential_backoff=True keeps
+        # Airflow's own rule, as a DAG author asking for it expects.
+        if self.exponential_backoff:
             return super()._get_next_poke_interval(started_at, run_duration, poke_count)
         waited = run_duration()
         return next_poll(self.poke_interval, self.max_poll_interval, waited, self.timeout - waited).wait

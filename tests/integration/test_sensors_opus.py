@@ -60,6 +60,30 @@ def test_sensor_poke_mode_grows_its_interval_with_max_poll_interval(emulator, mo
     assert_grew_from_30_to_600(clock.waits)
 
 
+@pytest.mark.parametrize("max_poll_interval", [None, 600])
+def test_sensor_poke_mode_makes_its_last_check_at_the_timeout(emulator, monkeypatch, max_poll_interval):
+    # The deadline rule of the trigger and the blocking wait (polling.next_poll): the wait before
+    # the last check is cut to the timeout, not a whole poke_interval past it.
+    import airflow.sdk.bases.sensor as base_sensor_module
+
+    job_id, clock = running_job(emulator)
+    monkeypatch.setattr(base_sensor_module, "time", SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep))
+    s = OpusJobSensor(
+        task_id="wait", job_execution_id=job_id, poke_interval=30, timeout=45, max_poll_interval=max_poll_interval
+    )
+    real_poke = s.poke
+
+    def poke_taking_time(context):
+        clock.now += 0.1  # a status check takes time, as it does on a real clock
+        return real_poke(context)
+
+    monkeypatch.setattr(s, "poke", poke_taking_time)
+    with pytest.raises(AirflowSensorTimeout):
+        s.execute(make_context())
+    assert clock.waits == [30, pytest.approx(14.8)]  # checks at 0.1, 30.2 and 45 s
+    assert len(emulator.requests("get_job_status")) == 3
+
+
 def test_deferrable_sensor_and_operator_hand_max_poll_interval_to_the_trigger(emulator):
     emulator.configure(job_duration=30)
     job_id = execute_op(wait_for_completion=False).execute(make_context())
