@@ -113,7 +113,7 @@ e2e-distributed: $(DISTRIBUTED_STAMP) distributed-system-packages
 	$(BIN)/python -m pytest -q -m distributed --durations=0
 
 # `make test-min-deps`: the provider with the OLDEST declared version of each runtime dependency
-# (requests, tenacity, pendulum, aiohttp: the floors in pyproject.toml, pinned by
+# (requests, tenacity, aiohttp: the floors in pyproject.toml, pinned by
 # scripts/min_constraints.py) and the current Airflow, in a venv of its own (.venv-min/): the unit,
 # emulator, hook and network (proxy, TLS) tests. Needs Python 3.11+. About 1 minute (2 when
 # .venv-min/ is built anew).

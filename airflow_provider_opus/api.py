@@ -36,37 +36,6 @@ DEFAULT_APP_URL = "https://app.opus.com"
 SERVICE_KEY_HEADER = "x-service-key"
 
 
-class JobStatus(str, enum.Enum):
-    """
-    The job statuses Opus documents.
-
-    Any other string Opus may send is passed on as it is: it is treated as final and
-    never as success, so an unexpected status fails the task instead of passing it.
-    """
-
-    IN_PROGRESS = "IN PROGRESS"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-
-    @classmethod
-    def is_terminal(cls, status: str) -> bool:
-        """
-        Tell whether waiting for a job in ``status`` is over.
-
-        :param status: a status string as Opus sent it.
-        """
-        return status != cls.IN_PROGRESS.value
-
-    @classmethod
-    def is_success(cls, status: str) -> bool:
-        """
-        Tell whether ``status`` means the job succeeded (only ``COMPLETED`` does).
-
-        :param status: a status string as Opus sent it.
-        """
-        return status == cls.COMPLETED.value
-
-
 class RetrySafety(enum.Enum):
     """When a failed call may be sent again."""
 

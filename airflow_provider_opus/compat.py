@@ -14,6 +14,7 @@ older place used, so a newer Airflow never pays for an older one. What differs (
   stand-in with the same interface that starts a new job on every try and says so in the log:
   those minors clear a task's XComs when a new try starts and have no other per-task store, so
   a retry cannot find the previous try's job.
+* The task state store (``task_state_store`` in the task's context): from 3.3; None before.
 * The connection form: 3.2+ builds it from the ``conn-fields`` and ``ui-field-behaviour`` of the
   provider info; 3.1 calls the hook's ``get_connection_form_widgets`` and
   ``get_ui_field_behaviour`` instead, which :func:`connection_form_widgets` and
@@ -54,6 +55,7 @@ __all__ = [
     "conf",
     "connection_form_widgets",
     "connection_ui_field_behaviour",
+    "task_state_store",
 ]
 
 
@@ -133,6 +135,15 @@ if not TYPE_CHECKING:
 
 #: Whether this Airflow keeps a task state store, so a retry can reattach to the previous try's job.
 HAS_TASK_STATE_STORE: bool = ResumableJobMixin is not ResumableJobStandIn
+
+
+def task_state_store(context: Context) -> Any | None:
+    """
+    Return the store that keeps a task's state across its tries, or None where Airflow has none (before 3.3).
+
+    :param context: the running task's context, where Airflow 3.3+ puts the store.
+    """
+    return context.get("task_state_store")
 
 
 def connection_form_widgets(connection_type: dict[str, Any]) -> dict[str, Any]:

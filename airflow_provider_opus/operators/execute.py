@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opus.api import GET_WORKFLOW, job_payload_schema_from
-from airflow_provider_opus.compat import AirflowTaskTimeout, ResumableJobMixin, conf
+from airflow_provider_opus.compat import AirflowTaskTimeout, ResumableJobMixin, conf, task_state_store
 from airflow_provider_opus.exceptions import OpusBadRequestError, OpusInvalidArgumentError, describe_value
 from airflow_provider_opus.files import check_access_scope, check_local_files
 from airflow_provider_opus.links.opus import OpusWorkflowLink, workflow_url
@@ -195,9 +195,9 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
     def _forget_job(self, context: Context) -> None:
         # Task state outlives success: a user who clears the task to run it again wants a new
         # job, not the finished one. Retries happen only after failures, which keep the id.
-        task_state_store = context.get("task_state_store")
-        if task_state_store is not None and self.durable:
-            task_state_store.delete(self.external_id_key)
+        store = task_state_store(context)
+        if store is not None and self.durable:
+            store.delete(self.external_id_key)
 
     def on_kill(self) -> None:
         """Say plainly that the remote job keeps running: Opus cannot cancel a job."""
@@ -225,9 +225,9 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         job_execution_id = self.hook.initiate_job(workflow_id, title, description)
         link = self._publish_job(context, job_execution_id, workflow_id)
         self.log.info("Initiated Opus job %s of workflow %s: %s", job_execution_id, workflow_id, link)
-        task_state_store = context.get("task_state_store")
-        if task_state_store is not None and self.durable:
-            task_state_store.set(self.external_id_key, job_execution_id)
+        store = task_state_store(context)
+        if store is not None and self.durable:
+            store.set(self.external_id_key, job_execution_id)
         self._execute_job(job_execution_id, payload)
         return job_execution_id
 

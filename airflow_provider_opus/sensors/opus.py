@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 
-from airflow_provider_opus.compat import AirflowSensorTimeout, conf
+from airflow_provider_opus.compat import AirflowSensorTimeout, conf, task_state_store
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusJobTimeoutError
 from airflow_provider_opus.operators.base import DEFAULT_TIMEOUT, OpusBaseOperator, OpusJobWaitingOperator
 from airflow_provider_opus.polling import check_poll_intervals, check_timeout, next_poll
@@ -78,7 +78,7 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
         """Check the status once: False while running, True on ``COMPLETED``, an error otherwise."""
         status = self.hook.get_job_status(self.job_execution_id)
         self.log.info("Opus job %s is %s", self.job_execution_id, status)
-        store = context.get("task_state_store") if self.reschedule else None
+        store = task_state_store(context) if self.reschedule else None
         if store is None:
             ended = self.job_ended(self.job_execution_id, status)
         else:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
+from airflow_provider_opus import __version__
 from tests.conftest import SERVICE_KEY
 from tests.support.emulator_process import EmulatorProcess
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
-VERSION = "0.1.0"
+VERSION = __version__  # the one place it is written; the built files must carry it
 
 _RUN_EXAMPLE = """
 import json, os, sys
