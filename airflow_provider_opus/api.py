@@ -261,11 +261,14 @@ def status_from(body: Mapping[str, Any], path: str) -> str:
 
     :param body: the parsed response.
     :param path: the path called, for the error.
-    :raises OpusResponseError: the status is not a string.
+    :raises OpusResponseError: the status is not a string, or empty: no status to wait on.
     """
     status = body["status"]
     if not isinstance(status, str):
         raise OpusResponseError("GET", path, f"status is {type(status).__name__}, expected a string")
+    if not status.strip():
+        # An empty status would be an unknown one, and keep a wait going until its deadline.
+        raise OpusResponseError("GET", path, f"status is {status!r}, expected a job status")
     return status
 
 

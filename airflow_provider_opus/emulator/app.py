@@ -89,6 +89,7 @@ class StatusSequenceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # Required, but may be null (to clear); checked by the state, which gives more precise messages.
     statuses: Any = Field()
+    checks_per_status: Any = None
 
 
 class ResultsShapeRequest(BaseModel):
@@ -292,7 +293,7 @@ def _admin_router(state: EmulatorState) -> APIRouter:
 
     @router.post("/workflows/{workflow_id}/status-sequence")
     async def set_status_sequence(workflow_id: str, body: StatusSequenceRequest) -> Response:
-        statuses = state.set_status_sequence(workflow_id, body.statuses)
+        statuses = state.set_status_sequence(workflow_id, body.statuses, body.checks_per_status)
         return JSONResponse({"workflowId": workflow_id, "statuses": statuses})
 
     # These two read their setting on GET (or a POST without a body) and set it on a POST with one.

@@ -235,7 +235,12 @@ class OpusEmulator:
         """
         self.state.set_job_status(job_id, status)
 
-    def set_status_sequence(self, workflow_id: str, statuses: list[str] | tuple[str, ...] | None) -> list[str] | None:
+    def set_status_sequence(
+        self,
+        workflow_id: str,
+        statuses: list[str] | tuple[str, ...] | None,
+        checks_per_status: int | None = None,
+    ) -> list[str] | None:
         """
         Script the statuses that a workflow's jobs report, for jobs executed from now on.
 
@@ -243,17 +248,21 @@ class OpusEmulator:
 
             emulator.set_status_sequence(DEFAULT_WORKFLOW_ID, ["QUEUED", "In Progress", "Completed"])
 
-        The non-final statuses share the job's duration equally; the last one is the final status, and a
-        job has results only if that is COMPLETED (in any case, surrounding spaces ignored).
+        The non-final statuses share the job's duration equally, or with ``checks_per_status`` each is reported
+        for that many status checks (a wait that must see every status, whatever the machine's speed); the
+        last one is the final status, and a job has results only if that is COMPLETED (in any case,
+        surrounding spaces ignored).
 
         :param workflow_id: the workflow whose jobs to script.
         :param statuses: the statuses in order, the last one final; None clears the run-time sequence, so
             the workflows file's ``status_sequence`` (if any) applies again.
+        :param checks_per_status: pace the sequence by status checks instead of time; None paces it by time.
         :return: the sequence jobs executed from now on will report, or None for the default course.
         :raises LookupError: for an unknown workflow.
-        :raises ValueError: unless ``statuses`` is None or a non-empty list of non-empty strings.
+        :raises ValueError: unless ``statuses`` is None or a non-empty list of non-empty strings, and
+            ``checks_per_status`` None or a positive int.
         """
-        return self.state.set_status_sequence(workflow_id, statuses)
+        return self.state.set_status_sequence(workflow_id, statuses, checks_per_status)
 
     def status_sequence(self, workflow_id: str) -> list[str] | None:
         """

@@ -73,6 +73,9 @@ class _Job:
     # A scripted status sequence as (from when, status) steps, fixed at execute; the last step starts at
     # finishes_at and is the final status. None for the default course: IN PROGRESS, then COMPLETED/FAILED.
     timeline: tuple[tuple[float, str], ...] | None = None
+    # With a sequence paced by checks: each non-final status is reported for this many status checks.
+    checks_per_status: int | None = None
+    checks: int = 0  # status checks answered since execute
 
     def status(self, now: float) -> str:
         if self.override is not None:
@@ -80,6 +83,8 @@ class _Job:
         if self.finishes_at is None:
             return NOT_STARTED
         if self.timeline is not None:
+            if self.checks_per_status is not None:
+                return self.timeline[self._step_by_checks()][1]
             current = self.timeline[0][1]
             for start, status in self.timeline:
                 if start > now:
@@ -94,7 +99,16 @@ class _Job:
         """Tell whether ``GET /job/{id}/results`` has results: the job finished as COMPLETED."""
         if self.override is not None or self.timeline is None or self.finishes_at is None:
             return self.status(now) == COMPLETED
-        return now >= self.finishes_at and is_completed(self.timeline[-1][1])
+        if self.checks_per_status is not None:
+            at_final = self._step_by_checks() == len(self.timeline) - 1
+        else:
+            at_final = now >= self.finishes_at
+        return at_final and is_completed(self.timeline[-1][1])
+
+    def _step_by_checks(self) -> int:
+        """Return the index in the timeline a sequence paced by checks has reached."""
+        assert self.timeline is not None and self.checks_per_status is not None
+        return min(self.checks // self.checks_per_status, len(self.timeline) - 1)
 
     def audit_trail(self, now: float) -> list[dict[str, str]]:
         events = [(self.created_at, "Job initiated")]
@@ -218,6 +232,8 @@ class EmulatorState:
         self._faults: dict[str, deque[Fault]] = {}
         # Run-time status sequences by workflowId; they take precedence over the workflows file's.
         self._status_sequences: dict[str, tuple[str, ...]] = {}
+        # Run-time pacing of those sequences by status checks instead of time, by workflowId.
+        self._checks_per_status: dict[str, int] = {}
         # Run-time results shapes by workflowId, likewise.
         self._results_shapes: dict[str, str] = {}
 
@@ -276,13 +292,18 @@ class EmulatorState:
                     (finishes_at, FAILED if failure else final),
                 )
                 job.executed_at, job.finishes_at = now, finishes_at
+                job.checks_per_status = self._checks_per_status.get(job.workflow.workflow_id)
             job.instance, job.files, job.failure = instance, files, failure
         return values
 
     def job_status(self, job_id: str) -> str:
         """Return a job's status; raise ``NotFound`` for an unknown job."""
         with self._lock:
-            return self._job(job_id).status(time.time())
+            job = self._job(job_id)
+            status = job.status(time.time())
+            if job.timeline is not None:
+                job.checks += 1
+            return status
 
     def job_results(self, job_id: str) -> dict[str, Any]:
         """
@@ -509,12 +530,19 @@ class EmulatorState:
         with self._lock:
             self._job(job_id).override = (status, time.time())
 
-    def set_status_sequence(self, workflow_id: str, statuses: list[str] | tuple[str, ...] | None) -> list[str] | None:
+    def set_status_sequence(
+        self,
+        workflow_id: str,
+        statuses: list[str] | tuple[str, ...] | None,
+        checks_per_status: int | None = None,
+    ) -> list[str] | None:
         """
         Script the statuses that a workflow's jobs executed from now on report; None clears the script.
 
         :param statuses: the statuses in order, the last one final; None to clear the run-time sequence, so
             the workflows file's ``status_sequence`` (if any) applies again.
+        :param checks_per_status: pace the sequence by status checks instead of time: each non-final status
+            is reported for this many checks (of any client), then the next; None paces it by the job's duration.
         :return: the sequence that jobs executed from now on will report, or None for the default course.
         :raises NotFound: for an unknown workflow.
         :raises BadRequest: unless ``statuses`` is None or a non-empty list of non-empty strings.
@@ -525,11 +553,18 @@ class EmulatorState:
                 statuses = check_status_sequence(statuses, "statuses")
             except ValueError as exc:
                 raise BadRequest(str(exc)) from None
+        if checks_per_status is not None and (
+            not isinstance(checks_per_status, int) or isinstance(checks_per_status, bool) or checks_per_status < 1
+        ):
+            raise BadRequest(f"checks_per_status must be a positive int or null, got {checks_per_status!r}")
         with self._lock:
+            self._checks_per_status.pop(workflow_id, None)
             if statuses is None:
                 self._status_sequences.pop(workflow_id, None)
             else:
                 self._status_sequences[workflow_id] = tuple(statuses)
+                if checks_per_status is not None:
+                    self._checks_per_status[workflow_id] = checks_per_status
             sequence = self._status_sequence(workflow)
         return None if sequence is None else list(sequence)
 
@@ -631,6 +666,7 @@ class EmulatorState:
         """
         with self._lock:
             self._status_sequences.clear()
+            self._checks_per_status.clear()
             self._results_shapes.clear()
             self._file_serving = dict(self._file_serving_default)
             self._jobs.clear()

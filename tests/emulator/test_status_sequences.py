@@ -265,6 +265,46 @@ def test_repeated_statuses_are_one_change_that_lasts_longer(client, emulator):
     assert changes["Job status: RUNNING"] - executed == pytest.approx(0.2, abs=0.002)
 
 
+def test_a_sequence_paced_by_checks_reports_each_status_for_that_many_checks(client, emulator):
+    # A job far too long to advance by time: only status checks move it on.
+    emulator.configure(job_duration=3600)
+    emulator.set_status_sequence(DEFAULT_WORKFLOW_ID, SEQUENCE, checks_per_status=2)
+    job_id = client.run()
+    # Results and audit reads are not status checks: they do not move the job on.
+    assert client.results(job_id)["results"] == {}
+    client.audit(job_id)
+    assert [client.status(job_id) for _ in range(8)] == [
+        "QUEUED",
+        "QUEUED",
+        "In Progress",
+        "In Progress",
+        "AWAITING REVIEW",
+        "AWAITING REVIEW",
+        "Completed",
+        "Completed",
+    ]
+    assert client.results(job_id)["results"]["summary"]
+
+
+def test_checks_per_status_via_the_admin_route_and_its_bounds(client, emulator):
+    url = f"{emulator.url}/_emulator/workflows/{DEFAULT_WORKFLOW_ID}/status-sequence"
+    emulator.configure(job_duration=3600)
+    response = requests.post(url, json={"statuses": ["QUEUED", "COMPLETED"], "checks_per_status": 1}, timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    job_id = client.run()
+    assert [client.status(job_id) for _ in range(3)] == ["QUEUED", "COMPLETED", "COMPLETED"]
+    for bad in (0, -1, 1.5, "2", True):
+        response = requests.post(
+            url, json={"statuses": ["QUEUED", "COMPLETED"], "checks_per_status": bad}, timeout=TIMEOUT
+        )
+        assert response.status_code == 400, bad
+        assert "checks_per_status must be a positive int or null" in response.text
+    # A sequence set again without it is paced by time again.
+    emulator.set_status_sequence(DEFAULT_WORKFLOW_ID, ["QUEUED", "COMPLETED"])
+    job_id = client.run()
+    assert [client.status(job_id) for _ in range(3)] == ["QUEUED"] * 3
+
+
 def test_a_sequence_applies_per_workflow_and_as_of_execute(client, emulator):
     emulator.configure(job_duration=0.1)
     emulator.set_status_sequence(DEFAULT_WORKFLOW_ID, ["QUEUED", "FIRST DONE"])

@@ -66,6 +66,8 @@ def test_http_errors_map_to_own_exceptions(requests_mock, status, error, fails_t
         (json.dumps(["IN PROGRESS"]), "is a JSON list, expected an object"),
         (json.dumps({"state": "IN PROGRESS"}), "lacks status"),
         (json.dumps({"status": 3}), "status is int, expected a string"),
+        (json.dumps({"status": ""}), "status is '', expected a job status"),
+        (json.dumps({"status": " \t"}), r"status is ' \\t', expected a job status"),
     ],
 )
 def test_malformed_2xx_names_the_endpoint(requests_mock, body, message):
