@@ -133,6 +133,7 @@ test-min-deps: $(MIN_STAMP)
 	$(MIN_BIN)/python -m scripts.min_constraints --check pyproject.toml
 	$(MIN_BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/emulator \
 		tests/integration/test_hooks_opus.py tests/integration/test_hooks_opus_async.py \
+		tests/integration/test_hooks_transfers.py tests/integration/test_async_sessions.py \
 		tests/integration/test_network.py
 
 # `make test-airflow AIRFLOW_VERSION=3.1.8`: the provider on an older Airflow minor it supports, in a

@@ -1,4 +1,4 @@
-"""What the integration tests share: a fast execute operator and hook, a job started on the emulator, a held job."""
+"""What the integration tests share: fast execute operator and hook, started and held jobs, tasks rendered in a DAG."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import http.server
 import json
 import socket
 import threading
+from types import SimpleNamespace
+
+from airflow.sdk import DAG
 
 from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
 from airflow_provider_opus.hooks.opus import OpusHook
@@ -203,3 +206,24 @@ def http_response(body: bytes, status: str = "200 OK", content_length: bool = Tr
 #: A whole answer (status line, headers, body) for a RawServer to send a byte every half second:
 #: about 100 s in all, while no single read waits longer than half a second.
 DRIPPED_ANSWER = http_response(b'{"status": "COMPLETED", "pad": "' + b"x" * 100 + b'"}')
+
+
+def in_dag(tmp_path, **dag_kwargs) -> DAG:
+    """A DAG whose templates are looked up in ``tmp_path``, for tasks rendered with :func:`render_task`."""
+    return DAG("opus_dag", schedule=None, template_searchpath=str(tmp_path), **dag_kwargs)
+
+
+def render_task(task, dag, **params) -> dict:
+    """Render a task (or, for a mapped one, the task of map index ``map_index``) as the task runner does."""
+    map_index = params.pop("map_index", -1)
+    context = {
+        **make_context(),
+        "dag": dag,
+        "dag_run": SimpleNamespace(conf={}),
+        "params": params,
+        "ds": "2026-01-02",
+        "task": task,
+    }
+    context["ti"].map_index, context["ti"].task = map_index, task
+    task.render_template_fields(context)
+    return context

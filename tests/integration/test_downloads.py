@@ -25,6 +25,8 @@ from airflow_provider_opus.exceptions import (
 from airflow_provider_opus.hooks.opus import OpusHook
 from tests.conftest import SERVICE_KEY
 
+pytestmark = pytest.mark.integration
+
 CONTENT = os.urandom(3 * 1024 * 1024 + 17)
 
 

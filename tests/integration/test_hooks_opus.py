@@ -1,4 +1,5 @@
-"""hooks/opus.py: OpusHook against the emulator over real loopback HTTP: full jobs, faults, waiting, and no leaks."""
+"""hooks/opus.py: OpusHook against the emulator over real loopback HTTP: full jobs, faults, waiting, and no leaks
+(its uploads: test_hooks_transfers.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from airflow_provider_opus.exceptions import (
     OpusError,
     OpusNotFoundError,
     OpusResponseError,
-    OpusStorageError,
     OpusTransportError,
 )
 from airflow_provider_opus.hooks.opus import OpusHook
@@ -140,21 +140,6 @@ def test_500_on_initiate_is_not_retried(emulator):
     assert len(emulator.requests("initiate_job")) == 1
 
 
-def test_presigned_put_is_retried_and_carries_no_key(emulator, tmp_path):
-    path = tmp_path / "scan.png"
-    path.write_bytes(b"\x89PNG" + b"0" * 5000)
-    emulator.inject("storage_put", {"status": 503})
-    file_url = fast_hook().upload_file(path)
-    puts = emulator.requests("storage_put")
-    assert [p["status"] for p in puts] == [503, 200]
-    assert puts[0]["path"] != puts[1]["path"]  # the retry asked for a fresh URL
-    assert not any(p["had_service_key"] for p in puts)
-    (upload,) = [upload for upload in emulator.uploads() if upload["uploaded"]]
-    assert upload["fileUrl"] == file_url
-    assert upload["size"] == path.stat().st_size
-    assert upload["content_type"] == "image/png"
-
-
 def test_non_json_and_wrong_shape_name_the_endpoint(emulator):
     emulator.inject("get_job_status", {"status": 200, "body": "<html>maintenance</html>"})
     with pytest.raises(OpusResponseError, match="get_job_status is not JSON"):
@@ -200,78 +185,7 @@ def test_blocking_wait_grows_its_interval_with_max_poll_interval(emulator, monke
     assert_grew_from_30_to_600(clock.waits)
 
 
-# -- uploads: an expired presigned URL ---------------------------------------------------------------
-
-
-@pytest.fixture
-def upload_url_ttl(emulator):
-    """Set the emulator's presigned URL lifetime for one test (configuration outlives ``reset``)."""
-    yield lambda seconds: emulator.configure(upload_url_ttl=seconds)
-    emulator.configure(upload_url_ttl=3600)
-
-
-def test_expired_presigned_url_is_retried_with_a_fresh_one(emulator, tmp_path, upload_url_ttl):
-    path = tmp_path / "invoice.pdf"
-    path.write_bytes(b"%PDF-1.4 expiring")
-    upload_url_ttl(1.0)
-    # The first URL reaches the hook after its second of life: storage refuses it as expired.
-    emulator.inject("get_upload_url", {"delay": 1.5})
-    file_url = fast_hook().upload_file(path)
-    puts = emulator.requests("storage_put")
-    assert [put["status"] for put in puts] == [403, 200]
-    assert puts[0]["path"] != puts[1]["path"], "the retry sent the expired URL again"
-    assert len(emulator.requests("get_upload_url")) == 2
-    (upload,) = [upload for upload in emulator.uploads() if upload["uploaded"]]
-    assert upload["fileUrl"] == file_url
-    assert upload["size"] == path.stat().st_size
-
-
-def test_refused_presigned_url_is_a_storage_error_not_a_refused_key(emulator, tmp_path, upload_url_ttl):
-    path = tmp_path / "invoice.pdf"
-    path.write_bytes(b"%PDF-1.4 expiring")
-    upload_url_ttl(0)  # every URL has expired by the time it is used
-    with pytest.raises(OpusStorageError) as info:
-        fast_hook(retry_limit=1).upload_file(path)
-    message = str(info.value)
-    assert not isinstance(info.value, OpusAuthError)
-    assert "returned HTTP 403: Upload URL has expired" in message
-    assert "storage refused the presigned upload URL" in message and "not the service key" in message
-    assert "check the password" not in message
-    assert "X-Amz-Signature" not in message  # the signature stays out of messages
-    puts = emulator.requests("storage_put")
-    assert len(puts) == 2 and puts[0]["path"] != puts[1]["path"]  # each attempt had its own URL
-    assert len(emulator.requests("get_upload_url")) == 2
-
-
 # -- response shapes: each field the hook reads is checked ---------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("answer", "field"),
-    [
-        ({"presignedUrl": "STORAGE/upload/x", "fileUrl": None}, "fileUrl is null"),
-        ({"presignedUrl": "STORAGE/upload/x", "fileUrl": {"a": 1}}, "fileUrl is dict {'a': 1}"),
-        ({"presignedUrl": "STORAGE/upload/x", "fileUrl": 5}, "fileUrl is int 5"),
-        ({"presignedUrl": "STORAGE/upload/x", "fileUrl": " "}, "fileUrl is ' '"),
-        ({"presignedUrl": None, "fileUrl": "https://files/x.pdf"}, "presignedUrl is null"),
-        ({"presignedUrl": "/upload/x?X-Amz-Signature=s", "fileUrl": "https://files/x.pdf"}, "presignedUrl is not"),
-    ],
-)
-def test_upload_url_answer_of_the_wrong_shape_names_the_field(emulator, tmp_path, answer, field):
-    path = tmp_path / "a.pdf"
-    path.write_bytes(b"%PDF")
-    answer = {
-        key: value.replace("STORAGE", emulator.storage_url) if isinstance(value, str) else value
-        for key, value in answer.items()
-    }
-    emulator.inject("get_upload_url", {"status": 200, "json": answer, "times": 2})
-    with pytest.raises(OpusResponseError, match="POST /job/file/upload") as info:
-        fast_hook().upload_file(path)
-    assert field in str(info.value)
-    assert "X-Amz-Signature" not in str(info.value)
-    assert emulator.requests("storage_put") == []
-    with pytest.raises(OpusResponseError, match=field.split(" ")[0]):
-        fast_hook().get_upload_url(".pdf")
 
 
 @pytest.mark.parametrize(
@@ -373,7 +287,9 @@ def test_a_dripping_server_cannot_stretch_a_call_past_the_timeout(monkeypatch):
             OpusHook(retry_limit=0).get_job_status("j1")
         elapsed = time.monotonic() - started
     assert str(info.value) == "Opus GET /job/j1/status failed (the response took longer than 2 s)"
-    assert elapsed < 6  # 3x the timeout, generous; the drip alone lasts about 100 s
+    # The message proves the deadline fired; the bound only tells it from the whole drip (about 100 s),
+    # far enough from both that a loaded machine cannot fail it.
+    assert elapsed < 50
 
 
 def test_a_deadline_passed_on_initiate_is_not_retried(monkeypatch):
@@ -383,28 +299,6 @@ def test_a_deadline_passed_on_initiate_is_not_retried(monkeypatch):
             OpusHook(retry_limit=3, retry_delay=0.01).initiate_job("wf", "t", "d")
     assert info.value.request_sent is True  # the server had the request: a second one could bill twice
     assert server.requests == [("POST", "/job/initiate")]
-
-
-def test_a_dripping_storage_answer_is_cut_at_the_timeout(monkeypatch, tmp_path):
-    def answer(method: str, path: str, send) -> None:
-        if method == "POST":  # the upload URL, pointing at the same server
-            urls = {"presignedUrl": f"{server.url}/storage/f.pdf?sig=s3cr3t", "fileUrl": "opus://files/f.pdf"}
-            send(http_response(json.dumps(urls).encode()))
-        else:
-            send(http_response(b""), interval=0.5)
-
-    path = tmp_path / "f.pdf"
-    path.write_bytes(b"%PDF-1.4\n" + b"x" * 1000)
-    with RawServer(answer) as server:
-        monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", server.connection_json(timeout=2))
-        started = time.monotonic()
-        with pytest.raises(
-            OpusTransportError, match=r"PUT /storage/f.pdf failed \(the response took longer than 2 s\)"
-        ):
-            OpusHook(retry_limit=0).upload_file(path)
-        elapsed = time.monotonic() - started
-    assert elapsed < 6
-    assert [method for method, _ in server.requests] == ["POST", "PUT"]
 
 
 @pytest.mark.parametrize("announced", [True, False], ids=["content-length", "until-close"])

@@ -17,6 +17,8 @@ from tests.conftest import SERVICE_KEY
 from tests.integration.helpers import execute_op
 from tests.support.task_context import make_context
 
+pytestmark = pytest.mark.integration
+
 
 def completed_job() -> str:
     return execute_op().execute(make_context())

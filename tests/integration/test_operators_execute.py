@@ -1,4 +1,4 @@
-"""operators/opus.py: the execute, upload and results operators against the emulator, over real loopback HTTP."""
+"""operators/execute.py: OpusExecuteJobOperator against the emulator, over real loopback HTTP."""
 
 from __future__ import annotations
 
@@ -26,14 +26,11 @@ from airflow_provider_opus.exceptions import (
     OpusPayloadError,
 )
 from airflow_provider_opus.hooks.opus import OpusHook
-from airflow_provider_opus.operators.opus import (
-    OpusExecuteJobOperator,
-    OpusUploadOperator,
-)
+from airflow_provider_opus.operators.execute import OpusExecuteJobOperator
 from airflow_provider_opus.payload import build_job_payload
 from airflow_provider_opus.triggers.opus import OpusJobTrigger
 from tests.conftest import SERVICE_KEY
-from tests.integration.helpers import execute_op
+from tests.integration.helpers import execute_op, in_dag, render_task
 from tests.support.task_context import VALID_INPUTS, FakeTaskStateStore, make_context
 
 pytestmark = pytest.mark.integration
@@ -489,34 +486,6 @@ def test_passing_execution_timeout_in_the_triggerer_is_a_task_timeout(emulator):
         op.execute_complete(make_context(), failed, deadline="execution_timeout")
 
 
-# -- upload ------------------------------------------------------------------------------------------
-
-
-def test_upload_one_and_many(emulator, tmp_path):
-    a, b = tmp_path / "a.pdf", tmp_path / "b.png"
-    a.write_bytes(b"%PDF")
-    b.write_bytes(b"\x89PNG")
-    single = OpusUploadOperator(task_id="u1", files=str(a)).execute(make_context())
-    many = OpusUploadOperator(task_id="u2", files=[str(a), str(b)]).execute(make_context())
-    assert isinstance(single, str) and single.endswith(".pdf")
-    assert isinstance(many, list) and [u.rsplit(".", 1)[1] for u in many] == ["pdf", "png"]
-    assert all(put["had_service_key"] is False for put in emulator.requests("storage_put"))
-
-
-def test_upload_checks_every_file_before_the_first_request(emulator, tmp_path):
-    good, empty = tmp_path / "good.pdf", tmp_path / "empty.pdf"
-    good.write_bytes(b"%PDF")
-    empty.write_bytes(b"")
-    bad = tmp_path / "script.sh"
-    bad.write_text("echo")
-    op = OpusUploadOperator(task_id="u", files=[str(good), str(empty), str(bad), str(tmp_path)])
-    with pytest.raises(OpusInvalidArgumentError) as info:
-        op.execute(make_context())
-    text = str(info.value)
-    assert "empty.pdf' is empty" in text and "'.sh'" in text and "is a directory" in text
-    assert emulator.requests("get_upload_url") == []
-
-
 async def test_a_key_refused_mid_wait_fails_at_once_in_a_worker_and_deferred(emulator, monkeypatch):
     job_id = execute_op(wait_for_completion=False).execute(make_context())
     emulator.set_job_status(job_id, "IN PROGRESS")
@@ -575,39 +544,15 @@ def test_json_text_with_nan_or_infinity_is_refused_naming_the_argument(emulator,
     assert api_calls(emulator, "initiate_job") == 0
 
 
-def _in_dag(tmp_path, **dag_kwargs):
-    from airflow.sdk import DAG
-
-    return DAG("opus_dag", schedule=None, template_searchpath=str(tmp_path), **dag_kwargs)
-
-
-def _rendered(task, dag, **params) -> dict:
-    """Render a task (or, for a mapped one, the task of map index ``map_index``) as the task runner does."""
-    from types import SimpleNamespace
-
-    map_index = params.pop("map_index", -1)
-    context = {
-        **make_context(),
-        "dag": dag,
-        "dag_run": SimpleNamespace(conf={}),
-        "params": params,
-        "ds": "2026-01-02",
-        "task": task,
-    }
-    context["ti"].map_index, context["ti"].task = map_index, task
-    task.render_template_fields(context)
-    return context
-
-
 def test_strings_ending_in_json_are_plain_values_outside_the_instance(emulator, tmp_path):
     (tmp_path / "orders.json").write_text('{"substituted": true}')
-    with _in_dag(tmp_path) as dag:
+    with in_dag(tmp_path) as dag:
         op = execute_op(
             inputs={**VALID_INPUTS, "Customer Name": "orders.json", "Reviewers": ["/data/team.json", "{{ ds }}.json"]},
             title="Import orders.json",
             description="Orders of {{ ds }} from orders.json",
         )
-    op.execute(_rendered(op, dag))
+    op.execute(render_task(op, dag))
     (job,) = emulator.jobs()
     sent = {item["displayName"]: item["value"] for item in job["jobPayloadSchemaInstance"].values()}
     assert sent["Customer Name"] == "orders.json"
@@ -627,9 +572,9 @@ INSTANCE_TEMPLATE = """{
 def test_instance_json_file_is_loaded_and_rendered(emulator, tmp_path):
     (tmp_path / "payloads").mkdir()
     (tmp_path / "payloads" / "invoice.json").write_text(INSTANCE_TEMPLATE)
-    with _in_dag(tmp_path) as dag:
+    with in_dag(tmp_path) as dag:
         op = execute_op(inputs=None, job_payload_schema_instance="payloads/invoice.json")
-    op.execute(_rendered(op, dag, customer="ACME"))
+    op.execute(render_task(op, dag, customer="ACME"))
     (job,) = emulator.jobs()
     sent = job["jobPayloadSchemaInstance"]
     assert sent["workflow_input_we4tej0ly"]["value"] == "ACME"
@@ -639,38 +584,38 @@ def test_instance_json_file_is_loaded_and_rendered(emulator, tmp_path):
 def test_mapped_instance_json_files_are_loaded_and_rendered(emulator, tmp_path):
     for customer in ("ACME", "Globex"):
         (tmp_path / f"{customer}.json").write_text(INSTANCE_TEMPLATE.replace("{{ params.customer }}", customer))
-    with _in_dag(tmp_path) as dag:
+    with in_dag(tmp_path) as dag:
         mapped = OpusExecuteJobOperator.partial(
             task_id="run", workflow_id=DEFAULT_WORKFLOW_ID, poll_interval=0.05, opus_retry_delay=0.01
         ).expand(job_payload_schema_instance=["ACME.json", "Globex.json"])
     for map_index in (0, 1):
-        context = _rendered(mapped, dag, map_index=map_index)
+        context = render_task(mapped, dag, map_index=map_index)
         context["task"].execute(context)
     customers = [job["jobPayloadSchemaInstance"]["workflow_input_we4tej0ly"]["value"] for job in emulator.jobs()]
     assert customers == ["ACME", "Globex"]
 
 
 def test_missing_instance_file_is_named_before_any_call(emulator, tmp_path):
-    with _in_dag(tmp_path) as dag:
+    with in_dag(tmp_path) as dag:
         op = execute_op(inputs=None, job_payload_schema_instance="payloads/missing.json")
     with pytest.raises(
         OpusInvalidArgumentError,
         match=r"Task 'run': job_payload_schema_instance file 'payloads/missing.json' was not found: "
         r"put it next to the DAG file or in a template_searchpath folder",
     ):
-        _rendered(op, dag)
+        render_task(op, dag)
     # Outside a DAG there is no folder to look in: the same error.
     with pytest.raises(OpusInvalidArgumentError, match=r"'payloads/missing\.json' was not found"):
-        _rendered(execute_op(inputs=None, job_payload_schema_instance="payloads/missing.json"), None)
+        render_task(execute_op(inputs=None, job_payload_schema_instance="payloads/missing.json"), None)
     assert emulator.requests() == []
 
 
 def test_workflow_id_must_be_a_string_when_parsed_and_when_rendered(emulator, tmp_path):
     with pytest.raises(OpusInvalidArgumentError, match=r"^Task 'run': workflow_id must be a string, got int 5: give"):
         execute_op(workflow_id=5)
-    with _in_dag(tmp_path, render_template_as_native_obj=True) as dag:
+    with in_dag(tmp_path, render_template_as_native_obj=True) as dag:
         op = execute_op(workflow_id="{{ params.workflow }}")
-    context = _rendered(op, dag, workflow=5)
+    context = render_task(op, dag, workflow=5)
     assert op.workflow_id == 5
     with pytest.raises(OpusInvalidArgumentError, match=r"workflow_id must be a string, got int 5: give the id from"):
         op.execute(context)
@@ -690,23 +635,3 @@ def test_workflow_id_must_be_a_string_when_parsed_and_when_rendered(emulator, tm
 def test_wait_arguments_are_checked_when_the_dag_is_parsed(kwargs, message):
     with pytest.raises(OpusInvalidArgumentError, match=rf"^Task 'run': {message}$"):
         execute_op(**kwargs)
-
-
-def test_upload_files_must_be_paths_when_parsed_and_when_rendered(emulator, tmp_path):
-    for files, shown in ((None, "NoneType None"), (5, "int 5"), ({"a.pdf"}, "set {'a.pdf'}")):
-        with pytest.raises(
-            OpusInvalidArgumentError, match=rf"^Task 'u': files must be a path or a list of paths, got {shown}$"
-        ):
-            OpusUploadOperator(task_id="u", files=files)
-    good = tmp_path / "a.pdf"
-    good.write_bytes(b"%PDF")
-    for rendered, message in (
-        (None, "files must be a path or a list of paths, got NoneType None"),
-        ([str(good), 5], r"files\[1\] must be a path, got int 5"),
-    ):
-        with _in_dag(tmp_path, render_template_as_native_obj=True) as dag:
-            op = OpusUploadOperator(task_id="u", files="{{ params.files }}")
-        context = _rendered(op, dag, files=rendered)
-        with pytest.raises(OpusInvalidArgumentError, match=rf"^Task 'u': {message}$"):
-            op.execute(context)
-    assert emulator.requests() == []
