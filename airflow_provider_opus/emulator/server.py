@@ -62,6 +62,9 @@ class OpusEmulator:
         shape, or a ``files_redirect_to`` that is not an http(s) URL.
     """
 
+    # The steering methods below are the Python face of EmulatorState's: they repeat its signatures so
+    # that DAG authors read them here, documented with the Python errors they raise, and forward to it.
+
     def __init__(
         self,
         service_key: str = DEFAULT_SERVICE_KEY,
@@ -239,6 +242,7 @@ class OpusEmulator:
         self,
         workflow_id: str,
         statuses: list[str] | tuple[str, ...] | None,
+        *,
         checks_per_status: int | None = None,
     ) -> list[str] | None:
         """
@@ -334,6 +338,7 @@ class OpusEmulator:
 
     def configure(
         self,
+        *,
         job_duration: float | None = None,
         job_duration_jitter: float | None = None,
         upload_url_ttl: float | None = None,
