@@ -59,11 +59,11 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
     dags = root / "dags"
     shutil.copytree(DAGS, dags, ignore=shutil.ignore_patterns("__pycache__"))
     result = Outcome()
-    emulator = EmulatorProcess(root, SERVICE_KEY, job_duration=JOB_SECONDS)
-    airflow: AirflowDeployment | None = None
-    try:
-        emulator.start()
-        airflow = AirflowDeployment(root, dags, env={"AIRFLOW_CONN_OPUS_DEFAULT": emulator.connection_json()})
+    # Leaving the block stops the deployment, then the emulator, whatever happened inside it.
+    with (
+        EmulatorProcess(root, SERVICE_KEY, job_duration=JOB_SECONDS) as emulator,
+        AirflowDeployment(root, dags, env={"AIRFLOW_CONN_OPUS_DEFAULT": emulator.connection_json()}) as airflow,
+    ):
         airflow.start()
         run_ids = {dag_id: airflow.trigger(dag_id) for dag_id in (OPERATOR, SENSOR)}
         for dag_id, run_id in run_ids.items():
@@ -82,12 +82,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
         result.jobs = emulator.jobs()
         for endpoint in ("initiate_job", "execute_job"):
             result.requests[endpoint] = emulator.admin("GET", "requests", params={"endpoint": endpoint})["requests"]
-    finally:
-        if airflow is not None:
-            airflow.stop()
-            result.leftovers = airflow.leftovers()
-        emulator.stop()
-        result.leftovers += emulator.process.leftovers()
+    result.leftovers = airflow.leftovers() + emulator.process.leftovers()
     yield result
 
 

@@ -93,11 +93,11 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
     dags.mkdir()
     shutil.copy(DAG_FILE, dags)
     result = Outcome()
-    emulator = EmulatorProcess(root, SERVICE_KEY, job_duration=JOB_SECONDS)
-    airflow: AirflowDeployment | None = None
-    try:
-        emulator.start()
-        airflow = AirflowDeployment(root, dags, env={"AIRFLOW_CONN_OPUS_DEFAULT": emulator.connection_json()})
+    # Leaving the block stops the deployment, then the emulator, whatever happened inside it.
+    with (
+        EmulatorProcess(root, SERVICE_KEY, job_duration=JOB_SECONDS) as emulator,
+        AirflowDeployment(root, dags, env={"AIRFLOW_CONN_OPUS_DEFAULT": emulator.connection_json()}) as airflow,
+    ):
         airflow.start()
         run_id = airflow.trigger(DAG_ID)
         ti_path = f"/dags/{DAG_ID}/dagRuns/{quote(run_id)}/taskInstances/{TASK_ID}"
@@ -130,12 +130,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
         result.jobs = emulator.jobs()
         for endpoint in ("initiate_job", "execute_job"):
             result.requests[endpoint] = emulator.admin("GET", "requests", params={"endpoint": endpoint})["requests"]
-    finally:
-        if airflow is not None:
-            airflow.stop()
-            result.leftovers = airflow.leftovers()
-        emulator.stop()
-        result.leftovers += emulator.process.leftovers()
+    result.leftovers = airflow.leftovers() + emulator.process.leftovers()
     yield result
 
 
