@@ -32,6 +32,10 @@ HOST = "127.0.0.1"
 #: The line of ``benchmarks/emulator_proc.py`` that names its command URL.
 CONTROL_LABEL = "Benchmark control"
 
+MIB = 2**20
+#: The file sizes the upload and download benchmarks move, by label.
+FILE_SIZES = {"10 MiB": 10 * MIB, "100 MiB": 100 * MIB, "1 GiB": 1024 * MIB}
+
 
 def bench_env(**extra: str) -> dict[str, str]:
     """

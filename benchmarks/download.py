@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
+    FILE_SIZES,
+    MIB,
     PYTHON,
     ROOT,
     SERVICE_KEY,
@@ -39,9 +41,6 @@ from benchmarks.common import (
     save_result,
 )
 
-MIB = 2**20
-SIZES = {"10 MiB": 10 * MIB, "100 MiB": 100 * MIB, "1 GiB": 1024 * MIB}
-
 
 def _workflows() -> list[dict[str, Any]]:
     """One input-less workflow per size, whose jobs end at once with one output file of that size."""
@@ -52,7 +51,7 @@ def _workflows() -> list[dict[str, Any]]:
             "jobPayloadSchema": {},
             "emulator": {"duration_seconds": 0, "output_files": 1, "output_file_bytes": size},
         }
-        for label, size in SIZES.items()
+        for label, size in FILE_SIZES.items()
     ]
 
 
@@ -131,7 +130,7 @@ def run(rounds: dict[str, int]) -> dict[str, Any]:
             connection = json.dumps({"conn_type": "opus", "host": emulator.url, "password": SERVICE_KEY})
             os.environ["AIRFLOW_CONN_OPUS_DEFAULT"] = connection
             hook = OpusHook()
-            for label, size in SIZES.items():
+            for label, size in FILE_SIZES.items():
                 url = _output_file_url(hook, f"bench-download-{size}")
                 per_round = []
                 for _ in range(rounds.get(label, 1)):

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
+    FILE_SIZES,
+    MIB,
     PYTHON,
     ROOT,
     BenchEmulator,
@@ -39,9 +41,6 @@ from benchmarks.common import (
     rss_mib,
     save_result,
 )
-
-MIB = 2**20
-SIZES = {"10 MiB": 10 * MIB, "100 MiB": 100 * MIB, "1 GiB": 1024 * MIB}
 
 
 def _write_file(path: Path, size: int) -> None:
@@ -184,7 +183,7 @@ def run(
     results: dict[str, Any] = {"sizes": {}, "curl_flags": "-T FILE -H 'Content-Type: application/pdf' -H 'Expect:'"}
     try:
         with BenchEmulator() as emulator:
-            for label, size in SIZES.items():
+            for label, size in FILE_SIZES.items():
                 path = tmp / f"upload-{size}.pdf"
                 _write_file(path, size)
                 per_round = []

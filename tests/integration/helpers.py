@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from airflow.sdk import DAG
 
@@ -17,6 +18,9 @@ from airflow_provider_opus.operators.opus import OpusExecuteJobOperator
 from airflow_provider_opus.payload import build_job_payload
 from tests.conftest import SERVICE_KEY
 from tests.support.task_context import VALID_INPUTS, FakeClock, make_context
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 def execute_op(**kwargs) -> OpusExecuteJobOperator:
@@ -65,7 +69,32 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-class RecordingServer:
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A request handler that writes no access log lines to the test output."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class LoopbackHTTPServer:
+    """A threaded HTTP server on loopback, serving from :meth:`__enter__` until :meth:`__exit__`."""
+
+    def _serve_with(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+class RecordingServer(LoopbackHTTPServer):
     """
     A plain HTTP server on loopback, for answers the emulator cannot give: every GET gets one answer.
 
@@ -82,7 +111,7 @@ class RecordingServer:
         )
         server = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 server.headers.append(dict(self.headers.items()))
                 data = payload.encode()
@@ -92,21 +121,7 @@ class RecordingServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> RecordingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._serve_with(Handler)
 
 
 class RawServer:

@@ -6,10 +6,8 @@ CDN); the emulator's own output files are downloaded in test_operators_results.p
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import threading
 
 import pytest
 
@@ -24,13 +22,14 @@ from airflow_provider_opus.exceptions import (
 )
 from airflow_provider_opus.hooks.opus import OpusHook
 from tests.conftest import SERVICE_KEY
+from tests.integration.helpers import LoopbackHTTPServer, QuietHandler
 
 pytestmark = pytest.mark.integration
 
 CONTENT = os.urandom(3 * 1024 * 1024 + 17)
 
 
-class FileServer:
+class FileServer(LoopbackHTTPServer):
     """
     Serves ``CONTENT`` at ``/file.pdf``, and records the headers of every request.
 
@@ -43,7 +42,7 @@ class FileServer:
         server = self
         flaky = {"left": 1}
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
@@ -72,25 +71,11 @@ class FileServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._serve_with(Handler)
 
     def keys_seen(self) -> list[bool]:
         """Tell, per request, whether it carried the service key."""
         return [any(value == SERVICE_KEY for value in headers.values()) for _, headers in self.requests]
-
-    def __enter__(self) -> FileServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
 
 @pytest.fixture
