@@ -151,9 +151,11 @@ def connection_form_widgets(connection_type: dict[str, Any]) -> dict[str, Any]:
     Return the connection form's extra fields as WTForms fields, for Airflow 3.1's UI.
 
     Built from the ``conn-fields`` of a ``connection-types`` entry of the provider info, the
-    source Airflow 3.2+ reads directly: the same labels and descriptions, ``integer`` and
-    ``number`` as whole numbers, ``format: password`` hidden. The UI's API server puts its own
-    stand-ins in place of WTForms while it calls this, so WTForms need not be installed there.
+    source Airflow 3.2+ reads directly: the same labels, descriptions and defaults (a schema's
+    ``default`` is the field's ``default``, so "Verify TLS certificates" shows on as on 3.2+),
+    ``integer`` and ``number`` as whole numbers, ``format: password`` hidden. The UI's API
+    server puts its own stand-ins in place of WTForms while it calls this, so WTForms need not
+    be installed there.
 
     :param connection_type: one entry of ``get_provider_info()["connection-types"]``.
     """
@@ -173,8 +175,10 @@ def connection_form_widgets(connection_type: dict[str, Any]) -> dict[str, Any]:
             field_class = IntegerField
         else:
             field_class = StringField
+        # WTForms takes a field's initial value as ``default``; Airflow 3.1's stand-ins show it as the value.
+        default = {"default": schema["default"]} if "default" in schema else {}
         widgets[name] = field_class(
-            spec.get("label", name), validators=[Optional()], description=spec.get("description", "")
+            spec.get("label", name), validators=[Optional()], description=spec.get("description", ""), **default
         )
     return widgets
 

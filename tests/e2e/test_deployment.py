@@ -199,6 +199,9 @@ def test_the_ui_shows_the_connection_form_of_the_provider_info(outcome: Outcome)
         assert extra[name]["schema"]["title"] == spec["label"]
         assert extra[name]["description"] == spec["description"]
         assert "null" in extra[name]["schema"]["type"]  # optional
+        # What the form shows before anyone types: "Verify TLS certificates" on, as the hook reads it.
+        assert extra[name]["value"] == spec["schema"].get("default"), name
+    assert extra["verify_tls"]["value"] is True
 
 
 def test_the_task_log_says_once_when_a_retry_cannot_reattach(outcome: Outcome) -> None:

@@ -58,8 +58,8 @@ def wtforms(monkeypatch):
     """A stand-in for WTForms, as Airflow 3.1's API server puts in place while it asks the hook."""
 
     class Field:
-        def __init__(self, label, validators=None, description=""):
-            self.label, self.validators, self.description = label, validators, description
+        def __init__(self, label, validators=None, description="", default=None):
+            self.label, self.validators, self.description, self.default = label, validators, description, default
 
     module = types.ModuleType("wtforms")
     for name in ("StringField", "IntegerField", "PasswordField", "BooleanField"):
@@ -84,8 +84,31 @@ def test_the_form_fields_are_the_conn_fields_of_the_provider_info(wtforms):
         assert widgets[name].label == spec["label"]
         assert widgets[name].description == spec["description"]
         assert [type(v).__name__ for v in widgets[name].validators] == ["Optional"]
+        assert widgets[name].default == spec["schema"].get("default")
     assert type(widgets["timeout"]) is wtforms.IntegerField  # "number": the form asks for whole seconds
     assert type(widgets["app_url"]) is wtforms.StringField
+    assert widgets["verify_tls"].default is True
+
+
+def test_airflow_3_1_shows_verify_tls_on_until_changed(monkeypatch):
+    # Airflow's own stand-ins for WTForms (the ones its API server puts in place on 3.1, kept on 3.3)
+    # turn each field into the Param the form is drawn from: its value is what the form shows at first.
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    module = types.ModuleType("wtforms")
+    for name in ("StringField", "IntegerField", "PasswordField", "BooleanField"):
+        setattr(module, name, getattr(HookMetaService, f"Mock{name}"))
+    validators = types.ModuleType("wtforms.validators")
+    validators.Optional = HookMetaService.MockOptional
+    module.validators = validators
+    monkeypatch.setitem(sys.modules, "wtforms", module)
+    monkeypatch.setitem(sys.modules, "wtforms.validators", validators)
+
+    shown = {name: widget.param.dump() for name, widget in OpusHook.get_connection_form_widgets().items()}
+    assert shown["verify_tls"]["value"] is True  # was None: the box showed off while the hook verifies
+    assert shown["verify_tls"]["schema"]["type"] == ["boolean", "null"]
+    for name, spec in CONNECTION_TYPE["conn-fields"].items():
+        assert shown[name]["value"] == spec["schema"].get("default"), name
 
 
 def test_each_schema_type_has_its_field(wtforms):
