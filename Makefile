@@ -74,6 +74,13 @@ demo: $(DEMO_STAMP)
 demo-stop: $(STAMP)
 	$(BIN)/python -c 'from pathlib import Path; from tests.support.processes import stop_recorded; print("stopped:", stop_recorded(Path(".demo/pids")) or "nothing")'
 
+# docs/reliability.md from the records the reliability suite (make test) and make e2e-distributed left in
+# tests/reliability/results/ (git-ignored): the tests never write a tracked file. Each section is rewritten
+# only from new records of its own, and kept as it is otherwise (tests/reliability/report.py).
+.PHONY: reliability-report
+reliability-report: $(STAMP)
+	$(BIN)/python -m tests.reliability.report
+
 # sdist and wheel into dist/ (tests/dist installs the wheel into a fresh venv and checks it).
 dist: $(STAMP)
 	rm -rf dist
@@ -158,7 +165,8 @@ test-airflow: $(AIRFLOW_STAMP)
 	$(AIRFLOW_BIN)/python -m scripts.check_wheel $(AIRFLOW_VENV)/wheel/airflow_provider_opus-*.whl \
 		$(AIRFLOW_PINS) $(AIRFLOW_VENV)/wheel
 
-# Benchmarks against the emulator on loopback (about 14 minutes on 2 cores): saves
+# Benchmarks against the emulator on loopback (how long the last full run took: the top of
+# docs/benchmarks.md, written by the run itself): saves
 # benchmarks/results/*.json and regenerates docs/benchmarks.md and its charts (docs/images/) from them;
 # `.venv/bin/python -m benchmarks.render` redraws both from the saved JSON alone.
 .PHONY: bench

@@ -5,7 +5,7 @@ Run every benchmark, save its JSON under benchmarks/results/, and regenerate doc
 
 Reproduce::
 
-    .venv/bin/python -m benchmarks.run_all                 # everything (about 14 minutes on 2 cores)
+    .venv/bin/python -m benchmarks.run_all                 # everything (its wall time: top of docs/benchmarks.md)
     .venv/bin/python -m benchmarks.run_all --only upload   # one step, then re-render
     .venv/bin/python -m benchmarks.run_all --render-only   # just re-render from the saved JSON
 """

@@ -19,8 +19,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    # Its figures go to docs/reliability.md through the reliability suite's records. A run over
-    # tests/ loads that suite's conftest, which writes them; a run of this folder alone does not.
+    # Its figures go to docs/reliability.md (`make reliability-report`) through the reliability suite's
+    # records. A run over tests/ loads that suite's conftest, which writes them; a run of this folder alone does not.
     plugins = session.config.pluginmanager.get_plugins()
     if reliability not in plugins:
         reliability.pytest_sessionfinish(session, exitstatus)

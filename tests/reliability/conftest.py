@@ -1,4 +1,4 @@
-"""The reliability suite records each case it tries; docs/reliability.md is generated from those records."""
+"""The reliability suite records each case it tries; `make reliability-report` writes docs/reliability.md from them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.report import RESULTS_DIR, write_report
+from tests.reliability.report import RESULTS_DIR, run_facts
 
 _records: dict[str, list[dict[str, Any]]] = {}
 
@@ -30,11 +30,12 @@ def recorder(request: pytest.FixtureRequest) -> CaseRecorder:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not _records:
+    # Only a passing run may speak for the provider in the docs. The records go to a git-ignored
+    # folder: running the tests changes no tracked file (`make reliability-report` writes the page).
+    if not _records or exitstatus != 0:
         return
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    facts = run_facts()
     for category, cases in _records.items():
-        Path(RESULTS_DIR / f"{category}.json").write_text(json.dumps(cases, indent=1, sort_keys=True) + "\n")
-    # Only a passing run may speak for the provider in the docs.
-    if exitstatus == 0:
-        write_report()
+        record = {**facts, "cases": cases}
+        Path(RESULTS_DIR / f"{category}.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")

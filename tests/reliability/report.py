@@ -1,9 +1,19 @@
-"""Render docs/reliability.md from the records the reliability suite wrote. Nothing here is typed by hand."""
+"""
+Render docs/reliability.md from the records the reliability suite wrote. Nothing here is typed by hand.
+
+The tests only record (``tests/reliability/results/<category>.json``, git-ignored); writing the page
+is its own step, ``make reliability-report``. Each section of the page is rewritten only from new
+records of its own, and kept as it is when there are none (a fresh clone has no records at all,
+``make test`` records no distributed run) or when the records hold fewer cases than the page shows
+(a run of part of a section): a section is never dropped for want of data.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
+import re
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,10 +39,62 @@ TITLES = {
     "load": "Load: concurrently deferred jobs in one triggerer",
     "distributed": "Distributed deployment: PostgreSQL, Celery, two schedulers, triggerers and workers",
 }
+HEADER = [
+    "# Reliability",
+    "",
+    "Written by `make reliability-report` from the records of the reliability suite in `tests/reliability/` "
+    "(run by `make test`) and of `make e2e-distributed`; do not edit by hand. Each section gives the run "
+    "that measured it: a section is rewritten only from a newer passing run of its own tests, and kept as it "
+    "is until there is one.",
+    "",
+    "Measure again with `make test` (or one section with the command under its heading, or "
+    "`make e2e-distributed`), then `make reliability-report`.",
+]
+
+#: pytest's temporary folders (``/tmp/pytest-of-root/pytest-223/test_x0``) differ on every run: shown as <tmp>.
+_PYTEST_TMP = re.compile(r"/[^\s'\"|]*?/pytest-of-[^/\s]+/pytest-\d+/[^/\s'\"|]+")
+#: How a section counts its cases: "cells tried: **152**" or "cases tried: **51**".
+_COUNT = re.compile(r"^- (?:cells|cases) tried: \*\*(\d+)\*\*", re.MULTILINE)
+_MEASURED = re.compile(r"^Measured: ", re.MULTILINE)
+#: The whole page's stamp of the format before sections carried their own.
+_OLD_STAMP = re.compile(r"^Last written: (.+?)\.?$", re.MULTILINE)
 
 
-def _load() -> dict[str, list[dict[str, Any]]]:
-    return {path.stem: json.loads(path.read_text()) for path in sorted(RESULTS_DIR.glob("*.json"))}
+def run_facts() -> dict[str, str]:
+    """What the records of this run say about where and when they were measured."""
+    return {
+        "measured": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "host": platform.node() or "unknown",
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+def _load(results_dir: Path) -> dict[str, dict[str, Any]]:
+    """Each category's records: ``{"cases": [...], "measured": ..., ...}`` (a bare list from older runs)."""
+    records: dict[str, dict[str, Any]] = {}
+    for path in sorted(results_dir.glob("*.json")):
+        data = json.loads(path.read_text())
+        if isinstance(data, list):
+            modified = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+            data = {"cases": data, "measured": f"{modified:%Y-%m-%d %H:%M} UTC"}
+        records[path.stem] = data
+    return records
+
+
+def _split(page: str) -> tuple[list[str], dict[str, str]]:
+    """The page's section titles in order, and each section's text (its heading included)."""
+    titles: list[str] = []
+    sections: dict[str, str] = {}
+    for block in re.split(r"(?m)^(?=## )", page)[1:]:
+        title = block.splitlines()[0][3:].strip()
+        titles.append(title)
+        sections[title] = block.rstrip("\n")
+    return titles, sections
+
+
+def _cell(value: Any) -> str:
+    return _PYTEST_TMP.sub("<tmp>", str(value)).replace("|", "\\|").replace("\n", " ")
 
 
 def _summary_fault_matrix(cases: list[dict[str, Any]]) -> list[str]:
@@ -67,38 +129,90 @@ def _summary_generic(cases: list[dict[str, Any]]) -> list[str]:
     if columns:
         lines += ["", "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
         for case in cases:
-            cells = [str(case.get(key, "")).replace("|", "\\|").replace("\n", " ") for key in columns]
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append("| " + " | ".join(_cell(case.get(key, "")) for key in columns) + " |")
     return lines
 
 
-def write_report() -> Path:
-    """Write docs/reliability.md from every category's latest records."""
-    records = _load()
+def _section(category: str, record: dict[str, Any]) -> str:
+    cases = record["cases"]
+    where = ", ".join(str(record[key]) for key in ("python", "machine") if record.get(key))
+    measured = f"Measured: {record.get('measured', 'unknown')}"
+    if record.get("host"):
+        measured += f" on {record['host']}"
     lines = [
-        "# Reliability",
+        f"## {TITLES.get(category, category)}",
         "",
-        "Generated by the reliability suite in `tests/reliability/` (part of `make test`) from its own "
-        "results; do not edit by hand. Every figure below was measured by the run that wrote this page.",
+        measured + (f" (Python {where})." if where else "."),
         "",
-        f"Last written: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node() or 'unknown'} "
-        f"(Python {platform.python_version()}, {platform.machine()}).",
+        f"Command: `{COMMANDS.get(category, 'make test')}`",
         "",
-        "Reproduce everything with `make test`, or one section with the command under its heading.",
     ]
-    for category in [c for c in TITLES if c in records] + sorted(set(records) - set(TITLES)):
-        cases = records[category]
-        lines += [
-            "",
-            f"## {TITLES.get(category, category)}",
-            "",
-            f"Command: `{COMMANDS.get(category, 'make test')}`",
-            "",
-        ]
-        lines += _summary_fault_matrix(cases) if category == "fault_matrix" else _summary_generic(cases)
-    DOC.write_text("\n".join(lines) + "\n")
-    return DOC
+    lines += _summary_fault_matrix(cases) if category == "fault_matrix" else _summary_generic(cases)
+    return "\n".join(lines)
+
+
+def _kept(section: str, old_stamp: str | None) -> str:
+    """A section kept as it is; one from before sections carried a date gets the old page's stamp."""
+    if _MEASURED.search(section) or old_stamp is None:
+        return section
+    heading, _, rest = section.partition("\n")
+    return f"{heading}\n\nMeasured: no later than {old_stamp}.\n{rest}"
+
+
+def write_report(
+    doc: Path = DOC, results_dir: Path = RESULTS_DIR, *, allow_fewer: bool = False
+) -> tuple[list[str], list[str]]:
+    """
+    Rewrite ``doc``'s sections that have new records in ``results_dir``; keep every other section.
+
+    :param allow_fewer: replace a section also with records of fewer cases than it shows (a case removed
+        on purpose); otherwise such a section is kept and reported.
+    :return: the categories rewritten, and warnings (sections kept although they had records).
+    """
+    page = doc.read_text() if doc.exists() else ""
+    old_titles, old_sections = _split(page)
+    stamp_match = _OLD_STAMP.search(page)
+    old_stamp = stamp_match.group(1) if stamp_match else None
+    records = _load(results_dir)
+
+    written: list[str] = []
+    warnings: list[str] = []
+    new_sections: dict[str, str] = {}
+    for category, record in records.items():
+        title = TITLES.get(category, category)
+        old = old_sections.get(title)
+        shown = _COUNT.search(old) if old else None
+        if shown and len(record["cases"]) < int(shown.group(1)) and not allow_fewer:
+            warnings.append(
+                f"{title}: kept; the records hold {len(record['cases'])} cases, the page shows {shown.group(1)} "
+                f"(run the whole section: {COMMANDS.get(category, 'make test')}; or --allow-fewer)"
+            )
+            continue
+        new_sections[title] = _section(category, record)
+        written.append(category)
+
+    order = [TITLES[c] for c in TITLES] + [t for t in old_titles if t not in TITLES.values()]
+    order += sorted(t for t in new_sections if t not in order)
+    lines = list(HEADER)
+    for title in order:
+        if title in new_sections:
+            lines += ["", new_sections[title]]
+        elif title in old_sections:
+            lines += ["", _kept(old_sections[title], old_stamp)]
+    doc.write_text("\n".join(lines) + "\n")
+    return written, warnings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--allow-fewer", action="store_true", help="replace sections also with fewer cases")
+    args = parser.parse_args(argv)
+    written, warnings = write_report(allow_fewer=args.allow_fewer)
+    print(f"{DOC.relative_to(ROOT)}: rewrote {', '.join(written) or 'no section'} from {RESULTS_DIR.relative_to(ROOT)}")
+    for warning in warnings:
+        print(f"warning: {warning}")
+    return 0
 
 
 if __name__ == "__main__":
-    print(write_report())
+    raise SystemExit(main())
