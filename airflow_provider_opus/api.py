@@ -1,8 +1,10 @@
-"""The Opus API as data: its endpoints, its job statuses, and how a response is read.
+"""The Opus API as data: its endpoints, and how a response is read.
 
 Both hooks (``requests`` and ``aiohttp``) are built on this module, so an endpoint's
-path, its retry safety, the shape its response must have, and the meaning of a status
-each live here and nowhere else.
+path, its retry safety and the shape its response must have each live here and nowhere
+else. What a status means is :mod:`airflow_provider_opus.status`'s; the answers that differ
+between the two API generations are read by :mod:`airflow_provider_opus.workflows` (workflow
+details), :mod:`airflow_provider_opus.outputs` (results) and :mod:`airflow_provider_opus.audit`.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class Endpoint:
         return self.path_template.format(**{key: quote(str(value), safe="") for key, value in params.items()})
 
 
-GET_WORKFLOW = Endpoint("get_workflow", "GET", "/workflow/{workflow_id}", RetrySafety.IDEMPOTENT, ("jobPayloadSchema",))
+GET_WORKFLOW = Endpoint("get_workflow", "GET", "/workflow/{workflow_id}", RetrySafety.IDEMPOTENT)
 INITIATE_JOB = Endpoint("initiate_job", "POST", "/job/initiate", RetrySafety.ONLY_IF_NOT_ACTED, ("jobExecutionId",))
 GET_UPLOAD_URL = Endpoint(
     "get_upload_url", "POST", "/job/file/upload", RetrySafety.IDEMPOTENT, ("presignedUrl", "fileUrl")
@@ -82,9 +84,7 @@ GET_JOB_STATUS = Endpoint(
     "get_job_status", "GET", "/job/{job_execution_id}/status", RetrySafety.IDEMPOTENT, ("status",)
 )
 GET_JOB_RESULTS = Endpoint("get_job_results", "GET", "/job/{job_execution_id}/results", RetrySafety.IDEMPOTENT)
-GET_JOB_AUDIT_LOG = Endpoint(
-    "get_job_audit_log", "GET", "/job/{job_execution_id}/audit", RetrySafety.IDEMPOTENT, ("auditTrail",)
-)
+GET_JOB_AUDIT_LOG = Endpoint("get_job_audit_log", "GET", "/job/{job_execution_id}/audit", RetrySafety.IDEMPOTENT)
 #: The presigned PUT to storage: not an Opus API call, but retried by the same policy.
 STORAGE_PUT = Endpoint("storage_put", "PUT", "{presigned_url}", RetrySafety.IDEMPOTENT)
 #: The download of an output file (a URL of the job's results): not an API call, retried by the same policy.
@@ -123,7 +123,10 @@ def _server_message(body: bytes) -> str | None:
     if isinstance(parsed, Mapping):
         for key in ("message", "detail", "error"):
             if parsed.get(key):
-                return str(parsed[key])[:300]
+                found = parsed[key]
+                # Today's Opus answers a validation failure with a list of messages.
+                text = "; ".join(map(str, found)) if isinstance(found, list) else str(found)
+                return text[:300]
     return text[:300] or None
 
 
@@ -270,34 +273,6 @@ def status_from(body: Mapping[str, Any], path: str) -> str:
         # An empty status would be an unknown one, and keep a wait going until its deadline.
         raise OpusResponseError("GET", path, f"status is {status!r}, expected a job status")
     return status
-
-
-def job_payload_schema_from(body: Mapping[str, Any], path: str) -> dict[str, Any]:
-    """
-    Return the ``jobPayloadSchema`` of a workflow details response.
-
-    :param body: the parsed response.
-    :param path: the path called, for the error.
-    :raises OpusResponseError: the schema is not an object.
-    """
-    schema = body["jobPayloadSchema"]
-    if not isinstance(schema, dict):
-        raise OpusResponseError("GET", path, "jobPayloadSchema is not an object")
-    return schema
-
-
-def audit_trail_from(body: Mapping[str, Any], path: str) -> list[dict]:
-    """
-    Return the ``auditTrail`` of an audit response.
-
-    :param body: the parsed response.
-    :param path: the path called, for the error.
-    :raises OpusResponseError: the trail is not a list of objects.
-    """
-    trail = body["auditTrail"]
-    if not isinstance(trail, list) or not all(isinstance(entry, dict) for entry in trail):
-        raise OpusResponseError("GET", path, "auditTrail is not a list of objects")
-    return trail
 
 
 def job_execution_id_from(body: Mapping[str, Any], path: str) -> str:

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_opus import __version__
 from airflow_provider_opus.api import DEFAULT_APP_URL, DEFAULT_BASE_URL, SERVICE_KEY_HEADER
-from airflow_provider_opus.exceptions import OpusConnectionConfigError
+from airflow_provider_opus.exceptions import OpusConnectionConfigError, OpusInvalidArgumentError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -41,6 +41,8 @@ DEFAULT_TIMEOUT = 30.0
 MAX_TIMEOUT = 3600.0
 #: Connecting is quick or not happening: a short connect timeout finds a dead host fast.
 MAX_CONNECT_TIMEOUT = 10.0
+#: The largest file Opus takes in an upload (10 MB, read as MiB), the default of ``max_upload_bytes``.
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 USER_AGENT = f"airflow-provider-opus/{__version__}"
 #: The environment variables whose proxy applies to a URL of each scheme when the connection
 #: sets no ``proxy_url`` (either case; the lower-case one wins, as in requests and curl).
@@ -70,6 +72,9 @@ class OpusConnectionSettings:
     :param no_proxy: the hosts ``NO_PROXY`` exempts from the environment's proxies.
     :param file_hosts: origins (``https://files.opus.com:443``) besides the API's that may receive the
         service key when output files are downloaded from them.
+    :param callback_url: the URL Opus POSTs a job's result to when it ends (``callbackUrl`` of
+        ``POST /job/execute``), or None to send none; see :func:`checked_callback_url`.
+    :param max_upload_bytes: the largest local file an upload may send; larger ones fail before any call.
     """
 
     conn_id: str
@@ -83,6 +88,9 @@ class OpusConnectionSettings:
     environment_proxies: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     no_proxy: tuple[str, ...] = ()
     file_hosts: tuple[str, ...] = ()
+    # May carry the receiver's own token: never printed.
+    callback_url: str | None = field(default=None, repr=False)
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
 
     @property
     def connect_timeout(self) -> float:
@@ -157,6 +165,12 @@ class OpusConnectionSettings:
         ca_bundle = _ca_bundle(_extra_field(extra, "ca_bundle"), conn_id)
         verify_tls = _flag(_extra_field(extra, "verify_tls"), "verify_tls", conn_id, default=True)
         file_hosts = _file_hosts(_extra_field(extra, "file_hosts"), conn_id)
+        where = f"Opus connection {conn_id!r}"
+        try:
+            callback_url = checked_callback_url(_extra_field(extra, "callback_url"), f"{where}: callback_url")
+        except OpusInvalidArgumentError as exc:
+            raise OpusConnectionConfigError(str(exc)) from None
+        max_upload_bytes = _max_upload_bytes(_extra_field(extra, "max_upload_bytes"), conn_id)
         if not verify_tls:
             log.warning(
                 "Opus connection %r has verify_tls off: the certificates of the Opus API and the storage are not "
@@ -176,7 +190,65 @@ class OpusConnectionSettings:
             environment_proxies=environment_proxies,
             no_proxy=no_proxy,
             file_hosts=file_hosts,
+            callback_url=callback_url,
+            max_upload_bytes=max_upload_bytes,
         )
+
+
+def checked_callback_url(value: Any, name: str) -> str | None:
+    """
+    Return a callback URL fit to send as ``callbackUrl``, or None when none is set.
+
+    Opus POSTs the job's result to it, so it must be a whole URL Opus can reach: ``https``, or
+    ``http`` only to a loopback host (a local emulator or a test receiver).
+
+    :param value: the URL as given (the connection's ``callback_url`` or an operator's argument).
+    :param name: where it was given, for the message.
+    :raises OpusInvalidArgumentError: it is not such a URL; the message names ``name`` and the fix.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        parts = urlsplit(text)
+        host_ok = bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a bad port or an unclosed "[" in the host
+        parts, host_ok = urlsplit(""), False
+    printable = all("!" <= char <= "~" for char in text)
+    loopback_http = parts.scheme == "http" and _is_loopback(parts.hostname or "")
+    if not (printable and host_ok and (parts.scheme == "https" or loopback_http)):
+        shown = redacted_url(text) if text else value
+        raise OpusInvalidArgumentError(
+            f"{name} {shown!r} is not a URL Opus can send the job's result to: give an absolute https URL of an "
+            "endpoint you control, e.g. https://hooks.example.com/opus (http only to localhost, for tests)."
+        )
+    return text
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _max_upload_bytes(value: Any, conn_id: str) -> int:
+    """Read ``max_upload_bytes``: a whole number of bytes above zero; empty keeps Opus's 10 MB limit."""
+    if value is None or value == "":
+        return DEFAULT_MAX_UPLOAD_BYTES
+    number = value
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
+        raise OpusConnectionConfigError(
+            f"Opus connection {conn_id!r}: max_upload_bytes must be a whole number of bytes above 0, got "
+            f"{value!r}; leave it empty for Opus's limit of {DEFAULT_MAX_UPLOAD_BYTES} bytes (10 MB)."
+        )
+    return number
 
 
 def origin_of(url: str) -> str:

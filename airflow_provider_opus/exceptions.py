@@ -129,23 +129,31 @@ class OpusJobFailedError(OpusError, AirflowFailException):
     An Opus job ended in a status other than COMPLETED.
 
     Fails the task without Airflow retries: rerunning a business workflow that failed
-    would bill a second job for the same inputs. The message carries the last audit
-    entries so the reason shows in the task log.
+    would bill a second job for the same inputs. The message carries what the audit log says
+    of the failure, so the reason shows in the task log: the last entries of an older audit trail,
+    or one line per failed node (see :func:`airflow_provider_opus.audit.failure_details`).
 
     :param job_execution_id: the job.
     :param status: the final status Opus reported.
-    :param audit_tail: the last entries of the job's audit trail.
+    :param audit_tail: the audit log's failure details.
     """
 
     def __init__(self, job_execution_id: str, status: str, audit_tail: list[dict] | None = None) -> None:
         self.job_execution_id = job_execution_id
         self.status = status
         self.audit_tail = list(audit_tail or [])
-        lines = "; ".join(
+        # One line per failed node (today's audit); the older trail's entries on one line.
+        nodes = "".join(
+            f"\n  node {entry['node']}: {entry.get('execution_data', '')}"
+            for entry in self.audit_tail
+            if "node" in entry
+        )
+        entries = "; ".join(
             f"{entry.get('timestamp', '?')} {entry.get('actor', '?')}: {entry.get('action', '?')}"
             for entry in self.audit_tail
+            if "node" not in entry
         )
-        audit = f" Last audit entries: {lines}" if lines else ""
+        audit = (f" Failed nodes:{nodes}" if nodes else "") + (f" Last audit entries: {entries}" if entries else "")
         super().__init__(f"Opus job {job_execution_id} ended with status {status!r}.{audit}")
 
 

@@ -39,15 +39,48 @@ ACCESS_SCOPES: tuple[str, ...] = ("all", "user", "workspace", "organization")
 """The values ``POST /job/file/upload`` accepts as ``accessScope``."""
 
 
-def check_access_scope(access_scope: str) -> None:
+def check_access_scope(access_scope: str | None, workspace_id: str | None = None) -> None:
     """
-    Check an upload's access scope.
+    Check an upload's access scope and its owner.
 
-    :param access_scope: who may read an uploaded file.
-    :raises OpusInvalidArgumentError: if it is not one of all, user, workspace or organization.
+    :param access_scope: who may read an uploaded file; None leaves the file unlisted (today's Opus).
+    :param workspace_id: the workspace that owns the file: required for the ``workspace`` scope.
+    :raises OpusInvalidArgumentError: a scope not in :data:`ACCESS_SCOPES`, or the workspace scope without
+        a workspace.
     """
-    if access_scope not in ACCESS_SCOPES:
-        raise OpusInvalidArgumentError(f"access_scope must be one of {', '.join(ACCESS_SCOPES)}, got {access_scope!r}")
+    if access_scope is not None and access_scope not in ACCESS_SCOPES:
+        raise OpusInvalidArgumentError(
+            f"access_scope must be one of {', '.join(ACCESS_SCOPES)} or None, got {access_scope!r}"
+        )
+    if workspace_id is not None and (not isinstance(workspace_id, str) or not workspace_id.strip()):
+        raise OpusInvalidArgumentError(f"workspace_id must be a non-empty string, got {workspace_id!r}")
+    if access_scope == "workspace" and workspace_id is None:
+        raise OpusInvalidArgumentError(
+            "access_scope 'workspace' needs the workspace that owns the files: give workspace_id"
+        )
+
+
+def upload_url_request(
+    file_extension: str, access_scope: str | None, original_name: str | None = None, workspace_id: str | None = None
+) -> dict[str, str]:
+    """
+    Return the body of ``POST /job/file/upload``: only the fields that are set, so either generation takes it.
+
+    :param file_extension: the file's extension, with or without the dot.
+    :param access_scope: who may read the file, or None for an unlisted file.
+    :param original_name: the file's name, shown in the Opus file library.
+    :param workspace_id: the workspace that owns the file.
+    :raises OpusInvalidArgumentError: see :func:`check_access_scope`.
+    """
+    check_access_scope(access_scope, workspace_id)
+    body = {"fileExtension": "." + normalize_extension(file_extension)}
+    if access_scope is not None:
+        body["accessScope"] = access_scope
+    if original_name:
+        body["originalName"] = original_name
+    if workspace_id is not None:
+        body["workspaceId"] = workspace_id.strip()
+    return body
 
 
 def is_url(path_or_url: str) -> bool:
@@ -118,14 +151,16 @@ def check_file_extension(path_or_url: str | os.PathLike[str], allowed: frozenset
     return None
 
 
-def check_local_files(paths: Sequence[str]) -> None:
+def check_local_files(paths: Sequence[str], max_bytes: int | None = None) -> None:
     """
     Check that every path is a readable, non-empty file of a type Opus accepts, before anything is uploaded.
 
     :param paths: local file paths.
+    :param max_bytes: the largest file allowed (the connection's ``max_upload_bytes``), or None for no limit.
     :raises OpusInvalidArgumentError: listing every bad path and what to do about it.
     """
     problems = []
+    too_large = []
     for path in paths:
         if not os.path.exists(path):
             problems.append(f"{path!r} does not exist")
@@ -133,9 +168,17 @@ def check_local_files(paths: Sequence[str]) -> None:
             problems.append(f"{path!r} is a directory, not a file")
         elif not os.access(path, os.R_OK):
             problems.append(f"{path!r} is not readable by this process")
-        elif os.path.getsize(path) == 0:
+        elif (size := os.path.getsize(path)) == 0:
             problems.append(f"{path!r} is empty")
         elif problem := check_file_extension(path, None):
             problems.append(f"{path!r}: {problem}")
+        elif max_bytes is not None and size > max_bytes:
+            too_large.append(f"{path!r} ({size} bytes)")
+    if too_large:
+        problems.append(
+            f"{', '.join(too_large)} {'is' if len(too_large) == 1 else 'are'} larger than the {max_bytes} bytes Opus "
+            "takes (the connection's max_upload_bytes; Opus refuses files over 10 MB): split or compress "
+            + ("it" if len(too_large) == 1 else "them")
+        )
     if problems:
         raise OpusInvalidArgumentError(f"Cannot upload to Opus: {'; '.join(problems)}")

@@ -105,6 +105,20 @@ def get_provider_info() -> dict[str, Any]:
                         "http://files.internal:8080. Files on other hosts are downloaded without the key.",
                         "schema": {"type": ["string", "null"]},
                     },
+                    "callback_url": {
+                        "label": "Callback URL",
+                        "description": "An https URL that Opus POSTs each job's result to when it ends, sent as "
+                        "callbackUrl when a job is executed; required by today's Opus API. The provider still "
+                        "polls the job's status, so any https endpoint you control will do. Empty: none is sent "
+                        "(older Opus deployments).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "max_upload_bytes": {
+                        "label": "Largest upload (bytes)",
+                        "description": "The largest local file the provider uploads; larger files fail before "
+                        "any billed call (default 10485760, Opus's 10 MB limit).",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
                     "verify_tls": {
                         "label": "Verify TLS certificates",
                         "description": "Check the certificates of the Opus API and the storage (default on). "

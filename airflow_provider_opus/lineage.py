@@ -61,6 +61,7 @@ class LineageFacts:
 
     :param api_url: the connection's API base URL, whose host names the workflow's namespace.
     :param workflow_id: the workflow the job ran, when the task knows it.
+    :param workflow_version: the workflow version the job was pinned to, when it was.
     :param workflow_name: the workflow's name, from its details.
     :param workflow_description: the workflow's description, from its details.
     :param workflow_read: the workflow's details were read (its name and description may still be None).
@@ -76,6 +77,7 @@ class LineageFacts:
 
     api_url: str | None = None
     workflow_id: str | None = None
+    workflow_version: str | None = None
     workflow_name: str | None = None
     workflow_description: str | None = None
     workflow_read: bool = False
@@ -238,6 +240,7 @@ def operator_lineage(facts: LineageFacts) -> OperatorLineage:
         run_facets[OPUS_JOB_FACET] = opus_job_run_facet_class()(
             jobExecutionId=facts.job_execution_id,
             workflowId=facts.workflow_id,
+            workflowVersion=facts.workflow_version,
             workflowName=facts.workflow_name,
             status=facts.job_status,
             auditTail=facts.audit_tail or None,
@@ -266,6 +269,7 @@ def opus_job_run_facet_class() -> Callable[..., RunFacet]:
 
         :param jobExecutionId: the job's id.
         :param workflowId: the workflow it ran, when known.
+        :param workflowVersion: the workflow version the job was pinned to, when it was.
         :param workflowName: the workflow's name, when known.
         :param status: the job's last status seen.
         :param auditTail: the job's last audit entries, when it failed.
@@ -274,11 +278,12 @@ def opus_job_run_facet_class() -> Callable[..., RunFacet]:
         # camelCase, as the fields of OpenLineage's own facets
         jobExecutionId: str | None = None
         workflowId: str | None = None
+        workflowVersion: str | None = None
         workflowName: str | None = None
         status: str | None = None
         auditTail: list[dict[str, Any]] | None = None
 
-        _additional_skip_redact = ["jobExecutionId", "workflowId", "status"]
+        _additional_skip_redact = ["jobExecutionId", "workflowId", "workflowVersion", "status"]
 
     return OpusJobRunFacet
 

@@ -7,11 +7,13 @@ The API reference documents a job's results in two shapes, and the provider read
   ``results.data`` (which is where a workflow's named values are);
 * the **schema shape** of its schema: ``{"jobResultsPayloadSchema": {<variable name>:
   WorkflowOutputVariableDto}}``, one entry per output variable, its value in ``value`` (an entry
-  without ``value`` is kept whole, as Opus sent it).
+  without ``value`` is kept whole, as Opus sent it). Today's reference returns this shape alone, its
+  entries ``{value, type, displayName}``.
 
-Outputs are keyed by display name: the entry's own ``display_name``, else the one the workflow's
+Outputs are keyed by display name: the entry's own ``display_name`` or ``displayName``, else the one the workflow's
 ``jobResultsPayloadSchema`` gives the variable (``GET /workflow/{id}``), else the variable name. The
-output files are ``outputFiles`` and the values of file-typed outputs (``file``, ``array_files``).
+output files are ``outputFiles`` and the values of file-typed outputs (``file``, ``array_files``, in any
+letter case).
 Nothing Opus sent is dropped: :attr:`JobOutputs.raw` is the results object as it came; a body in
 neither shape is an :class:`~airflow_provider_opus.exceptions.OpusResponseError`, never an empty result.
 """
@@ -139,8 +141,8 @@ class _Collector:
 
     def add(self, variable: str, value: Any, entry: Mapping[str, Any] | None = None, where: str = "") -> None:
         declared = self.schema.get(variable, {})
-        display = _text((entry or {}).get("display_name")) or _text(declared.get("display_name")) or variable
-        kind = _text((entry or {}).get("type")) or _text(declared.get("type"))
+        display = _display_name(entry or {}) or _display_name(declared) or variable
+        kind = (_text((entry or {}).get("type")) or _text(declared.get("type")) or "").lower()
         # A name seen twice keeps its first value; both stay in the raw results.
         self.outputs.setdefault(display, value)
         self.names.setdefault(variable, display)
@@ -190,6 +192,11 @@ def _variables(output_schema: Mapping[str, Any] | None) -> dict[str, dict[str, A
         if isinstance(entry, dict):
             variables[_text(entry.get("variable_name")) or str(key)] = entry
     return variables
+
+
+def _display_name(entry: Mapping[str, Any]) -> str | None:
+    """Return an entry's display name: ``display_name`` in the workflow's schema, ``displayName`` in today's results."""
+    return _text(entry.get("display_name")) or _text(entry.get("displayName"))
 
 
 def _text(value: Any) -> str | None:

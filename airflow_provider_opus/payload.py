@@ -118,7 +118,8 @@ class JobPayloadSchema:
         :param inputs: values keyed by display name, variable name or id.
         :param uploaded: the fileUrl each local file (as :meth:`local_file_paths` lists it) was
             uploaded to. Every local path must be in it: Opus cannot read the local disk.
-        :return: ``{variable_name: {"value": ..., "type": ..., "displayName": ...}}`` in schema order.
+        :return: ``{variable_name: {"value": ..., "type": ..., "displayName": ...}}`` in schema order (a v2
+            ``array`` also with its ``typeDefinition``).
         :raises OpusPayloadError: listing every problem found, or the local files not uploaded.
         """
         values = self._checked_values(inputs)
@@ -136,8 +137,8 @@ class JobPayloadSchema:
                     for url in urls
                     if not is_url(url)
                 ]
-                value = urls if inp.type == "array_files" else urls[0]
-            instance[inp.variable_name] = {"value": value, "type": inp.type, "displayName": inp.display_name}
+                value = urls[0] if inp.type == "file" else urls
+            instance[inp.variable_name] = inp.instance_item(value)
         if not_uploaded:
             raise self._error(not_uploaded)
         return instance
@@ -187,6 +188,11 @@ class JobPayloadSchema:
                 given_type = show_value(item["type"])
                 shape_problems[key] = (
                     f"{inp.quoted_name}: type {given_type} does not match the workflow's type {inp.type!r}"
+                )
+            elif inp.is_file_array and item.get("typeDefinition") != inp.type_definition:
+                shape_problems[key] = (
+                    f"{inp.quoted_name}: a list of files needs 'typeDefinition': {inp.type_definition!r} "
+                    "as the workflow declares it, or Opus passes the URLs on as text"
                 )
             else:
                 given[key] = item["value"]

@@ -2,8 +2,9 @@
 One input of a workflow and the rules for a value of it: its type, conversion, files and JSON.
 
 A workflow describes its inputs in the ``jobPayloadSchema`` of ``GET /workflow/{id}``: one entry per
-input, keyed by its variable name, with an ``id``, a ``display_name``, a ``type`` and ``is_nullable``.
-:class:`WorkflowInput` reads one entry and checks one value given for it;
+input, keyed by its variable name, with an ``id``, a ``display_name``, a ``type`` and ``is_nullable``
+(a v2 workflow graph is read into the same entries by :mod:`airflow_provider_opus.workflows`, with a
+``type_definition`` beside the type). :class:`WorkflowInput` reads one entry and checks one value given for it;
 :mod:`airflow_provider_opus.payload` resolves the names of a whole payload and reports every
 problem at once. No I/O.
 """
@@ -11,6 +12,8 @@ problem at once. No I/O.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import math
 import os
 import re
@@ -32,7 +35,12 @@ _EXPECTED: dict[str, str] = {
     "date": "a date (YYYY-MM-DD)",
 }
 FILE_TYPES = ("file", "array_files")
-_KNOWN_TYPES = ", ".join(sorted([*_EXPECTED, *FILE_TYPES]))
+#: An input whose value is JSON text (v2 workflows): sent as text, never as a ``str``.
+JSON_STRING_TYPE = "json_string"
+
+log = logging.getLogger(__name__)
+# Type words already warned about in this process: Opus adds types, and one warning says it.
+_warned_types: set[str] = set()
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
@@ -54,6 +62,8 @@ class WorkflowInput:
     :param is_nullable: whether the input may be left out or given as None.
     :param allowed_file_types: extensions (lowercase, no dot) a file input accepts, or None when the
         schema does not restrict them.
+    :param type_definition: what the items of an ``array`` are, as a v2 schema declares them (sent
+        back as ``typeDefinition``); None when the schema gives none.
     """
 
     variable_name: str
@@ -62,6 +72,7 @@ class WorkflowInput:
     type: str
     is_nullable: bool
     allowed_file_types: frozenset[str] | None = None
+    type_definition: Any = None
 
     @classmethod
     def from_schema_entry(cls, variable_name: str, entry: Mapping[str, Any]) -> WorkflowInput:
@@ -85,6 +96,7 @@ class WorkflowInput:
             type=str(entry.get("type", "")),
             is_nullable=bool(entry.get("is_nullable", False)),
             allowed_file_types=allowed,
+            type_definition=entry.get("type_definition"),
         )
 
     @property
@@ -95,7 +107,26 @@ class WorkflowInput:
     @property
     def takes_files(self) -> bool:
         """Whether the input's value is a file or a list of files."""
-        return self.type in FILE_TYPES
+        return self.type in FILE_TYPES or self.is_file_array
+
+    @property
+    def is_file_array(self) -> bool:
+        """Whether the input is a list of files declared as a v2 ``array`` of ``file`` items."""
+        return self.type == "array" and _item_type(self.type_definition) == "file"
+
+    def instance_item(self, value: Any) -> dict[str, Any]:
+        """
+        Return this input's entry of a ``jobPayloadSchemaInstance``.
+
+        A v2 ``array`` carries its schema's item definition as ``typeDefinition``: without it Opus
+        hands the workflow the URLs as text.
+
+        :param value: the value as sent (checked, files uploaded).
+        """
+        item = {"value": value, "type": self.type, "displayName": self.display_name}
+        if self.type == "array" and self.type_definition is not None:
+            item["typeDefinition"] = self.type_definition
+        return item
 
     def check(self, value: Any) -> tuple[Any, list[str]]:
         """
@@ -108,7 +139,7 @@ class WorkflowInput:
         if self.type == "file":
             path, problem = _check_file(value, self.allowed_file_types)
             return path, [f"{name}: {problem}"] if problem else []
-        if self.type == "array_files":
+        if self.type == "array_files" or self.is_file_array:
             if not isinstance(value, (list, tuple)):
                 return value, [f"{name}: expected a list of file URLs or local paths, got {describe_value(value)}"]
             paths: list[Any] = []
@@ -119,11 +150,18 @@ class WorkflowInput:
                 if problem:
                     problems.append(f"{name}[{index}]: {problem}")
             return paths, problems
+        if self.type == JSON_STRING_TYPE:
+            return _json_text(name, value)
         if self.type not in _EXPECTED:
-            return value, [
-                f"{name} has type {self.type!r} in the workflow, which this provider cannot send "
-                f"(known types: {_KNOWN_TYPES})"
-            ]
+            # Opus adds types: pass the value on with the schema's type rather than refuse a workflow.
+            if self.type not in _warned_types:
+                _warned_types.add(self.type)
+                log.warning(
+                    "Input %s has type %r, which this provider does not know: its value is sent as given",
+                    name,
+                    self.type,
+                )
+            return value, [problem] if (problem := json_problem(name, value)) else []
         converted = _convert(self.type, value)
         if converted is _INVALID:
             return value, [f"{name}: expected {_EXPECTED[self.type]}, got {describe_value(value)}"]
@@ -140,7 +178,7 @@ class WorkflowInput:
         """
         if value is None or not self.takes_files:
             return []
-        return list(value) if self.type == "array_files" else [value]
+        return [value] if self.type == "file" else list(value)
 
     def is_missing(self, value: Any) -> bool:
         """
@@ -149,7 +187,33 @@ class WorkflowInput:
         :param value: a value as given, or None when none was.
         """
         # An empty file list gives the workflow nothing to work on, so it does not fill a required input.
-        return value is None or (self.type == "array_files" and isinstance(value, (list, tuple)) and not value)
+        empty_list = isinstance(value, (list, tuple)) and not value
+        return value is None or (self.takes_files and self.type != "file" and empty_list)
+
+
+def _item_type(type_definition: Any) -> str | None:
+    """Return the item type a v2 ``type_definition`` declares (``allowed_types[0].type``, or ``type``)."""
+    if not isinstance(type_definition, Mapping):
+        return None
+    allowed = type_definition.get("allowed_types")
+    first = allowed[0] if isinstance(allowed, list) and allowed else None
+    kind = first.get("type") if isinstance(first, Mapping) else type_definition.get("type")
+    return kind if isinstance(kind, str) else None
+
+
+def _json_text(name: str, value: Any) -> tuple[Any, list[str]]:
+    """Return a ``json_string`` value as JSON text: a dict or list is written, a string must already parse."""
+    if isinstance(value, str):
+        try:
+            json.loads(value, parse_constant=_not_json)  # json reads NaN and Infinity, which JSON has not
+        except ValueError as exc:
+            return value, [f"{name}: expected JSON text, a dict or a list; the string is not JSON ({exc})"]
+        return value, []
+    if not isinstance(value, (dict, list, tuple)):
+        return value, [f"{name}: expected JSON text, a dict or a list, got {describe_value(value)}"]
+    if problem := json_problem(name, value):
+        return value, [problem]
+    return json.dumps(value), []
 
 
 def _convert(kind: str, value: Any) -> Any:
@@ -200,3 +264,7 @@ def _check_file(value: Any, allowed: frozenset[str] | None) -> tuple[Any, str | 
     if not isinstance(value, str) or not value:
         return value, f"expected a file URL (http/https) or local path, got {describe_value(value)}"
     return value, check_file_extension(value, allowed)
+
+
+def _not_json(word: str) -> Any:
+    raise ValueError(f"{word} is not JSON")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from airflow_provider_opus.api import (
     DEFAULT_APP_URL,
@@ -32,18 +33,18 @@ from airflow_provider_opus.api import (
     INITIATE_JOB,
     SERVICE_KEY_HEADER,
     Endpoint,
-    audit_trail_from,
     checked_job_id,
     job_execution_id_from,
-    job_payload_schema_from,
     job_results_from,
     read_response,
     status_from,
 )
+from airflow_provider_opus.audit import AuditLog, audit_log_from
 from airflow_provider_opus.compat import connection_form_widgets, connection_ui_field_behaviour
-from airflow_provider_opus.connection import USER_AGENT, OpusConnectionSettings
+from airflow_provider_opus.connection import USER_AGENT, OpusConnectionSettings, checked_callback_url
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
+    OpusBadRequestError,
     OpusConnectionConfigError,
     OpusInvalidArgumentError,
     OpusJobTimeoutError,
@@ -65,6 +66,14 @@ from airflow_provider_opus.transport import (
     mount_deadline_adapters,
     requests_network,
     transport_error,
+)
+from airflow_provider_opus.workflows import (
+    WORKFLOW_ID_HINT,
+    WorkflowVersion,
+    initiate_job_body,
+    is_uuid,
+    job_payload_schema_from,
+    workspaces_field,
 )
 
 if TYPE_CHECKING:
@@ -180,58 +189,117 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
             raise deadline_error(method, path, settings.timeout)
         return response.status_code, body.content, response.headers.get("Retry-After")
 
-    def _call(self, endpoint: Endpoint, path_params: Mapping[str, str] | None = None, json_body: Any = None) -> Any:
+    def _call(
+        self,
+        endpoint: Endpoint,
+        path_params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        query: Mapping[str, str] | None = None,
+    ) -> Any:
         path = endpoint.path(**(path_params or {}))
+        if query:
+            path += "?" + urlencode(query)
         return self.retry_policy.call(
             endpoint, f"{endpoint.method} {path}", lambda: self._send_once(endpoint, path, json_body)
         )
 
     # -- API ---------------------------------------------------------------------------------
 
-    def get_workflow(self, workflow_id: str) -> dict:
+    def get_workflow(self, workflow_id: str, version: int | str | WorkflowVersion | None = None) -> dict:
         """
-        Return the whole details object of a workflow (name, blueprint, jobPayloadSchema, ...).
+        Return the whole details object of a workflow, as Opus sent it (a ``jobPayloadSchema``, or a v2 graph).
 
-        :param workflow_id: the workflow id, as in ``app.opus.com/app/workflow/{workflow_id}``.
+        :param workflow_id: the workflow id, as in ``app.opus.com/app/workflow/{workflow_id}``: a UUID, or
+            an older 16-character id.
+        :param version: describe this version (a number, or a version's UUID); None for the latest active one.
         """
         if not isinstance(workflow_id, str) or not workflow_id.strip():
             raise OpusInvalidArgumentError(f"workflow_id must be a non-empty string, got {workflow_id!r}")
-        return self._call(GET_WORKFLOW, {"workflow_id": workflow_id})
+        pin = version if isinstance(version, WorkflowVersion) else WorkflowVersion.parse(version, "version")
+        try:
+            return self._call(GET_WORKFLOW, {"workflow_id": workflow_id}, query=pin.query if pin else None)
+        except (OpusNotFoundError, OpusBadRequestError) as exc:
+            if is_uuid(workflow_id):
+                raise
+            # Opus's v2 workflows are known by UUIDs only: an older id is the likely mistake.
+            raise type(exc)(
+                exc.method,
+                exc.path,
+                f"{exc.reason}: workflow {workflow_id!r} is not a UUID, and v2 workflows use UUIDs: {WORKFLOW_ID_HINT}",
+                status_code=exc.http_status,
+                server_message=exc.server_message,
+            ) from None
 
-    def get_job_payload_schema(self, workflow_id: str) -> dict:
+    def get_job_payload_schema(self, workflow_id: str, version: int | str | WorkflowVersion | None = None) -> dict:
         """
-        Return the workflow's ``jobPayloadSchema``: its inputs keyed by variable name.
+        Return the workflow's inputs as a ``jobPayloadSchema`` keyed by variable name (read from a v2 graph too).
 
         :param workflow_id: the workflow id.
+        :param version: the version to read (see :meth:`get_workflow`).
         """
-        return job_payload_schema_from(self.get_workflow(workflow_id), GET_WORKFLOW.path(workflow_id=workflow_id))
+        path = GET_WORKFLOW.path(workflow_id=workflow_id)
+        return job_payload_schema_from(self.get_workflow(workflow_id, version), path)
 
-    def initiate_job(self, workflow_id: str, title: str, description: str) -> str:
+    def initiate_job(
+        self,
+        workflow_id: str,
+        title: str,
+        description: str,
+        *,
+        version: int | str | WorkflowVersion | None = None,
+        source: str | None = None,
+        ref_user_id: str | None = None,
+        workspaces: str | list[str] | None = None,
+    ) -> str:
         """
         Create a job for a workflow. Retried only where Opus provably did not act.
+
+        Only the optional fields given are sent, so either API generation takes the body.
 
         :param workflow_id: the workflow id.
         :param title: the job's title.
         :param description: the job's description.
+        :param version: pin the job to this version (a number, or a version's UUID); None runs the latest.
+        :param source: where the job came from, one of :data:`~airflow_provider_opus.workflows.JOB_SOURCES`.
+        :param ref_user_id: the Opus user the job is attributed to.
+        :param workspaces: workspace ids Opus checks access against (a list or a comma-separated string).
         :return: the jobExecutionId.
         """
-        body = {"workflowId": workflow_id, "title": title, "description": description}
+        pin = version if isinstance(version, WorkflowVersion) else WorkflowVersion.parse(version, "version")
+        body = initiate_job_body(
+            workflow_id, title, description, version=pin, source=source, ref_user_id=ref_user_id, workspaces=workspaces
+        )
         return job_execution_id_from(self._call(INITIATE_JOB, json_body=body), INITIATE_JOB.path())
 
-    def execute_job(self, job_execution_id: str, job_payload_schema_instance: Mapping[str, Any]) -> dict:
+    def execute_job(
+        self,
+        job_execution_id: str,
+        job_payload_schema_instance: Mapping[str, Any],
+        *,
+        callback_url: str | None = None,
+        workspaces: str | list[str] | None = None,
+    ) -> dict:
         """
         Start an initiated job with its inputs. Retried only where Opus provably did not act.
 
         :param job_execution_id: the job from :meth:`initiate_job`.
         :param job_payload_schema_instance: ``{variable_name: {"value": ..., "type": ...}}``;
             build it with :mod:`airflow_provider_opus.payload` to have it checked first.
-        :return: Opus's answer (success, message, jobExecutionId, jobPayloadSchemaInstance).
+        :param callback_url: the https URL Opus POSTs the job's result to (``callbackUrl``, required by
+            today's Opus); None takes the connection's ``callback_url``, and sends none if it has none.
+        :param workspaces: workspace ids Opus checks access against.
+        :return: Opus's answer (success, message, jobExecutionId, ...).
         """
         checked_job_id(job_execution_id)
-        body = {
+        callback = checked_callback_url(callback_url, "callback_url") or self.settings.callback_url
+        body: dict[str, Any] = {
             "jobExecutionId": job_execution_id,
             "jobPayloadSchemaInstance": dict(job_payload_schema_instance),
         }
+        if callback:
+            body["callbackUrl"] = callback
+        if workspaces is not None:
+            body["workspaces"] = workspaces_field(workspaces)
         return self._call(EXECUTE_JOB, json_body=body)
 
     def get_job_status(self, job_execution_id: str) -> str:
@@ -252,14 +320,14 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
         params = checked_job_id(job_execution_id)
         return job_results_from(self._call(GET_JOB_RESULTS, params), GET_JOB_RESULTS.path(**params))
 
-    def get_job_audit_log(self, job_execution_id: str) -> list[dict]:
+    def get_job_audit_log(self, job_execution_id: str) -> AuditLog:
         """
-        Return the job's audit trail: entries with ``timestamp``, ``actor`` and ``action``.
+        Return the job's audit log as Opus sent it: the ``auditTrail`` list, or today's node-level object.
 
         :param job_execution_id: the job.
         """
         params = checked_job_id(job_execution_id)
-        return audit_trail_from(self._call(GET_JOB_AUDIT_LOG, params), GET_JOB_AUDIT_LOG.path(**params))
+        return audit_log_from(self._call(GET_JOB_AUDIT_LOG, params), GET_JOB_AUDIT_LOG.path(**params))
 
     def wait_for_job(
         self,

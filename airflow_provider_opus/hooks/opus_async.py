@@ -17,13 +17,13 @@ from airflow_provider_opus.api import (
     GET_JOB_RESULTS,
     GET_JOB_STATUS,
     Endpoint,
-    audit_trail_from,
     checked_job_id,
     job_results_from,
     read_response,
     status_from,
 )
 from airflow_provider_opus.async_sessions import shared_client_sessions
+from airflow_provider_opus.audit import AuditLog, audit_log_from
 from airflow_provider_opus.connection_cache import connection_settings_cache
 from airflow_provider_opus.exceptions import OpusAuthError
 from airflow_provider_opus.hooks.base import OpusBaseHook
@@ -147,11 +147,11 @@ class OpusAsyncHook(OpusBaseHook):
         path = GET_JOB_RESULTS.path(**checked_job_id(job_execution_id))
         return job_results_from(await self._call(GET_JOB_RESULTS, path), path)
 
-    async def get_job_audit_log(self, job_execution_id: str) -> list[dict]:
+    async def get_job_audit_log(self, job_execution_id: str) -> AuditLog:
         """
-        Return the job's audit trail.
+        Return the job's audit log as Opus sent it: the ``auditTrail`` list, or today's node-level object.
 
         :param job_execution_id: the job.
         """
         path = GET_JOB_AUDIT_LOG.path(**checked_job_id(job_execution_id))
-        return audit_trail_from(await self._call(GET_JOB_AUDIT_LOG, path), path)
+        return audit_log_from(await self._call(GET_JOB_AUDIT_LOG, path), path)

@@ -32,7 +32,7 @@ from airflow_provider_opus.downloads import (
     write_whole,
 )
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError
-from airflow_provider_opus.files import check_access_scope, check_local_files, content_type_for
+from airflow_provider_opus.files import check_local_files, content_type_for, upload_url_request
 from airflow_provider_opus.transport import READ_CHUNK_BYTES, requests_network, transport_error
 
 if TYPE_CHECKING:
@@ -73,41 +73,57 @@ class OpusFileTransfers:
             self, session: requests.Session, method: str, url: str, path: str, *, upload: bool = False, **kwargs: Any
         ) -> tuple[int, bytes, str | None]: ...
 
-    def get_upload_url(self, file_extension: str, access_scope: str = "organization") -> dict:
+    def get_upload_url(
+        self,
+        file_extension: str,
+        access_scope: str | None = "organization",
+        *,
+        original_name: str | None = None,
+        workspace_id: str | None = None,
+    ) -> dict:
         """
         Ask for a presigned upload URL and the fileUrl that will refer to the file.
 
         :param file_extension: the file's extension, e.g. ``.pdf``.
-        :param access_scope: who may read the file: all, user, workspace or organization.
+        :param access_scope: who may read the file: all, user, workspace or organization; None for an
+            unlisted file (today's Opus).
+        :param original_name: the file's name, shown in the Opus file library.
+        :param workspace_id: the workspace that owns the file (required for the ``workspace`` scope).
         :return: ``{"presignedUrl": ..., "fileUrl": ...}``, both checked to be URL strings.
         """
-        body = self._call(GET_UPLOAD_URL, json_body=_upload_url_request(file_extension, access_scope))
+        request = upload_url_request(file_extension, access_scope, original_name, workspace_id)
+        body = self._call(GET_UPLOAD_URL, json_body=request)
         upload_urls_from(body, GET_UPLOAD_URL.path())
         return body
 
     def upload_file(
         self,
         path: str | os.PathLike[str],
-        access_scope: str = "organization",
+        access_scope: str | None = "organization",
         content_type: str | None = None,
+        *,
+        workspace_id: str | None = None,
     ) -> str:
         """
         Upload a local file: get a presigned URL, then stream the file to it.
 
-        The file is streamed from disk, never read whole into memory. The PUT goes through
+        The file is checked first, its size against the connection's ``max_upload_bytes`` included.
+        It is streamed from disk, never read whole into memory. The PUT goes through
         a bare session: the service key is sent to Opus only, never to the storage host.
         A retry asks Opus for a fresh presigned URL and streams the file again: a URL that
-        expired (or failed) is never sent twice.
+        expired (or failed) is never sent twice. The file's name goes along as ``originalName``.
 
         :param path: the local file.
-        :param access_scope: who may read the file: all, user, workspace or organization.
+        :param access_scope: who may read the file: all, user, workspace or organization; None for an
+            unlisted file.
         :param content_type: the Content-Type to send; by default from the extension.
+        :param workspace_id: the workspace that owns the file (required for the ``workspace`` scope).
         :return: the fileUrl to use as the value of a ``file`` input.
         """
         local_path = os.fspath(path)
-        check_local_files([local_path])
+        check_local_files([local_path], self.settings.max_upload_bytes)
         extension = os.path.splitext(local_path)[1]
-        request = _upload_url_request(extension, access_scope)
+        request = upload_url_request(extension, access_scope, os.path.basename(local_path), workspace_id)
         headers = {"Content-Type": content_type or content_type_for(extension)}
 
         def upload_once() -> str:
@@ -184,9 +200,3 @@ class OpusFileTransfers:
                     return write_whole(target, response.iter_content(DOWNLOAD_CHUNK_BYTES))
             except requests.RequestException as exc:
                 raise transport_error("GET", path, exc, settings.timeout) from None
-
-
-def _upload_url_request(file_extension: str, access_scope: str) -> dict[str, str]:
-    """Return the body of an upload-URL request, after checking the access scope."""
-    check_access_scope(access_scope)
-    return {"fileExtension": "." + file_extension.lstrip(".").lower(), "accessScope": access_scope}

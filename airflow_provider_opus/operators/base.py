@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_opus.api import GET_JOB_RESULTS, checked_job_id
+from airflow_provider_opus.audit import failure_details
 from airflow_provider_opus.compat import AirflowTaskTimeout
 from airflow_provider_opus.exceptions import OpusError, OpusJobFailedError, OpusJobTimeoutError, error_from_event
 from airflow_provider_opus.hooks.opus import OpusHook
@@ -35,9 +36,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 log = logging.getLogger(__name__)
-
-#: How many audit entries an error message carries.
-AUDIT_TAIL_LENGTH = 5
 
 #: How long the execute operator and the sensor wait for a job by default: 7 days.
 DEFAULT_TIMEOUT = timedelta(days=7).total_seconds()
@@ -265,15 +263,15 @@ class OpusJobWaitingOperator(OpusBaseOperator):
 
 def audit_tail(hook: OpusHook, job_execution_id: str) -> list[dict]:
     """
-    Return the last audit entries of a job, or none when the audit log cannot be read.
+    Return what a job's audit log says of its failure (:func:`~airflow_provider_opus.audit.failure_details`).
 
-    Only used to explain a failure, so a failure to read it must not hide the real error.
+    Only used to explain a failure, so a failure to read the log must not hide the real error: it gives none.
 
     :param hook: the hook to call.
     :param job_execution_id: the job.
     """
     try:
-        return hook.get_job_audit_log(job_execution_id)[-AUDIT_TAIL_LENGTH:]
+        return failure_details(hook.get_job_audit_log(job_execution_id))
     except OpusError as exc:
         log.warning("Could not read the audit log of Opus job %s: %s", job_execution_id, exc)
         return []

@@ -6,10 +6,17 @@ import json
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
-from airflow_provider_opus.api import GET_WORKFLOW, job_payload_schema_from
+from airflow_provider_opus.api import GET_WORKFLOW
 from airflow_provider_opus.compat import AirflowTaskTimeout, ResumableJobMixin, conf, task_state_store
-from airflow_provider_opus.exceptions import OpusBadRequestError, OpusInvalidArgumentError, describe_value
+from airflow_provider_opus.connection import checked_callback_url
+from airflow_provider_opus.exceptions import (
+    OpusBadRequestError,
+    OpusConnectionConfigError,
+    OpusInvalidArgumentError,
+    describe_value,
+)
 from airflow_provider_opus.files import check_access_scope, check_local_files
 from airflow_provider_opus.links.opus import OpusWorkflowLink, workflow_url
 from airflow_provider_opus.operators.base import (
@@ -22,6 +29,14 @@ from airflow_provider_opus.operators.base import (
 from airflow_provider_opus.payload import JobPayloadSchema
 from airflow_provider_opus.polling import check_poll_intervals, check_timeout
 from airflow_provider_opus.status import JobOutcome
+from airflow_provider_opus.workflows import (
+    WORKFLOW_ID_HINT,
+    WorkflowVersion,
+    checked_source,
+    initiate_job_body,
+    job_payload_schema_from,
+    workspaces_field,
+)
 
 if TYPE_CHECKING:
     import jinja2
@@ -53,9 +68,20 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         ``inputs`` (templated). It is checked against the schema too. A string ending in ``.json``
         is the path of a file (next to the DAG file or in ``template_searchpath``), rendered as a
         template; in every other argument such a string is a plain value.
+    :param workflow_version: run this version of the workflow (templated): a version number (an int or
+        a digit string) or a version's UUID. Its inputs are checked, and the job pinned to it, so a
+        recurring run stays the same when someone edits the workflow. None runs the latest active version.
     :param title: the job's title (templated); by default names the DAG and task.
     :param description: the job's description (templated); by default names the DAG, task and run.
-    :param access_scope: who may read uploaded files.
+    :param callback_url: the https URL Opus POSTs the job's result to when it ends (templated); overrides
+        the connection's ``callback_url``. Today's Opus requires one; the task still polls the status.
+    :param source: where the job came from, as Opus records it: one of ``email-agent``, ``chat-agent``,
+        ``scheduled``, ``api``, ``manual``, ``agent``, ``opus-ai``, ``web-app``; None sends none (Opus
+        takes ``api``).
+    :param ref_user_id: the Opus user the job is attributed to (templated).
+    :param workspaces: workspace ids Opus checks access against: a list or a comma-separated string.
+    :param access_scope: who may read uploaded files; None leaves them unlisted (today's Opus).
+    :param workspace_id: the workspace that owns uploaded files (required for ``access_scope="workspace"``).
     :param wait_for_completion: wait for the job to finish; otherwise return once it started.
     :param deferrable: wait in the triggerer instead of a worker slot (after one status check).
     :param poll_interval: seconds between status checks while waiting.
@@ -76,8 +102,11 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         "workflow_id",
         "inputs",
         "job_payload_schema_instance",
+        "workflow_version",
         "title",
         "description",
+        "callback_url",
+        "ref_user_id",
     )
     template_fields_renderers = {"inputs": "json", "job_payload_schema_instance": "json"}
     operator_extra_links = (OpusWorkflowLink(),)
@@ -89,9 +118,15 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         workflow_id: str,
         inputs: Mapping[str, Any] | str | None = None,
         job_payload_schema_instance: Mapping[str, Any] | str | None = None,
+        workflow_version: int | str | None = None,
         title: str | None = None,
         description: str | None = None,
-        access_scope: str = "organization",
+        callback_url: str | None = None,
+        source: str | None = None,
+        ref_user_id: str | None = None,
+        workspaces: str | list[str] | None = None,
+        access_scope: str | None = "organization",
+        workspace_id: str | None = None,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30,
@@ -106,10 +141,25 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
             )
         check_poll_intervals(poll_interval, max_poll_interval, task_id=self.task_id)
         check_timeout(timeout, self.task_id)
-        check_access_scope(access_scope)
+        check_access_scope(access_scope, workspace_id)
         if not rendered_later(workflow_id):  # a blank string or a non-string is wrong already
             _checked_workflow_id(workflow_id, self.task_id)
+        # Checked when the DAG is parsed where no template can change them; all again at execute.
+        if not rendered_later(workflow_version):
+            WorkflowVersion.parse(workflow_version)
+        if not rendered_later(callback_url):
+            checked_callback_url(callback_url, f"Task {self.task_id!r}: callback_url")
+        if source is not None:
+            checked_source(source)
+        if workspaces is not None:
+            workspaces_field(workspaces)
         self.workflow_id = workflow_id
+        self.workflow_version = workflow_version
+        self.callback_url = callback_url
+        self.source = source
+        self.ref_user_id = ref_user_id
+        self.workspaces = workspaces
+        self.workspace_id = workspace_id
         self.inputs = inputs
         self.job_payload_schema_instance = job_payload_schema_instance
         self.title = title
@@ -187,7 +237,11 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         self.job_execution_id = job_execution_id
         self.lineage_facts.job_execution_id = job_execution_id
         self.lineage_facts.record_workflow(workflow_id)
+        version = self._checked_version()
+        self.lineage_facts.workflow_version = str(version) if version else None
         link = workflow_url(self.hook.settings.app_url, workflow_id)
+        if version is not None:
+            link += "?" + urlencode(version.query)
         context["ti"].xcom_push(key="job_execution_id", value=job_execution_id)
         OpusWorkflowLink.persist(context, link)
         return link
@@ -218,29 +272,65 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         :return: the jobExecutionId.
         """
         workflow_id = self._checked_workflow_id()
-        payload = self._build_payload(workflow_id)  # every input check happens before initiate
+        self._checked_callback_url()
         dag_id, task_id, run_id = context["dag"].dag_id, self.task_id, context["run_id"]
         title = self.title or f"{dag_id}.{task_id}"
         description = self.description or f"Started by Airflow: DAG {dag_id}, task {task_id}, run {run_id}"
-        job_execution_id = self.hook.initiate_job(workflow_id, title, description)
+        version = self._checked_version()
+        initiate_fields: dict[str, Any] = {
+            "version": version,
+            "source": self.source,
+            "ref_user_id": self.ref_user_id,
+            "workspaces": self.workspaces,
+        }
+        initiate_job_body(workflow_id, title, description, **initiate_fields)  # checked before any call
+        payload = self._build_payload(workflow_id)  # every input check happens before initiate
+        job_execution_id = self.hook.initiate_job(workflow_id, title, description, **initiate_fields)
         link = self._publish_job(context, job_execution_id, workflow_id)
         self.log.info("Initiated Opus job %s of workflow %s: %s", job_execution_id, workflow_id, link)
         store = task_state_store(context)
         if store is not None and self.durable:
             store.set(self.external_id_key, job_execution_id)
-        self._execute_job(job_execution_id, payload)
+        self._execute_job(job_execution_id, payload, store is not None and self.durable)
         return job_execution_id
 
-    def _execute_job(self, job_execution_id: str, payload: dict[str, Any]) -> None:
+    def _execute_job(self, job_execution_id: str, payload: dict[str, Any], reattaches: bool) -> None:
+        callback_url = self._checked_callback_url()
         try:
-            self.hook.execute_job(job_execution_id, payload)
+            self.hook.execute_job(
+                job_execution_id,
+                payload,
+                callback_url=callback_url,
+                workspaces=workspaces_field(self.workspaces) if self.workspaces is not None else None,
+            )
         except OpusBadRequestError as exc:
-            if exc.http_status != 409:
-                raise
-            # A conflict means an earlier execute call reached Opus after all: the job runs.
-            self.log.info("Opus job %s was already executed (%s): waiting for it", job_execution_id, exc)
-            return
+            if exc.http_status == 409:
+                # A conflict means an earlier execute call reached Opus after all: the job runs.
+                self.log.info("Opus job %s was already executed (%s): waiting for it", job_execution_id, exc)
+                return
+            if "callbackurl" in (exc.server_message or "").lower() and not (
+                callback_url or self.hook.settings.callback_url
+            ):
+                raise self._callback_url_needed(job_execution_id, exc, reattaches) from None
+            raise
         self.log.info("Opus job %s started with %d inputs", job_execution_id, len(payload))
+
+    def _callback_url_needed(self, job_execution_id: str, exc: OpusBadRequestError, reattaches: bool) -> Exception:
+        """Return the error for an execute call Opus refused for want of a callback URL."""
+        retry = (
+            "A retry of this task executes that same job once callback_url is set."
+            if reattaches
+            else f"This task keeps no job id for a retry (Airflow below 3.3, or durable=False): a retry initiates "
+            f"a new job, and job {job_execution_id} stays initiated without running."
+        )
+        return OpusConnectionConfigError(
+            f"Opus refused to execute job {job_execution_id} because no callback URL was sent "
+            f"(HTTP {exc.http_status}: {exc.server_message}). Set callback_url in the Opus connection "
+            f"{self.opus_conn_id!r} (the 'Callback URL' field, extra key callback_url) or on this task "
+            f"(callback_url=...). Opus POSTs the job's result there when it ends; the provider still polls the "
+            f"job's status, so any https endpoint you control will do. Job {job_execution_id} was initiated and "
+            f"not executed. {retry}"
+        )
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """
@@ -262,7 +352,7 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
                 job_execution_id,
                 status,
             )
-            self._execute_job(job_execution_id, self._build_payload(workflow_id))
+            self._execute_job(job_execution_id, self._build_payload(workflow_id), reattaches=True)
             status = self.hook.get_job_status(job_execution_id)
         return status
 
@@ -325,9 +415,16 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
     def _checked_workflow_id(self) -> str:
         return _checked_workflow_id(self.workflow_id, self.task_id)
 
+    def _checked_version(self) -> WorkflowVersion | None:
+        return WorkflowVersion.parse(self.workflow_version)
+
+    def _checked_callback_url(self) -> str | None:
+        return checked_callback_url(self.callback_url, f"Task {self.task_id!r}: callback_url")
+
     def _build_payload(self, workflow_id: str) -> dict[str, Any]:
         # The whole details, not just the schema: lineage reports the workflow's name and description.
-        details = self.hook.get_workflow(workflow_id)
+        version = self._checked_version()
+        details = self.hook.get_workflow(workflow_id, version)
         self.lineage_facts.record_workflow(workflow_id, details)
         payload_schema = job_payload_schema_from(details, GET_WORKFLOW.path(workflow_id=workflow_id))
         schema = JobPayloadSchema(payload_schema, workflow_id)
@@ -338,9 +435,12 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
             return dict(instance)
         inputs = _parsed_mapping(self.inputs if self.inputs is not None else {}, "inputs")
         local_paths = schema.local_file_paths(inputs)  # raises on any invalid input
-        check_local_files(local_paths)
+        check_local_files(local_paths, self.hook.settings.max_upload_bytes)
         self.lineage_facts.add_inputs(local_paths)
-        uploaded = {path: self.hook.upload_file(path, self.access_scope) for path in dict.fromkeys(local_paths)}
+        uploaded = {
+            path: self.hook.upload_file(path, self.access_scope, workspace_id=self.workspace_id)
+            for path in dict.fromkeys(local_paths)
+        }
         payload = schema.build(inputs, uploaded=uploaded)
         self.lineage_facts.add_inputs(schema.instance_files(payload))
         return payload
@@ -348,9 +448,9 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
 
 def _checked_workflow_id(workflow_id: Any, task_id: str) -> str:
     """Return a workflow id without surrounding blanks; raise unless it is a non-blank string."""
-    where = "give the id from app.opus.com/app/workflow/<id>"
+    where = WORKFLOW_ID_HINT
     if not isinstance(workflow_id, str):
-        # Not converted: ids are strings like "B9uGJfZ3CFwOdMKH", so a number is a wrong value, not a spelling.
+        # Not converted: ids are strings (a UUID, or "B9uGJfZ3CFwOdMKH"), so a number is a wrong value.
         raise OpusInvalidArgumentError(
             f"Task {task_id!r}: workflow_id must be a string, got {describe_value(workflow_id)}: {where}"
         )

@@ -28,16 +28,18 @@ class OpusGetJobResultsOperator(OpusBaseOperator):
     "outputs", "output_names", "output_files", "audit_trail"}``: ``results`` is the results object
     exactly as Opus sent it, in either documented shape; ``outputs`` holds each output by display name
     (``output_names`` maps variable names to display names); ``output_files`` lists the job's file URLs
-    (see :mod:`airflow_provider_opus.outputs`). With ``push_outputs`` each output is also an XCom of its
-    own, keyed by display name, so a downstream task takes one with ``results.output["Verdict"]``;
+    (see :mod:`airflow_provider_opus.outputs`); ``audit_trail`` is the audit log as Opus sent it: the
+    older reference's list of entries, or today's node-level object (:mod:`airflow_provider_opus.audit`).
+    With ``push_outputs`` each output is also an XCom of its own, keyed by display name, so a downstream
+    task takes one with ``results.output["Verdict"]``;
     :func:`~airflow_provider_opus.outputs.output_value` reads one from the return value by either name.
     With ``download_to`` the output files are written there and ``downloaded_files`` lists the paths.
 
-    A job that is not ``COMPLETED`` fails the task: a failed one with its audit tail, a running one
-    with a hint to wait first.
+    A job that is not ``COMPLETED`` fails the task: a failed one with its failed nodes or last audit
+    entries, a running one with a hint to wait first.
 
     :param job_execution_id: the job (templated), e.g. ``run.output``.
-    :param include_audit_log: also fetch the audit trail (one more call); ``audit_trail`` is
+    :param include_audit_log: also fetch the audit log (one more call); ``audit_trail`` is
         an empty list otherwise.
     :param workflow_id: the job's workflow (templated). When given, its ``jobResultsPayloadSchema``
         (one more call) supplies the display names of outputs that the results name only by variable.

@@ -49,7 +49,7 @@ def test_full_job_with_two_uploaded_files(emulator, tmp_path, caplog):
         assert details["workflowId"] == DEFAULT_WORKFLOW_ID
         assert len(details["jobPayloadSchema"]) == 8
         invoice_url = hook.upload_file(invoice)
-        notes_url = hook.upload_file(notes, access_scope="workspace")
+        notes_url = hook.upload_file(notes, access_scope="workspace", workspace_id="ws-1")
         inputs = {**VALID_INPUTS, "Invoice": invoice_url, "Supporting Documents": [notes_url]}
         job_id = start_job(hook, inputs)
         assert hook.get_job_status(job_id) == "IN PROGRESS"

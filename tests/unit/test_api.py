@@ -9,6 +9,8 @@ from email.utils import format_datetime
 import pytest
 
 from airflow_provider_opus.api import (
+    EXECUTE_JOB,
+    error_for_status,
     job_execution_id_from,
     job_results_from,
     parse_retry_after,
@@ -164,3 +166,10 @@ def test_job_execution_id_must_be_a_string_or_an_integer(value, message):
 def test_results_of_the_wrong_shape_name_the_field(body, message):
     with pytest.raises(OpusResponseError, match=message):
         job_results_from(body, "/job/j/results")
+
+
+def test_a_list_of_server_messages_is_joined():
+    # Today's Opus answers a validation failure with "message" as a list.
+    body = b'{"message": ["callbackUrl must be a URL address", "x should not exist"]}'
+    error = error_for_status(EXECUTE_JOB, "/job/execute", 400, body, None)
+    assert error.server_message == "callbackUrl must be a URL address; x should not exist"

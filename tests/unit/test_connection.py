@@ -322,3 +322,46 @@ def test_verify_tls_off_wins_over_the_ca_bundle_and_warns(monkeypatch, tmp_path,
         settings = settings_of(monkeypatch, ca_bundle=ca_file, verify_tls="false")
     assert settings.tls_verify is False
     assert "'opus_default' has verify_tls off" in caplog.text
+
+
+# -- what today's Opus asks for: a callback URL, the upload limit --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("  https://hooks.example.com/opus  ", "https://hooks.example.com/opus"),
+        ("http://127.0.0.1:9000/cb", "http://127.0.0.1:9000/cb"),
+        ("http://localhost/cb", "http://localhost/cb"),
+        ("http://[::1]:8080/cb", "http://[::1]:8080/cb"),
+    ],
+)
+def test_callback_url_is_https_or_loopback_http(monkeypatch, given, expected):
+    assert settings_of(monkeypatch, callback_url=given).callback_url == expected
+
+
+@pytest.mark.parametrize(
+    "bad", ["http://hooks.example.com/cb", "hooks.example.com/cb", "ftp://x/y", "https://", "https://a b/", 42]
+)
+def test_a_bad_callback_url_is_refused_naming_the_field(monkeypatch, bad):
+    with pytest.raises(OpusConnectionConfigError, match=r"'opus_default': callback_url .* is not a URL Opus can send"):
+        settings_of(monkeypatch, callback_url=bad)
+
+
+def test_max_upload_bytes_defaults_to_opus_limit_and_is_settable(monkeypatch):
+    assert settings_of(monkeypatch).max_upload_bytes == 10 * 1024 * 1024
+    assert settings_of(monkeypatch, max_upload_bytes="2048").max_upload_bytes == 2048
+    assert settings_of(monkeypatch, max_upload_bytes=4096.0).max_upload_bytes == 4096
+
+
+@pytest.mark.parametrize("bad", [0, -1, "ten", 1.5, True])
+def test_a_bad_max_upload_bytes_is_refused(monkeypatch, bad):
+    with pytest.raises(OpusConnectionConfigError, match="max_upload_bytes must be a whole number of bytes above 0"):
+        settings_of(monkeypatch, max_upload_bytes=bad)
+
+
+def test_the_callback_url_is_never_in_the_settings_repr(monkeypatch):
+    settings = settings_of(monkeypatch, callback_url="https://hooks.example.com/cb?token=s3cret")
+    assert "s3cret" not in repr(settings)

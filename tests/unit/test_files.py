@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError
-from airflow_provider_opus.files import ACCESS_SCOPES, SUPPORTED_FILE_EXTENSIONS, check_file_extension
+from airflow_provider_opus.files import (
+    ACCESS_SCOPES,
+    SUPPORTED_FILE_EXTENSIONS,
+    check_file_extension,
+    check_local_files,
+    upload_url_request,
+)
 from tests.unit.helpers import hook
 
 SUPPORTED = "CSV, DOCX, HTML, JPEG, JPG, JSON, PDF, PNG, TXT, XLS, XLSX, XML"
@@ -93,3 +99,37 @@ def test_upload_rejects_bad_files_before_any_request(requests_mock, tmp_path, na
     with pytest.raises(OpusInvalidArgumentError, match=message):
         hook().upload_file(path)
     assert requests_mock.call_count == 0
+
+
+@pytest.mark.usefixtures("opus_connection")
+def test_files_over_the_upload_limit_are_all_named_before_any_request(requests_mock, tmp_path, monkeypatch):
+    import json
+
+    from tests.unit.helpers import BASE, KEY
+
+    conn = {"conn_type": "opus", "host": BASE, "password": KEY, "extra": {"max_upload_bytes": 10}}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+    big, bigger, small = tmp_path / "a.pdf", tmp_path / "b.pdf", tmp_path / "c.pdf"
+    big.write_bytes(b"x" * 11)
+    bigger.write_bytes(b"x" * 12)
+    small.write_bytes(b"x" * 10)
+    with pytest.raises(OpusInvalidArgumentError) as raised:
+        check_local_files([str(big), str(small), str(bigger)], hook().settings.max_upload_bytes)
+    message = str(raised.value)
+    assert f"{str(big)!r} (11 bytes), {str(bigger)!r} (12 bytes) are larger than the 10 bytes" in message
+    assert "max_upload_bytes" in message and str(small) not in message
+    with pytest.raises(OpusInvalidArgumentError, match="larger than the 10 bytes"):
+        hook().upload_file(big)
+    assert requests_mock.call_count == 0
+
+
+def test_the_upload_request_sends_only_what_is_set():
+    assert upload_url_request("PDF", None) == {"fileExtension": ".pdf"}
+    assert upload_url_request(".csv", "workspace", "notes.csv", " ws1 ") == {
+        "fileExtension": ".csv",
+        "accessScope": "workspace",
+        "originalName": "notes.csv",
+        "workspaceId": "ws1",
+    }
+    with pytest.raises(OpusInvalidArgumentError, match="needs the workspace that owns the files: give workspace_id"):
+        upload_url_request("pdf", "workspace")

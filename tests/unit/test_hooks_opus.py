@@ -8,7 +8,12 @@ import json
 import pytest
 import requests
 
-from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusJobTimeoutError, OpusResponseError
+from airflow_provider_opus.exceptions import (
+    OpusInvalidArgumentError,
+    OpusJobTimeoutError,
+    OpusNotFoundError,
+    OpusResponseError,
+)
 from airflow_provider_opus.hooks.opus import OpusHook
 from tests.unit.helpers import BASE, KEY, hook
 
@@ -30,7 +35,7 @@ def test_every_endpoint_sends_key_and_returns_parsed_body(requests_mock):
     assert h.get_workflow("wf1")["workflowId"] == "wf1"
     assert h.get_job_payload_schema("wf1") == {"a": {}}
     assert h.initiate_job("wf1", "t", "d") == "j1"
-    assert h.get_upload_url(".PDF", "workspace") == {
+    assert h.get_upload_url(".PDF", "workspace", workspace_id="ws1") == {
         "presignedUrl": "https://s3.test/u?sig=1",
         "fileUrl": "f",
     }
@@ -41,11 +46,89 @@ def test_every_endpoint_sends_key_and_returns_parsed_body(requests_mock):
     history = requests_mock.request_history
     assert all(r.headers["x-service-key"] == KEY for r in history)
     assert history[2].json() == {"workflowId": "wf1", "title": "t", "description": "d"}
-    assert history[3].json() == {"fileExtension": ".pdf", "accessScope": "workspace"}
+    assert history[3].json() == {"fileExtension": ".pdf", "accessScope": "workspace", "workspaceId": "ws1"}
     assert history[4].json() == {
         "jobExecutionId": "j1",
         "jobPayloadSchemaInstance": {"x": {"value": 1, "type": "float"}},
     }
+
+
+def test_todays_api_fields_are_sent_only_when_given(requests_mock, monkeypatch):
+    # What the newer reference takes, sent only when set: the older one gets the same bodies as before.
+    version_id = "3f69dcbf-713a-493d-8d08-3fdb754825ab"
+    requests_mock.get(f"{BASE}/workflow/wf1", json={"workflowId": "wf1", "jobPayloadSchema": {}})
+    requests_mock.post(f"{BASE}/job/initiate", json={"jobExecutionId": "j1"})
+    requests_mock.post(f"{BASE}/job/file/upload", json={"presignedUrl": "https://s3.test/u", "fileUrl": "f"})
+    requests_mock.post(f"{BASE}/job/execute", json={"success": True})
+    h = hook()
+    h.get_workflow("wf1", 2)
+    h.get_workflow("wf1", version_id)
+    h.initiate_job("wf1", "t", "d", version="3", source="scheduled", ref_user_id="u1", workspaces=["a", "b"])
+    h.initiate_job("wf1", "t", "d", version=version_id)
+    h.get_upload_url("pdf", None, original_name="invoice.pdf")
+    h.execute_job("j1", {}, callback_url="https://hooks.example.com/opus", workspaces="a")
+    history = requests_mock.request_history
+    assert [r.query for r in history[:2]] == ["version=2", f"workflowversionid={version_id}"]
+    assert history[2].json() == {
+        "workflowId": "wf1",
+        "title": "t",
+        "description": "d",
+        "workflowVersionNumber": 3,
+        "source": "scheduled",
+        "refUserId": "u1",
+        "workspaces": "a,b",
+    }
+    assert history[3].json() == {"workflowId": "wf1", "title": "t", "description": "d", "workflowVersionId": version_id}
+    assert history[4].json() == {"fileExtension": ".pdf", "originalName": "invoice.pdf"}
+    assert history[5].json() == {
+        "jobExecutionId": "j1",
+        "jobPayloadSchemaInstance": {},
+        "callbackUrl": "https://hooks.example.com/opus",
+        "workspaces": "a",
+    }
+
+
+def test_execute_sends_the_connections_callback_url(requests_mock, monkeypatch):
+    conn = {"conn_type": "opus", "host": BASE, "password": KEY, "extra": {"callback_url": "https://cb.example.com/x"}}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+    requests_mock.post(f"{BASE}/job/execute", json={"success": True})
+    hook().execute_job("j1", {})
+    hook().execute_job("j1", {}, callback_url="https://override.example.com/y")
+    assert [r.json()["callbackUrl"] for r in requests_mock.request_history] == [
+        "https://cb.example.com/x",
+        "https://override.example.com/y",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda h: h.get_workflow("wf1", 0), "version must be a version number"),
+        (lambda h: h.get_workflow("wf1", "latest"), "version must be a version number"),
+        (lambda h: h.initiate_job("wf1", "t", "d", version=True), "version must be a version number"),
+        (lambda h: h.initiate_job("wf1", "t", "d", source="cron"), "source must be one of email-agent"),
+        (lambda h: h.initiate_job("wf1", "t", "d", workspaces=[1]), "workspaces must be a list"),
+        (lambda h: h.initiate_job("wf1", "t", "d", ref_user_id=""), "ref_user_id must be a non-empty string"),
+        (lambda h: h.initiate_job("wf1", 42, "d"), "title must be a non-empty string, got int 42"),
+        (lambda h: h.execute_job("j1", {}, callback_url="http://hooks.example.com/x"), "callback_url 'http://hooks"),
+        (lambda h: h.execute_job("j1", {}, callback_url="/relative"), "callback_url '/relative'"),
+        (lambda h: h.get_upload_url("pdf", "workspace"), "access_scope 'workspace' needs the workspace"),
+    ],
+)
+def test_bad_arguments_of_todays_api_fail_before_any_request(requests_mock, call, message):
+    with pytest.raises(OpusInvalidArgumentError, match=message):
+        call(hook())
+    assert requests_mock.call_count == 0
+
+
+def test_a_short_workflow_id_that_opus_does_not_know_says_v2_ids_are_uuids(requests_mock):
+    requests_mock.get(f"{BASE}/workflow/B9uGJfZ3CFwOdMKH", status_code=404, json={"message": "Not found"})
+    requests_mock.get(f"{BASE}/workflow/3f69dcbf-713a-493d-8d08-3fdb754825ab", status_code=404, json={})
+    with pytest.raises(OpusNotFoundError, match="not a UUID, and v2 workflows use UUIDs: give the id from"):
+        hook().get_workflow("B9uGJfZ3CFwOdMKH")
+    with pytest.raises(OpusNotFoundError) as raised:
+        hook().get_workflow("3f69dcbf-713a-493d-8d08-3fdb754825ab")
+    assert "UUID" not in str(raised.value)
 
 
 def test_one_session_is_reused(requests_mock):

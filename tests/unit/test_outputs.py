@@ -99,3 +99,17 @@ def test_output_value_finds_an_output_by_display_or_variable_name():
     assert output_value(value, "verdict") == "PASS"
     with pytest.raises(OpusOutputNotFoundError, match=r"no output named 'Score'; its outputs are: 'Verdict'"):
         output_value(value, "Score")
+
+
+def test_todays_results_name_outputs_by_display_name_in_camel_case():
+    body = {
+        "jobResultsPayloadSchema": {
+            "summary_var": {"value": "Fine", "type": "str", "displayName": "Summary"},
+            "report_var": {"value": "https://files.opus.com/r.pdf", "type": "FILE", "displayName": "Generated Report"},
+        }
+    }
+    view = job_outputs_from(body, "/job/j/results")
+    assert view.shape == "schema"
+    assert view.outputs == {"Summary": "Fine", "Generated Report": "https://files.opus.com/r.pdf"}
+    assert view.names == {"summary_var": "Summary", "report_var": "Generated Report"}
+    assert view.output_files == ["https://files.opus.com/r.pdf"]

@@ -178,12 +178,22 @@ def test_values_in_messages_are_truncated(schema):
     assert "y" * 57 not in str(raised.value)
 
 
-def test_unknown_schema_type_is_a_problem_not_a_pass_through():
+def test_unknown_schema_type_is_passed_through_with_one_warning(caplog):
+    # Opus adds types: a workflow with a new one still runs, its value sent with the schema's type.
+    from airflow_provider_opus import workflow_inputs
+
+    workflow_inputs._warned_types.discard("matrix")
     schema = JobPayloadSchema({"workflow_input_m": schema_entry("m", "Matrix", "matrix", True)})
-    assert _problems(schema.build, {"Matrix": [[1]]}) == [
-        "'Matrix' has type 'matrix' in the workflow, which this provider cannot send "
-        "(known types: array, array_files, bool, date, file, float, object, str)"
+    with caplog.at_level("WARNING", logger="airflow_provider_opus.workflow_inputs"):
+        first = schema.build({"Matrix": [[1]]})
+        schema.build({"Matrix": [[2]]})
+    assert first == {"workflow_input_m": {"value": [[1]], "type": "matrix", "displayName": "Matrix"}}
+    warnings = [record.getMessage() for record in caplog.records if "does not know" in record.getMessage()]
+    assert warnings == [
+        "Input 'Matrix' has type 'matrix', which this provider does not know: its value is sent as given"
     ]
+    # What JSON cannot carry still fails before any call.
+    assert _problems(schema.build, {"Matrix": float("nan")}) != []
     # Left out, a nullable input of an unknown type sends nothing, so there is nothing wrong.
     assert schema.build({}) == {}
 

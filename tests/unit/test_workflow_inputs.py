@@ -288,12 +288,73 @@ def test_a_huge_int_is_named_without_printing_it():
     assert problems == ["'Customer Name': expected a string, got int <int of 16610 bits>"]
 
 
-def test_unknown_schema_type_is_a_problem():
+def test_unknown_schema_type_is_sent_as_given():
     matrix = WorkflowInput.from_schema_entry("workflow_input_m", schema_entry("m", "Matrix", "matrix", True))
-    assert matrix.check([[1]])[1] == [
-        "'Matrix' has type 'matrix' in the workflow, which this provider cannot send "
-        "(known types: array, array_files, bool, date, file, float, object, str)"
+    assert matrix.check([[1]]) == ([[1]], [])
+    assert matrix.instance_item([[1]]) == {"value": [[1]], "type": "matrix", "displayName": "Matrix"}
+
+
+JSON_STRING = WorkflowInput("config", "config", "Config", "json_string", False)
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ({"a": [1, 2]}, '{"a": [1, 2]}'),
+        ([1, "x"], '[1, "x"]'),
+        ((1, 2), "[1, 2]"),
+        ('{"already": "text"}', '{"already": "text"}'),
+        ("3", "3"),
+    ],
+)
+def test_json_string_is_sent_as_json_text(value, sent):
+    checked, problems = JSON_STRING.check(value)
+    assert problems == []
+    assert checked == sent
+    assert JSON_STRING.instance_item(checked) == {"value": sent, "type": "json_string", "displayName": "Config"}
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("{not json", "'Config': expected JSON text, a dict or a list; the string is not JSON"),
+        ("NaN", "'Config': expected JSON text, a dict or a list; the string is not JSON (NaN is not JSON)"),
+        (5, "'Config': expected JSON text, a dict or a list, got int 5"),
+        ({"x": float("nan")}, "'Config'"),
+    ],
+)
+def test_json_string_refuses_what_is_not_json(value, problem):
+    _, problems = JSON_STRING.check(value)
+    assert len(problems) == 1
+    assert problems[0].startswith(problem)
+
+
+FILE_ITEM = {"id": "file", "variable_name": "file", "allowed_types": [{"type": "file"}]}
+FILE_LIST = WorkflowInput("docs", "docs", "Documents", "array", False, type_definition=FILE_ITEM)
+
+
+def test_a_v2_array_of_files_takes_files_and_sends_its_type_definition():
+    assert FILE_LIST.takes_files and FILE_LIST.is_file_array
+    checked, problems = FILE_LIST.check(["/data/a.pdf", "https://files.example.com/b.pdf"])
+    assert problems == []
+    assert FILE_LIST.files_in(checked) == ["/data/a.pdf", "https://files.example.com/b.pdf"]
+    assert FILE_LIST.is_missing([])
+    assert FILE_LIST.instance_item(["https://x/a.pdf"]) == {
+        "value": ["https://x/a.pdf"],
+        "type": "array",
+        "displayName": "Documents",
+        "typeDefinition": FILE_ITEM,
+    }
+    assert FILE_LIST.check("/data/a.pdf")[1] == [
+        "'Documents': expected a list of file URLs or local paths, got '/data/a.pdf'"
     ]
+
+
+def test_a_v2_array_of_other_items_is_a_plain_array():
+    numbers = WorkflowInput("n", "n", "Numbers", "array", False, type_definition={"allowed_types": [{"type": "float"}]})
+    assert not numbers.takes_files
+    assert numbers.check([1, 2]) == ([1, 2], [])
+    assert numbers.instance_item([1])["typeDefinition"] == {"allowed_types": [{"type": "float"}]}
 
 
 @pytest.mark.parametrize(
