@@ -49,6 +49,7 @@ class Outcome:
     task_instances: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     xcoms: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     links: dict[str, Any] = field(default_factory=dict)
+    deferred_links: dict[str, Any] = field(default_factory=dict)
     connection_form: dict[str, Any] = field(default_factory=dict)
     api_logs: dict[tuple[str, str], str] = field(default_factory=dict)
     argv: list[list[str]] = field(default_factory=list)
@@ -97,6 +98,9 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
         )
         links_path = f"/dags/{REVIEW}/dagRuns/{run_ids[REVIEW]}/taskInstances/start_review/links"
         result.links = airflow.api("GET", links_path)["extra_links"]
+        # A deferrable task: its link was stored before the deferral and read back when it resumed.
+        links_path = f"/dags/{PRODUCER}/dagRuns/{run_ids[PRODUCER]}/taskInstances/review_invoice/links"
+        result.deferred_links = airflow.api("GET", links_path)["extra_links"]
         result.connection_form = airflow.connection_form("opus")
         result.jobs = emulator.jobs()
     finally:
@@ -180,6 +184,7 @@ def test_xcoms_carry_the_job_and_its_results(outcome: Outcome) -> None:
 
 def test_the_workflow_link_is_served(outcome: Outcome) -> None:
     assert outcome.links == {"Opus workflow": "https://app.opus.com/app/workflow/B9uGJfZ3CFwOdMKH"}
+    assert outcome.deferred_links == outcome.links
 
 
 def test_the_ui_shows_the_connection_form_of_the_provider_info(outcome: Outcome) -> None:

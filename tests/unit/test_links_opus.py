@@ -50,3 +50,53 @@ def test_before_the_task_ran_the_link_is_empty(stored_xcoms):
 def test_the_execute_operator_shows_the_link():
     assert [link.name for link in OpusExecuteJobOperator.operator_extra_links] == ["Opus workflow"]
     assert isinstance(OpusExecuteJobOperator.operator_extra_links[0], OpusWorkflowLink)
+
+
+class RunningTaskInstance:
+    """What Airflow's task runner hands ``get_link`` when the task ends: an id, a try, what the server said."""
+
+    def __init__(self, ti_id: str, *, try_number: int = 1, resumed: bool = False) -> None:
+        self.id, self.try_number = ti_id, try_number
+        self._ti_context_from_server = SimpleNamespace(next_method="execute_complete" if resumed else None)
+        self.xcom: dict = {}
+
+    def xcom_push(self, key, value):
+        self.xcom[key] = value
+
+
+@pytest.fixture
+def xcom_reads(monkeypatch) -> list:
+    """Every XCom read the link makes (a read of a missing XCom logs an ERROR line in a real task)."""
+    reads: list = []
+
+    def get_value(*, ti_key, key):
+        reads.append(key)
+        return "https://app.opus.com/app/workflow/from-xcom"
+
+    monkeypatch.setattr(links, "BaseXCom", SimpleNamespace(get_value=get_value))
+    return reads
+
+
+def test_a_try_that_failed_before_storing_the_link_reads_no_xcom(xcom_reads):
+    # A bad input name fails execute before the job starts: the task runner still asks for the link.
+    operator = OpusExecuteJobOperator(task_id="t", workflow_id="wf-1")
+    assert OpusWorkflowLink().get_link(operator, ti_key=RunningTaskInstance("ti-failed-early")) == ""
+    assert xcom_reads == []
+
+
+def test_the_try_that_stored_the_link_answers_from_memory(xcom_reads):
+    ti = RunningTaskInstance("ti-stored", try_number=2)
+    OpusWorkflowLink.persist({**make_context(), "ti": ti}, "https://app.opus.com/app/workflow/wf-1")
+    operator = OpusExecuteJobOperator(task_id="t", workflow_id="wf-1")
+    assert OpusWorkflowLink().get_link(operator, ti_key=ti) == "https://app.opus.com/app/workflow/wf-1"
+    assert ti.xcom == {"_link_OpusWorkflowLink": "https://app.opus.com/app/workflow/wf-1"}
+    assert xcom_reads == []
+    # Another try of the same task instance stored nothing yet.
+    assert OpusWorkflowLink().get_link(operator, ti_key=RunningTaskInstance("ti-stored", try_number=3)) == ""
+
+
+def test_a_try_resumed_after_deferral_reads_the_link_its_first_half_stored(xcom_reads):
+    operator = OpusExecuteJobOperator(task_id="t", workflow_id="wf-1")
+    ti = RunningTaskInstance("ti-resumed", resumed=True)
+    assert OpusWorkflowLink().get_link(operator, ti_key=ti) == "https://app.opus.com/app/workflow/from-xcom"
+    assert xcom_reads == ["_link_OpusWorkflowLink"]
