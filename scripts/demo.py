@@ -69,6 +69,8 @@ class Demo:
         self.emulator: EmulatorProcess | None = None
         self.airflow: AirflowDeployment | None = None
         self.secret = ""
+        #: In KEEP mode, once the run ended: the exit code a Ctrl+C (the way to stop it) ends with.
+        self.kept_code: int | None = None
 
     # Output -------------------------------------------------------------------------------------
 
@@ -155,6 +157,7 @@ class Demo:
         self.show_ui(airflow, run_id)
         if self.keep:
             self.say("Airflow keeps running (OPUS_DEMO_KEEP). Press Ctrl+C to stop it.")
+            self.kept_code = 0 if succeeded else 1
             while True:
                 airflow.check_alive()
                 time.sleep(1)
@@ -202,11 +205,12 @@ class Demo:
             procs.append(self.emulator.process)
         return procs
 
-    def cleanup(self) -> None:
+    def cleanup(self) -> bool:
+        """Stop every process the demo started; return whether none is left running."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl+C must not cut the cleanup short
         procs = [proc for proc in self.processes() if proc.popen is not None]
         if not procs:
-            return
+            return True
         self.step(f"Stopping {len(procs)} processes: {', '.join(proc.name for proc in procs)}")
         if self.airflow is not None:
             self.airflow.stop(GRACE_SECONDS)  # Airflow first: its tasks may still be calling the emulator
@@ -223,6 +227,7 @@ class Demo:
                 self.step(f"WARNING: the service key appears in: {', '.join(map(str, leaked))}")
             else:
                 self.step(f"Checked: the service key appears in none of the {len(logs)} log files.")
+        return not left
 
 
 def main() -> int:
@@ -236,8 +241,12 @@ def main() -> int:
         code = demo.run()
     except KeyboardInterrupt:
         demo.say()
-        demo.step("Interrupted.")
-        code = 130
+        if demo.kept_code is not None:  # KEEP mode ends with Ctrl+C: a clean stop is no error
+            demo.step("Stopping, as asked.")
+            code = demo.kept_code
+        else:
+            demo.step("Interrupted.")
+            code = 130
     except Stop as stop:
         demo.step(f"Stopped by {stop}.")
         code = 143
@@ -251,8 +260,8 @@ def main() -> int:
         demo.step(f"FAILED: {exc}")
         code = 1
     finally:
-        demo.cleanup()
-    return code
+        all_stopped = demo.cleanup()
+    return code if all_stopped else code or 1
 
 
 if __name__ == "__main__":
