@@ -43,6 +43,7 @@ class OpusGetJobResultsOperator(OpusBaseOperator):
         an empty list otherwise.
     :param workflow_id: the job's workflow (templated). When given, its ``jobResultsPayloadSchema``
         (one more call) supplies the display names of outputs that the results name only by variable.
+        Without it such outputs keep their variable names, and the task logs a warning saying so.
     :param push_outputs: also push each output as an XCom keyed by its display name.
     :param download_to: a folder for the output files (templated): a local path, a URL such as
         ``s3://bucket/prefix`` or an ``ObjectStoragePath``. It is created and checked writable before
@@ -97,6 +98,15 @@ class OpusGetJobResultsOperator(OpusBaseOperator):
         if details is not None:  # kept for lineage, which reports the workflow's name and description
             self.lineage_facts.record_workflow(str(self.workflow_id), details)
         view = job_outputs_from(body, path, output_schema_of(details))
+        if not self.workflow_id and view.names and all(name == shown for name, shown in view.names.items()):
+            self.log.warning(
+                "Opus job %s: the results name its outputs by variable name only (%s) and no workflow_id was "
+                "given, so the outputs and their XComs are keyed by variable name: a downstream "
+                'results.output["<display name>"] finds nothing. Give this task workflow_id=<the job\'s '
+                "workflow> to key them by the display names the Opus app shows.",
+                job_execution_id,
+                ", ".join(map(repr, view.names)),
+            )
         self.lineage_facts.job_completed, self.lineage_facts.output_files = True, view.output_files
         self.log.info(
             "Opus job %s results (%s shape): outputs %s; %d output files",

@@ -59,6 +59,26 @@ def test_both_results_shapes_give_the_same_outputs_and_files(emulator):
     assert output_value(schema, "Verdict") == output_value(schema, "verdict") == "PASS"
 
 
+def test_outputs_named_by_variable_only_warn_and_name_workflow_id(emulator, capsys):
+    # The older results shape names outputs by variable; without workflow_id nothing gives their display
+    # names, and a downstream results.output["Verdict"] failed with Airflow's bare XComNotFound.
+    job_id = completed_job()
+    capsys.readouterr()
+    out = OpusGetJobResultsOperator(task_id="r", job_execution_id=job_id).execute(make_context())
+    assert out["outputs"]["verdict"] == "PASS" and "Verdict" not in out["outputs"]
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "by variable name only" in line]
+    assert "warning" in line and job_id in line and "'verdict'" in line
+    assert "Give this task workflow_id=" in line and 'results.output["<display name>"]' in line
+    # With workflow_id, or with results that carry display names themselves, there is nothing to warn about.
+    OpusGetJobResultsOperator(task_id="r", job_execution_id=job_id, workflow_id=DEFAULT_WORKFLOW_ID).execute(
+        make_context()
+    )
+    emulator.set_results_shape(DEFAULT_WORKFLOW_ID, "schema")
+    named = OpusGetJobResultsOperator(task_id="r", job_execution_id=job_id).execute(make_context())
+    assert named["outputs"]["Verdict"] == "PASS"
+    assert "by variable name only" not in capsys.readouterr().out
+
+
 def test_results_operator_refuses_unfinished_and_failed_jobs(emulator):
     emulator.configure(job_duration=30)
     job_id = execute_op(wait_for_completion=False).execute(make_context())
