@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import dag, task
 
 from airflow_provider_opus.operators.opus import OpusExecuteJobOperator, OpusGetJobResultsOperator
+from airflow_provider_opus.outputs import output_value
 
 if TYPE_CHECKING:
     from airflow.sdk.types import DagRunProtocol
@@ -76,8 +77,9 @@ def opus_batch_fanout() -> None:
         rows = [
             {
                 "job_execution_id": result["job_execution_id"],
-                "verdict": (result["results"].get("data") or {}).get("verdict"),
-                "score": (result["results"].get("data") or {}).get("score"),
+                # By variable name: the same in either shape of results, with or without display names.
+                "verdict": output_value(result, "verdict"),
+                "score": output_value(result, "score"),
             }
             for result in all_results
         ]

@@ -18,6 +18,7 @@ from typing import Any
 from airflow.sdk import dag, task
 
 from airflow_provider_opus.operators.opus import OpusExecuteJobOperator, OpusGetJobResultsOperator
+from airflow_provider_opus.outputs import output_value
 
 POLL_INTERVAL = float(os.environ.get("OPUS_POLL_INTERVAL", "30"))
 
@@ -51,14 +52,14 @@ def opus_scheduled_report() -> None:
     @task
     def publish(report: dict[str, Any], ds: str | None = None) -> dict[str, Any]:
         """Hand the figures on: here, return them; in real life, load them into a warehouse."""
-        data = report["results"].get("data") or {}
+        # Outputs by variable name (or display name), whichever shape of results Opus sent.
         summary = {
             "report_date": ds,
             "job_execution_id": report["job_execution_id"],
-            "total_sales": data.get("total_sales"),
-            "orders": data.get("orders"),
-            "currency": data.get("currency"),
-            "files": report["results"].get("outputFiles") or [],
+            "total_sales": output_value(report, "total_sales"),
+            "orders": output_value(report, "orders"),
+            "currency": output_value(report, "currency"),
+            "files": report["output_files"],
         }
         print(f"Sales on {ds}: {summary['total_sales']} {summary['currency']} in {summary['orders']} orders")
         return summary
