@@ -126,7 +126,7 @@ def run(rounds: dict[str, int]) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="opus-bench-download-"))
     results: dict[str, Any] = {"sizes": {}, "curl_flags": "-o FILE"}
     try:
-        with OpusEmulator(service_key=SERVICE_KEY, workflows=_workflows()) as emulator:
+        with OpusEmulator(service_key=SERVICE_KEY, workflows=_workflows(), api="legacy") as emulator:
             connection = json.dumps({"conn_type": "opus", "host": emulator.url, "password": SERVICE_KEY})
             os.environ["AIRFLOW_CONN_OPUS_DEFAULT"] = connection
             hook = OpusHook()

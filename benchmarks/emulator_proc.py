@@ -157,7 +157,9 @@ def main() -> int:
     args = parser.parse_args()
     _count_connections()
     service_key = os.environ.get(SERVICE_KEY_ENV) or SERVICE_KEY
-    emulator = OpusEmulator(service_key=service_key, job_duration=args.job_duration, host=args.host, port=args.port)
+    emulator = OpusEmulator(
+        service_key=service_key, job_duration=args.job_duration, host=args.host, port=args.port, api="legacy"
+    )
     _count_requests(emulator)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())

@@ -113,7 +113,7 @@ class Demo:
             self.step(f"Running against Opus ({where}), workflow {self.workflow_id}")
         else:
             self.secret = f"demo-{secrets.token_hex(16)}"  # a fresh key per run, never printed
-            self.emulator = EmulatorProcess(self.root, self.secret, job_duration=EMULATOR_JOB_SECONDS)
+            self.emulator = EmulatorProcess(self.root, self.secret, job_duration=EMULATOR_JOB_SECONDS, api="legacy")
             self.emulator.start()
             env["AIRFLOW_CONN_OPUS_DEFAULT"] = self.emulator.connection_json()
             self.step(f"Opus emulator running at {self.emulator.url} (jobs take {EMULATOR_JOB_SECONDS:g} s)")

@@ -33,7 +33,7 @@ SERVICE_KEY = "opus-test-key-7f3c9a1e5b2d4680"
 def _emulator_server() -> Iterator[OpusEmulator]:
     from airflow_provider_opus.emulator import OpusEmulator
 
-    with OpusEmulator(service_key=SERVICE_KEY, job_duration=0.3) as emulator:
+    with OpusEmulator(service_key=SERVICE_KEY, job_duration=0.3, api="legacy") as emulator:
         yield emulator
 
 

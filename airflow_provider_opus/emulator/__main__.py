@@ -11,6 +11,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from airflow_provider_opus.emulator.generations import API_GENERATIONS, DEFAULT_API
 from airflow_provider_opus.emulator.server import DEFAULT_SERVICE_KEY, OpusEmulator
 from airflow_provider_opus.emulator.workflows import RESULTS_SHAPES
 
@@ -41,6 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--service-key",
         help=f"x-service-key to accept (default: ${SERVICE_KEY_ENV}, else {DEFAULT_SERVICE_KEY!r}); "
         "prefer the environment variable, as command lines are visible to other users",
+    )
+    parser.add_argument(
+        "--api",
+        choices=API_GENERATIONS,
+        default=DEFAULT_API,
+        help="API generation to serve: current (what Opus publishes today) or legacy (the older reference) "
+        "(default: %(default)s)",
     )
     parser.add_argument("--workflows", help="workflows JSON file (default: the bundled workflows)")
     parser.add_argument("--job-duration", type=float, default=1.0, help="seconds a job runs (default: %(default)s)")
@@ -75,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results_shape=args.results_shape,
             files_require_key=args.files_require_key,
             files_redirect_to=args.files_redirect_to,
+            api=args.api,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -101,19 +110,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _banner(emulator: OpusEmulator, key_is_default: bool) -> str:
     # The key itself is never printed: terminals and CI logs get copied around.
-    connection = json.dumps({"conn_type": "opus", "host": emulator.url, "password": f"${SERVICE_KEY_ENV}"})
+    connection = json.dumps(
+        {
+            "conn_type": "opus",
+            "host": emulator.url,
+            "password": f"${SERVICE_KEY_ENV}",
+            "extra": emulator.connection_extra(),
+        }
+    )
     key_note = (
         f"the default service key (export {SERVICE_KEY_ENV}=emulator-service-key first)"
         if key_is_default
         else f"your service key in ${SERVICE_KEY_ENV} (export it first if you passed --service-key)"
     )
-    workflows = ", ".join(f"{wid} ({wf.details['name']})" for wid, wf in emulator.state.workflows.items())
+    workflows = ", ".join(f"{workflow.workflow_id} ({workflow.name})" for workflow in emulator.state.served_workflows())
+    other = "legacy" if emulator.api == "current" else "current"
     # Double-quoted for the shell, so that the placeholder expands when the line is pasted.
     escaped = connection.replace('"', '\\"')
     return "\n".join(
         [
             f"Opus emulator API:     {emulator.url}",
             f"Opus emulator storage: {emulator.storage_url}",
+            f"API generation: {emulator.api} (--api {other} for the other)",
             f"Workflows: {workflows}",
             f"To point Airflow at it, with {key_note}:",
             f'  export AIRFLOW_CONN_OPUS_DEFAULT="{escaped}"',

@@ -39,3 +39,15 @@ class Conflict(EmulatorError):
     """409: the job was already executed."""
 
     status_code = 409
+
+
+class InvalidBody(BadRequest):
+    """
+    400 of the current generation for a body that breaks its rules: ``{"message": [...]}``, a list, as NestJS answers.
+
+    :param messages: one message per problem, e.g. ``"callbackUrl must be a URL address"``.
+    """
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = list(messages)

@@ -13,6 +13,9 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from airflow_provider_opus.emulator.app import create_api_app, create_storage_app
+from airflow_provider_opus.emulator.callbacks import run_callbacks
+from airflow_provider_opus.emulator.generations import CURRENT, DEFAULT_API
+from airflow_provider_opus.emulator.middleware import ADMIN_PREFIX
 from airflow_provider_opus.emulator.output_files import expected_output_file
 from airflow_provider_opus.emulator.state import EmulatorState
 from airflow_provider_opus.emulator.workflows import WorkflowSource, load_workflows
@@ -57,9 +60,12 @@ class OpusEmulator:
         without it); the default serves them to anyone, like presigned storage.
     :param files_redirect_to: answer output file downloads with ``302`` to this base URL plus the file's
         path; None (the default) serves them. See :meth:`configure_file_serving`.
+    :param api: the API generation to serve: ``"current"`` (the default; what Opus publishes today: strict
+        bodies, a required ``callbackUrl``, workflow versions, results as ``jobResultsPayloadSchema`` only, a
+        node-level audit) or ``"legacy"`` (the older API reference). ``configure(api=...)`` changes it.
     :raises WorkflowConfigError: if the workflows are invalid.
     :raises ValueError: if only one of ``ssl_certfile`` and ``ssl_keyfile`` is given, for an unknown results
-        shape, or a ``files_redirect_to`` that is not an http(s) URL.
+        shape or generation, or a ``files_redirect_to`` that is not an http(s) URL.
     """
 
     # The steering methods below are the Python face of EmulatorState's: they repeat its signatures so
@@ -78,6 +84,7 @@ class OpusEmulator:
         results_shape: str = "results",
         files_require_key: bool = False,
         files_redirect_to: str | None = None,
+        api: str = DEFAULT_API,
     ) -> None:
         if (ssl_certfile is None) != (ssl_keyfile is None):
             raise ValueError("give both ssl_certfile and ssl_keyfile to serve HTTPS, or neither")
@@ -88,6 +95,7 @@ class OpusEmulator:
             results_shape=results_shape,
             files_require_key=files_require_key,
             files_redirect_to=files_redirect_to,
+            api=api,
         )
         self._host = host
         self._tls = (ssl_certfile, ssl_keyfile) if ssl_certfile and ssl_keyfile else None
@@ -188,9 +196,39 @@ class OpusEmulator:
         """The service key the emulator accepts."""
         return self.state.service_key
 
+    @property
+    def api(self) -> str:
+        """The API generation served now, ``"current"`` or ``"legacy"``; ``configure(api=...)`` changes it."""
+        return self.state.api
+
+    @property
+    def app_url(self) -> str:
+        """The base URL of the workflow pages (``<app_url>/app/workflow/<id>``), for a connection's ``app_url``."""
+        return self.url
+
+    @property
+    def callback_url(self) -> str:
+        """The built-in callback receiver, ``<url>/_emulator/callbacks``; :meth:`callbacks` lists what it got."""
+        return f"{self.url}{ADMIN_PREFIX}/callbacks"
+
+    def connection_extra(self) -> dict[str, str]:
+        """
+        Return the connection extra that fits this emulator.
+
+        ``app_url`` makes the "Opus workflow" link open the emulator's workflow page; in the current
+        generation, ``callback_url`` names the built-in receiver, so that execute's required ``callbackUrl``
+        has a value that works out of the box.
+        """
+        extra = {"app_url": self.app_url}
+        if self.api == CURRENT:
+            extra["callback_url"] = self.callback_url
+        return extra
+
     def connection_json(self) -> str:
         """Return the value for ``AIRFLOW_CONN_OPUS_DEFAULT`` (or any ``AIRFLOW_CONN_*``) that targets this emulator."""
-        return json.dumps({"conn_type": "opus", "host": self.url, "password": self.service_key})
+        return json.dumps(
+            {"conn_type": "opus", "host": self.url, "password": self.service_key, "extra": self.connection_extra()}
+        )
 
     # Test helpers (the same operations are on the /_emulator/ admin routes) --------------------------
 
@@ -229,6 +267,19 @@ class OpusEmulator:
     def uploads(self) -> list[dict[str, Any]]:
         """:return: every issued upload URL with what was PUT to it (size, sha256, headers seen)."""
         return self.state.uploads()
+
+    def callbacks(self) -> list[dict[str, Any]]:
+        """:return: what was POSTed to :attr:`callback_url`, ``{"receivedAt", "contentType", "body"}``, oldest first."""
+        return self.state.callbacks()
+
+    def callback_deliveries(self) -> list[dict[str, Any]]:
+        """
+        Return every attempt to send a job's callback, oldest first.
+
+        :return: ``{"jobExecutionId", "url", "attempt", "outcome", "status", "time"}`` each; ``outcome`` is
+            ``delivered``, ``failed: <why>``, or ``skipped: not a loopback host`` (attempt 0).
+        """
+        return self.state.callback_deliveries()
 
     def set_job_status(self, job_id: str, status: str) -> None:
         """
@@ -342,22 +393,27 @@ class OpusEmulator:
         job_duration: float | None = None,
         job_duration_jitter: float | None = None,
         upload_url_ttl: float | None = None,
-    ) -> dict[str, float]:
+        api: str | None = None,
+    ) -> dict[str, Any]:
         """
-        Change timing for jobs executed and upload URLs issued from now on; None leaves a value as is.
+        Change timing for jobs executed and upload URLs issued from now on, or the API generation.
+
+        None leaves a value as is.
 
         :param job_duration: seconds from execute until a job completes or fails.
         :param job_duration_jitter: each job gets a uniformly random extra [0, jitter] seconds.
         :param upload_url_ttl: seconds a presigned upload URL stays valid.
-        :return: the resulting configuration.
+        :param api: the API generation to serve from the next request on, ``"current"`` or ``"legacy"``.
+        :return: the resulting configuration, ``{"job_duration", "job_duration_jitter", "upload_url_ttl", "api"}``.
+        :raises ValueError: for a negative duration or an unknown generation.
         """
-        return self.state.configure(job_duration, job_duration_jitter, upload_url_ttl)
+        return self.state.configure(job_duration, job_duration_jitter, upload_url_ttl, api)
 
     def reset(self) -> None:
         """
-        Forget all jobs, uploads, logged requests, queued faults, and run-time status sequences and results shapes.
+        Forget jobs, uploads, logged requests, queued faults, callbacks, run-time status sequences and results shapes.
 
-        Output file serving goes back to the constructor's settings; workflows and timing are kept.
+        Output file serving goes back to the constructor's settings; workflows, timing and the API generation are kept.
         """
         self.state.reset()
 
@@ -375,9 +431,15 @@ class OpusEmulator:
             self._error = exc
 
     async def _serve(self) -> None:
-        await asyncio.gather(
-            *(server.serve(sockets=[sock]) for server, sock in zip(self._servers, self._sockets, strict=True))
-        )
+        stop = asyncio.Event()
+        callbacks = asyncio.create_task(run_callbacks(self.state, stop))
+        try:
+            await asyncio.gather(
+                *(server.serve(sockets=[sock]) for server, sock in zip(self._servers, self._sockets, strict=True))
+            )
+        finally:
+            stop.set()
+            await callbacks
 
     def _close_connection(self, scope: Scope) -> None:
         peer = (scope.get("client"), scope.get("server"))

@@ -16,13 +16,15 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from airflow_provider_opus.emulator.current_state import SUMMARY, CurrentGeneration
 from airflow_provider_opus.emulator.errors import BadRequest, Conflict, Forbidden, NotFound
 from airflow_provider_opus.emulator.faults import Fault, check_endpoint, parse_faults
+from airflow_provider_opus.emulator.generations import ACCESS_SCOPES, DEFAULT_API, FILE_EXTENSIONS, check_api
+from airflow_provider_opus.emulator.graph import check_graph_instance, file_urls
+from airflow_provider_opus.emulator.jobs import FAILED, INPUT_FAILURE_SECONDS, Job, Upload
 from airflow_provider_opus.emulator.output_files import output_file_path
 from airflow_provider_opus.emulator.workflows import (
     FILE_INPUT_TYPES,
@@ -35,156 +37,11 @@ from airflow_provider_opus.emulator.workflows import (
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-# The API reference documents IN PROGRESS, COMPLETED and FAILED only; what the real service reports for
-# a job that was initiated but not executed is undocumented.
-NOT_STARTED = "NOT STARTED"
-IN_PROGRESS = "IN PROGRESS"
-COMPLETED = "COMPLETED"
-FAILED = "FAILED"
 
-# What the server accepts, written out here rather than taken from the provider's files.py: the
-# emulator checks the client, so it must not share the client's rules (a wrong table there would
-# pass against an emulator that read it).
-FILE_EXTENSIONS = ("jpeg", "png", "jpg", "pdf", "docx", "csv", "xls", "xlsx", "txt", "json", "html", "xml")
-ACCESS_SCOPES = ("all", "user", "workspace", "organization")
 REQUEST_LOG_LIMIT = 100_000
-_SUMMARY = "Job executed successfully."
 
 
-def is_completed(status: str) -> bool:
-    """Tell whether a status means COMPLETED, ignoring case and surrounding whitespace."""
-    return status.strip().casefold() == COMPLETED.casefold()
-
-
-@dataclass
-class _Job:
-    job_id: str
-    workflow: Workflow
-    title: str
-    description: str
-    created_at: float
-    executed_at: float | None = None
-    finishes_at: float | None = None
-    instance: dict[str, Any] = field(default_factory=dict)  # the jobPayloadSchemaInstance as submitted
-    # Files that passed validation; each gets a "File validated and processed" audit entry.
-    files: list[str] = field(default_factory=list)
-    failure: str | None = None
-    override: tuple[str, float] | None = None  # (status, when) set by set_job_status
-    # A scripted status sequence as (from when, status) steps, fixed at execute; the last step starts at
-    # finishes_at and is the final status. None for the default course: IN PROGRESS, then COMPLETED/FAILED.
-    timeline: tuple[tuple[float, str], ...] | None = None
-    # With a sequence paced by checks: each non-final status is reported for this many status checks.
-    checks_per_status: int | None = None
-    checks: int = 0  # status checks answered since execute
-
-    def status(self, now: float) -> str:
-        if self.override is not None:
-            return self.override[0]
-        if self.finishes_at is None:
-            return NOT_STARTED
-        if self.timeline is not None:
-            if self.checks_per_status is not None:
-                return self.timeline[self._step_by_checks()][1]
-            current = self.timeline[0][1]
-            for start, status in self.timeline:
-                if start > now:
-                    break
-                current = status
-            return current
-        if now < self.finishes_at:
-            return IN_PROGRESS
-        return FAILED if self.failure else COMPLETED
-
-    def has_results(self, now: float) -> bool:
-        """Tell whether ``GET /job/{id}/results`` has results: the job finished as COMPLETED."""
-        if self.override is not None or self.timeline is None or self.finishes_at is None:
-            return self.status(now) == COMPLETED
-        if self.checks_per_status is not None:
-            at_final = self._step_by_checks() == len(self.timeline) - 1
-        else:
-            at_final = now >= self.finishes_at
-        return at_final and is_completed(self.timeline[-1][1])
-
-    def _step_by_checks(self) -> int:
-        """Return the index in the timeline a sequence paced by checks has reached."""
-        assert self.timeline is not None and self.checks_per_status is not None
-        return min(self.checks // self.checks_per_status, len(self.timeline) - 1)
-
-    def audit_trail(self, now: float) -> list[dict[str, str]]:
-        events = [(self.created_at, "Job initiated")]
-        if self.executed_at is not None and self.finishes_at is not None:
-            events.append((self.executed_at, "Job execution started"))
-            halfway = (self.executed_at + self.finishes_at) / 2
-            previous = None
-            for start, status in self.timeline or ():
-                if status != previous:
-                    events.append((start, f"Job status: {status}"))
-                previous = status
-            events.extend((halfway, "File validated and processed") for _ in self.files)
-            if self.failure or self.timeline is None or is_completed(self.timeline[-1][1]):
-                events.append((self.finishes_at, self.failure or "Job completed successfully"))
-        # An overridden status freezes the natural course of the job at the moment of the override.
-        cutoff = now if self.override is None else min(now, self.override[1])
-        events = [event for event in events if event[0] <= cutoff]
-        if self.override is not None:
-            events.append((self.override[1], f"Job status set to {self.override[0]} (emulator override)"))
-        # Stable: events at the same moment keep the order they were added in.
-        events.sort(key=lambda event: event[0])
-        return [{"timestamp": iso(at), "actor": "SYSTEM", "action": action} for at, action in events]
-
-    def summary(self, now: float) -> dict[str, Any]:
-        return {
-            "jobExecutionId": self.job_id,
-            "workflowId": self.workflow.workflow_id,
-            "title": self.title,
-            "description": self.description,
-            "status": self.status(now),
-            "createdAt": iso(self.created_at),
-            "executedAt": None if self.executed_at is None else iso(self.executed_at),
-            "finishesAt": None if self.finishes_at is None else iso(self.finishes_at),
-            "jobPayloadSchemaInstance": self.instance,
-            "failure": self.failure,
-        }
-
-
-@dataclass
-class _Upload:
-    token: str
-    signature: str
-    file_url: str
-    extension: str
-    access_scope: str
-    issued_at: float
-    expires_at: float
-    uploaded_at: float | None = None
-    size: int | None = None
-    sha256: str | None = None
-    content_type: str | None = None
-    had_service_key: bool | None = None
-    had_authorization: bool | None = None
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "fileUrl": self.file_url,
-            "extension": self.extension,
-            "accessScope": self.access_scope,
-            "issuedAt": iso(self.issued_at),
-            "uploaded": self.uploaded_at is not None,
-            "size": self.size,
-            "sha256": self.sha256,
-            "content_type": self.content_type,
-            "had_service_key": self.had_service_key,
-            "had_authorization": self.had_authorization,
-        }
-
-
-def iso(timestamp: float) -> str:
-    """Format a POSIX timestamp as ISO 8601 UTC with a ``Z`` suffix and millisecond precision."""
-    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class EmulatorState:
+class EmulatorState(CurrentGeneration):
     """
     Everything the emulator remembers, guarded by one lock.
 
@@ -197,7 +54,9 @@ class EmulatorState:
         :data:`~airflow_provider_opus.emulator.workflows.RESULTS_SHAPES`.
     :param files_require_key: whether output file downloads need the ``x-service-key``.
     :param files_redirect_to: answer output file downloads with a redirect to this base URL; None serves them.
-    :raises BadRequest: for an unknown results shape or a redirect URL that is not http(s).
+    :param api: the API generation to serve, ``"current"`` or ``"legacy"`` (see
+        :mod:`~airflow_provider_opus.emulator.generations`); :meth:`configure` changes it.
+    :raises BadRequest: for an unknown results shape or generation, or a redirect URL that is not http(s).
     """
 
     def __init__(
@@ -210,7 +69,9 @@ class EmulatorState:
         results_shape: str = "results",
         files_require_key: bool = False,
         files_redirect_to: str | None = None,
+        api: str = DEFAULT_API,
     ) -> None:
+        self.api = check_api(api)
         self.workflows = dict(workflows)
         self.service_key = service_key
         self.results_shape_default = _check_results_shape(results_shape, "results_shape")
@@ -225,9 +86,9 @@ class EmulatorState:
         self.configure(
             job_duration=job_duration, job_duration_jitter=job_duration_jitter, upload_url_ttl=upload_url_ttl
         )
-        self._jobs: dict[str, _Job] = {}
-        self._uploads: dict[str, _Upload] = {}
-        self._uploads_by_file_url: dict[str, _Upload] = {}
+        self._jobs: dict[str, Job] = {}
+        self._uploads: dict[str, Upload] = {}
+        self._uploads_by_file_url: dict[str, Upload] = {}
         self._log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
         self._faults: dict[str, deque[Fault]] = {}
         # Run-time status sequences by workflowId; they take precedence over the workflows file's.
@@ -236,6 +97,7 @@ class EmulatorState:
         self._checks_per_status: dict[str, int] = {}
         # Run-time results shapes by workflowId, likewise.
         self._results_shapes: dict[str, str] = {}
+        self._init_current()
 
     # Workflows and jobs (the Opus API) --------------------------------------------------------------
 
@@ -243,41 +105,77 @@ class EmulatorState:
         """Return a workflow's details; raise ``NotFound`` for an unknown workflow."""
         return self._workflow(workflow_id).details
 
-    def create_job(self, workflow_id: str, title: str, description: str) -> str:
+    def create_job(
+        self,
+        workflow_id: str,
+        title: str,
+        description: str,
+        *,
+        version_number: int | None = None,
+        version_id: str | None = None,
+        initiated_with: dict[str, Any] | None = None,
+    ) -> str:
         """
-        Create a job that waits to be executed.
+        Create a job that waits to be executed, pinned to one version of its workflow.
 
+        :param version_number: pin this version; None (and no ``version_id``) for the latest active one.
+        :param version_id: pin the version with this UUID; it wins over ``version_number``.
+        :param initiated_with: what else initiate gave (``source``, ``refUserId``, ...), kept for the admin summary.
         :return: the new jobExecutionId.
-        :raises NotFound: for an unknown workflow.
+        :raises NotFound: for an unknown workflow or version.
         """
         workflow = self._workflow(workflow_id)
-        job = _Job(uuid.uuid4().hex, workflow, title, description, created_at=time.time())
+        version = workflow.version(version_number, version_id)
+        job = Job(
+            uuid.uuid4().hex,
+            workflow,
+            title,
+            description,
+            created_at=time.time(),
+            version=version,
+            initiated_with=dict(initiated_with or {}),
+        )
         with self._lock:
             self._jobs[job.job_id] = job
         return job.job_id
 
-    def execute_job(self, job_id: str, instance: Any) -> dict[str, Any]:
+    def execute_job(self, job_id: str, instance: Any, *, callback_url: str | None = None) -> dict[str, Any]:
         """
         Start a job. Whether it will fail is decided now and revealed once its duration has passed.
 
+        The instance is checked against the version the job is pinned to. A workflow in the v2 graph form
+        takes what the live platform takes and fails its Input node at once for what the live platform
+        fails (see :func:`~airflow_provider_opus.emulator.graph.check_graph_instance`).
+
         :param instance: the jobPayloadSchemaInstance, ``{variable: {"value": ..., "type": ...}}``.
+        :param callback_url: where to POST the job's result when it ends; None for no callback.
         :return: the submitted values, ``{variable: value}``.
         :raises NotFound: for an unknown job.
         :raises Conflict: if the job was already executed.
-        :raises BadRequest: if the instance does not match the workflow's jobPayloadSchema.
+        :raises BadRequest: if the instance does not match the version's jobPayloadSchema.
         """
         with self._lock:
             job = self._job(job_id)
             if job.executed_at is not None:
                 raise Conflict(f"Job {job_id} has already been executed")
-            inputs = job.workflow.inputs
-            values = _check_instance(instance, inputs)
-            files, failure = self._outcome(values, inputs)
+            inputs = job.version.inputs
+            if job.workflow.graph is None:
+                values = _check_instance(instance, inputs)
+                files, failure = self._outcome(values, inputs)
+            else:
+                values, failure = check_graph_instance(instance, inputs)
+                files = [url for _, url in file_urls(values, inputs)]
+                missing = [(name, url) for name, url in file_urls(values, inputs) if not self._was_uploaded(url)]
+                if failure is None and missing:
+                    failure = f"file {missing[0][1]} ({missing[0][0]}) was never uploaded"
+                failure = None if failure is None else f"Job failed: {failure}"
             now = time.time()
             duration = job.workflow.duration_seconds
             if duration is None:
                 duration = self._config["job_duration"]
             duration += self._random.uniform(0, self._config["job_duration_jitter"])
+            if failure is not None and job.workflow.graph is not None:
+                duration = min(duration, INPUT_FAILURE_SECONDS)
             sequence = self._status_sequence(job.workflow)
             if sequence is None:
                 job.executed_at, job.finishes_at = now, now + duration
@@ -294,6 +192,8 @@ class EmulatorState:
                 job.executed_at, job.finishes_at = now, finishes_at
                 job.checks_per_status = self._checks_per_status.get(job.workflow.workflow_id)
             job.instance, job.files, job.failure = instance, files, failure
+            job.callback_url = callback_url
+            self._expect_callback(job)
         return values
 
     def job_status(self, job_id: str) -> str:
@@ -332,7 +232,7 @@ class EmulatorState:
                 # Described by the workflow's jobResultsPayloadSchema where it names the output.
                 derived = output_schema(workflow.results_data)
                 values = {
-                    "summary": _SUMMARY,
+                    "summary": SUMMARY,
                     "outputFiles": files,
                     **workflow.results_data,
                     "inputs_received": inputs_received,
@@ -344,7 +244,7 @@ class EmulatorState:
         results: dict[str, Any] = {}
         if completed:
             data = {**copy.deepcopy(workflow.results_data), "inputs_received": inputs_received}
-            results = {"summary": _SUMMARY, "outputFiles": files, "data": data}
+            results = {"summary": SUMMARY, "outputFiles": files, "data": data}
         body["results"] = results
         return body
 
@@ -368,23 +268,33 @@ class EmulatorState:
 
     # Uploads ------------------------------------------------------------------------------------------
 
-    def issue_upload(self, file_extension: str, access_scope: str) -> tuple[str, str]:
+    def issue_upload(
+        self,
+        file_extension: str,
+        access_scope: str | None,
+        *,
+        current: dict[str, Any] | None = None,
+        max_bytes: int | None = None,
+    ) -> tuple[str, str]:
         """
         Issue a presigned upload URL on the storage listener.
 
         :param file_extension: e.g. ``".pdf"`` or ``"PDF"``.
-        :param access_scope: one of :data:`ACCESS_SCOPES`.
+        :param access_scope: one of :data:`ACCESS_SCOPES`; None (current generation only) for an unlisted file.
+        :param current: what a current generation request gave besides (``originalName``, ``workspaceId``,
+            ``workflowId``), shown in its upload summary; None for a legacy request.
+        :param max_bytes: the most bytes a PUT to the URL may carry; None for no limit.
         :return: ``(presignedUrl, fileUrl)``.
         :raises BadRequest: for an unsupported extension or scope.
         """
         extension = file_extension.strip().lstrip(".").lower()
         if extension not in FILE_EXTENSIONS:
             raise BadRequest(f"Unsupported fileExtension {file_extension!r}; supported: {', '.join(FILE_EXTENSIONS)}")
-        if access_scope not in ACCESS_SCOPES:
+        if access_scope not in ACCESS_SCOPES and not (access_scope is None and current is not None):
             raise BadRequest(f"Invalid accessScope {access_scope!r}; expected one of: {', '.join(ACCESS_SCOPES)}")
         now = time.time()
         with self._lock:
-            upload = _Upload(
+            upload = Upload(
                 token=secrets.token_urlsafe(16),
                 signature=secrets.token_hex(32),
                 file_url=f"{self.storage_url}/media/private/uploaded/media_{uuid.uuid4()}.{extension}",
@@ -392,6 +302,8 @@ class EmulatorState:
                 access_scope=access_scope,
                 issued_at=now,
                 expires_at=now + self._config["upload_url_ttl"],
+                current=None if current is None else dict(current),
+                max_bytes=max_bytes,
             )
             self._uploads[upload.token] = upload
             self._uploads_by_file_url[upload.file_url] = upload
@@ -638,13 +550,18 @@ class EmulatorState:
         job_duration: float | None = None,
         job_duration_jitter: float | None = None,
         upload_url_ttl: float | None = None,
-    ) -> dict[str, float]:
+        api: str | None = None,
+    ) -> dict[str, Any]:
         """
         Change settings for jobs executed and upload URLs issued from now on; None leaves one unchanged.
 
-        :return: the resulting configuration.
-        :raises BadRequest: for a negative or non-numeric value.
+        :param api: the API generation to serve from the next request on (jobs already created keep their
+            version, callback and course).
+        :return: the resulting configuration, ``{"job_duration", "job_duration_jitter", "upload_url_ttl", "api"}``.
+        :raises BadRequest: for a negative or non-numeric value, or an unknown generation.
         """
+        if api is not None:
+            check_api(api)
         changes = {
             "job_duration": job_duration,
             "job_duration_jitter": job_duration_jitter,
@@ -655,14 +572,21 @@ class EmulatorState:
                 raise BadRequest(f"{name} must be a non-negative number")
         with self._lock:
             self._config.update({name: float(value) for name, value in changes.items() if value is not None})
-            return dict(self._config)
+            if api is not None:
+                self.api = api
+            return {**self._config, "api": self.api}
+
+    def config(self) -> dict[str, Any]:
+        """Return the configuration in force, as :meth:`configure` does."""
+        with self._lock:
+            return {**self._config, "api": self.api}
 
     def reset(self) -> None:
         """
-        Forget all jobs, uploads, logged requests, queued faults, run-time status sequences and results shapes.
+        Forget jobs, uploads, logged requests, queued faults, run-time status sequences and results shapes, callbacks.
 
-        Workflows (with their file settings) and the configuration are kept; the output file serving goes
-        back to the settings the emulator was created with.
+        Workflows (with their file settings) and the configuration (the API generation included) are kept;
+        the output file serving goes back to the settings the emulator was created with.
         """
         with self._lock:
             self._status_sequences.clear()
@@ -674,12 +598,14 @@ class EmulatorState:
             self._uploads_by_file_url.clear()
             self._log.clear()
             self._faults.clear()
+            self._clear_current()
 
     # Internals ----------------------------------------------------------------------------------------
 
     def _workflow(self, workflow_id: str) -> Workflow:
         workflow = self.workflows.get(workflow_id)
-        if workflow is None:
+        # A workflow of the other generation only (the bundled current-only ones in legacy) is not there.
+        if workflow is None or not workflow.served_in(self.api):
             raise NotFound(f"Workflow {workflow_id} not found")
         return workflow
 
@@ -691,7 +617,7 @@ class EmulatorState:
         """Return the results shape in force for a workflow; call with the lock held."""
         return self._results_shapes.get(workflow.workflow_id) or workflow.results_shape or self.results_shape_default
 
-    def _job(self, job_id: str) -> _Job:
+    def _job(self, job_id: str) -> Job:
         job = self._jobs.get(job_id)
         if job is None:
             raise NotFound(f"Job {job_id} not found")

@@ -14,7 +14,17 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from airflow_provider_opus.emulator.generations import API_GENERATIONS
+from airflow_provider_opus.emulator.graph import Graph, GraphError, is_graph, parse_graph
 from airflow_provider_opus.emulator.output_files import DEFAULT_OUTPUT_FILE_BYTES
+from airflow_provider_opus.emulator.versions import (
+    VersionError,
+    WorkflowVersion,
+    default_version,
+    find_version,
+    latest_version,
+    parse_versions,
+)
 
 INPUT_TYPES = ("str", "float", "file", "bool", "array", "object", "date", "array_files")
 FILE_INPUT_TYPES = frozenset({"file", "array_files"})
@@ -35,7 +45,7 @@ WorkflowSource = str | os.PathLike[str] | list[dict[str, Any]] | None
 _BUNDLED_FILE = "workflows.json"
 _INPUT_PREFIX = "workflow_input_"
 _EMULATOR_KEYS = frozenset(
-    {"duration_seconds", "results_data", "status_sequence", "results_shape", "output_files", "output_file_bytes"}
+    {"duration_seconds", "results_data", "status_sequence", "results_shape", "output_files", "output_file_bytes", "api"}
 )
 # Optional detail fields and the JSON type each must have when given.
 _DETAIL_TYPES: dict[str, tuple[type, ...]] = {
@@ -96,6 +106,9 @@ class Workflow:
     :param results_shape: one of :data:`RESULTS_SHAPES`, or None to use the emulator-wide one.
     :param output_files: how many output files a completed job has.
     :param output_file_bytes: the size of each output file.
+    :param versions: its versions, lowest number first (one, number 1, unless the file lists them).
+    :param graph: what the emulator reads from a workflow in the v2 graph form; None for the documented form.
+    :param api: the only API generation that serves it; None for both.
     """
 
     details: dict[str, Any]
@@ -105,23 +118,63 @@ class Workflow:
     results_shape: str | None = None
     output_files: int = 1
     output_file_bytes: int = DEFAULT_OUTPUT_FILE_BYTES
+    versions: tuple[WorkflowVersion, ...] = ()
+    graph: Graph | None = None
+    api: str | None = None
 
     @property
     def workflow_id(self) -> str:
         """The workflow's id."""
-        return str(self.details["workflowId"])
+        return self.graph.workflow_id if self.graph is not None else str(self.details["workflowId"])
+
+    @property
+    def name(self) -> str:
+        """The workflow's name."""
+        return str(self.details["name"])
 
     @property
     def inputs(self) -> dict[str, dict[str, Any]]:
-        """The jobPayloadSchema: input variable name to its definition."""
-        schema: dict[str, dict[str, Any]] = self.details["jobPayloadSchema"]
-        return schema
+        """The inputs of its latest active version: input variable name to its definition."""
+        return self.latest.inputs
 
     @property
     def outputs(self) -> dict[str, dict[str, Any]]:
         """The jobResultsPayloadSchema: output variable name to its definition."""
+        if self.graph is not None:
+            return output_schema(self.results_data)
         schema: dict[str, dict[str, Any]] = self.details["jobResultsPayloadSchema"]
         return schema
+
+    @property
+    def latest(self) -> WorkflowVersion:
+        """Its latest active version, which a request that names none means."""
+        return latest_version(self.versions)
+
+    def version(self, number: int | None = None, version_id: str | None = None) -> WorkflowVersion:
+        """
+        Return one of its versions: by id if given (it wins), else by number, else the latest active one.
+
+        :raises NotFound: if it has no such version.
+        """
+        return find_version(self.workflow_id, self.versions, number, version_id)
+
+    def served_in(self, api: str) -> bool:
+        """Tell whether the given API generation serves this workflow."""
+        return self.api is None or self.api == api
+
+    def details_of(self, version: WorkflowVersion) -> dict[str, Any]:
+        """
+        Return what the current generation's ``GET /workflow/{id}`` answers for one version.
+
+        A graph workflow answers with its graph; any other with its details, that version's
+        ``jobPayloadSchema``, and the version's ``version`` and ``workflowVersionId``.
+        """
+        if self.graph is not None:
+            return copy.deepcopy(self.details)
+        details = copy.deepcopy(self.details)
+        details["jobPayloadSchema"] = copy.deepcopy(version.inputs)
+        details["version"], details["workflowVersionId"] = version.number, version.version_id
+        return details
 
 
 def output_schema(results_data: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -224,6 +277,8 @@ def _parse_workflow(raw: Any, origin: str, index: int) -> Workflow:
     where = f"{origin}: workflow #{index}"
     if not isinstance(raw, dict):
         raise WorkflowConfigError(f"{where}: must be an object")
+    if is_graph(raw):
+        return _parse_graph_workflow(raw, origin, index)
     for key in ("workflowId", "name"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise WorkflowConfigError(f"{where}: {key} is required and must be a non-empty string")
@@ -232,20 +287,46 @@ def _parse_workflow(raw: Any, origin: str, index: int) -> Workflow:
         if key in raw and not isinstance(raw[key], types):
             raise WorkflowConfigError(f"{where}: {key} must be of type {types[0].__name__}")
     schema = raw.get("jobPayloadSchema")
-    if not isinstance(schema, dict):
+    if "versions" in raw:
+        if schema is not None:
+            raise WorkflowConfigError(f"{where}: give jobPayloadSchema or versions (each with its own), not both")
+        try:
+            versions = parse_versions(
+                raw["versions"], raw["workflowId"], lambda name, entry, at: _parse_input(name, entry, f"{where}: {at}")
+            )
+        except VersionError as exc:
+            raise WorkflowConfigError(f"{where}: {exc}") from None
+        schema = latest_version(versions).inputs
+    elif not isinstance(schema, dict):
         raise WorkflowConfigError(f"{where}: jobPayloadSchema is required and must be an object")
+    else:
+        schema = {
+            name: _parse_input(name, entry, f"{where}: jobPayloadSchema.{name}") for name, entry in schema.items()
+        }
+        versions = (default_version(raw["workflowId"], schema),)
 
     details = _default_details(raw["workflowId"], raw["name"], raw.get("description"), raw.get("industry"))
-    details.update({key: copy.deepcopy(value) for key, value in raw.items() if key != "emulator"})
-    details["jobPayloadSchema"] = {
-        name: _parse_input(name, entry, f"{where}: jobPayloadSchema.{name}") for name, entry in schema.items()
-    }
+    details.update({key: copy.deepcopy(value) for key, value in raw.items() if key not in ("emulator", "versions")})
+    details["jobPayloadSchema"] = copy.deepcopy(schema)
     settings = _parse_emulator_section(raw.get("emulator", {}), f"{where}: emulator")
     if "jobResultsPayloadSchema" in raw:
         _check_output_schema(raw["jobResultsPayloadSchema"], f"{where}: jobResultsPayloadSchema")
     else:
         details["jobResultsPayloadSchema"] = output_schema(settings["results_data"])
-    return Workflow(details=details, **settings)
+    return Workflow(details=details, versions=versions, **settings)
+
+
+def _parse_graph_workflow(raw: dict[str, Any], origin: str, index: int) -> Workflow:
+    """Read a workflow in the v2 graph form: its graph is what ``GET /workflow/{id}`` answers."""
+    where = f"{origin}: workflow {raw.get('workflow_id', f'#{index}')!r}"
+    details = {key: copy.deepcopy(value) for key, value in raw.items() if key != "emulator"}
+    try:
+        graph = parse_graph(details, where)
+    except GraphError as exc:
+        raise WorkflowConfigError(str(exc)) from None
+    settings = _parse_emulator_section(raw.get("emulator", {}), f"{where}: emulator")
+    version = default_version(graph.workflow_id, graph.inputs, graph.version)
+    return Workflow(details=details, versions=(version,), graph=graph, **settings)
 
 
 def _parse_input(name: str, entry: Any, where: str) -> dict[str, Any]:
@@ -306,6 +387,9 @@ def _parse_emulator_section(section: Any, where: str) -> dict[str, Any]:
     shape = section.get("results_shape")
     if shape is not None and shape not in RESULTS_SHAPES:
         raise WorkflowConfigError(f"{where}: results_shape must be one of {', '.join(RESULTS_SHAPES)} (or null)")
+    api = section.get("api")
+    if api is not None and api not in API_GENERATIONS:
+        raise WorkflowConfigError(f"{where}: api must be one of {', '.join(API_GENERATIONS)} (or null for both)")
     counts = {"output_files": 1, "output_file_bytes": DEFAULT_OUTPUT_FILE_BYTES}
     for key in counts:
         value = section.get(key, counts[key])
@@ -317,6 +401,7 @@ def _parse_emulator_section(section: Any, where: str) -> dict[str, Any]:
         "results_data": copy.deepcopy(results_data),
         "status_sequence": sequence,
         "results_shape": shape,
+        "api": api,
         **counts,
     }
 

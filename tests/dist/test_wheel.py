@@ -156,7 +156,7 @@ def test_the_provider_registers(venv: Venv) -> None:
 
 @pytest.fixture(scope="module")
 def installed_emulator(venv: Venv) -> Iterator[EmulatorProcess]:
-    emulator = EmulatorProcess(venv.root, SERVICE_KEY, job_duration=0.3, python=venv.python)
+    emulator = EmulatorProcess(venv.root, SERVICE_KEY, job_duration=0.3, python=venv.python, api="legacy")
     with emulator:
         yield emulator
     assert emulator.process.returncode() == 0  # SIGTERM stops it cleanly

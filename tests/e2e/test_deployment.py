@@ -63,7 +63,7 @@ class Outcome:
 def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
     root = tmp_path_factory.mktemp("e2e-deployment")
     result = Outcome(root=root)
-    emulator = EmulatorProcess(root, SERVICE_KEY, job_duration=JOB_SECONDS)
+    emulator = EmulatorProcess(root, SERVICE_KEY, job_duration=JOB_SECONDS, api="legacy")
     airflow: AirflowDeployment | None = None
     try:
         emulator.start()

@@ -13,7 +13,7 @@ import requests
 from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID, OpusEmulator
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 TIMEOUT = 5
 
@@ -94,3 +94,53 @@ def port_is_open(url: str) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
         return sock.connect_ex((host, int(port))) == 0
+
+
+#: Valid inputs of version 2 of the bundled versioned workflow (ContractCheck001).
+CONTRACT_V2_INPUTS = {
+    "workflow_input_cp7x2k9qa": {"value": "ACME GmbH", "type": "str", "displayName": "Counterparty"},
+    "workflow_input_jr5w0p4ye": {"value": "DE", "type": "str", "displayName": "Jurisdiction"},
+}
+#: Valid inputs of the bundled v2 graph workflow, as the live platform wants them.
+FILE_ITEMS = {"id": "file", "variable_name": "file", "allowed_types": [{"type": "file"}]}
+GRAPH_INPUTS = {
+    "workflow_input_tp4k9d2wq": {"value": "Heat pumps", "type": "str"},
+    "workflow_input_pm8r3x6zn": {"value": '{"depth": 2}', "type": "json_string"},
+    "workflow_input_sr2v7b5kj": {"value": [EXTERNAL_FILE], "type": "array", "typeDefinition": FILE_ITEMS},
+}
+
+
+class CurrentApi(Api):
+    """A client of the current generation: execute sends a callbackUrl (the emulator's own receiver)."""
+
+    def initiate(self, workflow_id: str = DEFAULT_WORKFLOW_ID, **fields: Any) -> str:
+        response = self.post("/job/initiate", {"workflowId": workflow_id, **fields})
+        assert response.status_code == 201, response.text
+        return str(response.json()["jobExecutionId"])
+
+    def execute(self, job_id: str, instance: Any, **fields: Any) -> requests.Response:
+        body = {"jobExecutionId": job_id, "jobPayloadSchemaInstance": instance}
+        return self.post("/job/execute", {**body, "callbackUrl": self.emulator.callback_url, **fields})
+
+    def upload_url(self, extension: str = ".pdf", scope: str | None = None, **fields: Any) -> requests.Response:
+        body = {"fileExtension": extension, **({} if scope is None else {"accessScope": scope}), **fields}
+        return self.post("/job/file/upload", body)
+
+    def wait_until_finished(self, job_id: str) -> str:
+        deadline = time.monotonic() + TIMEOUT
+        while (status := self.status(job_id)) not in ("COMPLETED", "FAILED") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return status
+
+    def audit(self, job_id: str) -> dict[str, Any]:
+        response = self.get(f"/job/{job_id}/audit")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
+    """Return the first truthy value of ``condition()``, polled until ``timeout`` (then its last value)."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return value

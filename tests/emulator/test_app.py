@@ -324,7 +324,7 @@ def test_admin_routes(emulator):
     assert {entry["endpoint"] for entry in emulator.requests() if entry["path"].startswith("/_emulator/")} == {"admin"}
 
     config = admin.post(f"{base}/config", json={"job_duration": 0, "job_duration_jitter": 0}, timeout=TIMEOUT)
-    assert config.json() == {"job_duration": 0.0, "job_duration_jitter": 0.0, "upload_url_ttl": 3600.0}
+    assert config.json() == {"job_duration": 0.0, "job_duration_jitter": 0.0, "upload_url_ttl": 3600.0, "api": "legacy"}
     for body in ({"job_duration": -1}, {"duration": 1}):
         assert admin.post(f"{base}/config", json=body, timeout=TIMEOUT).status_code == 400
 

@@ -25,6 +25,7 @@ def test_cli_serves_until_sigterm_and_never_prints_the_key():
     key = "cli-secret-key-5d1e"
     env = {**os.environ, "OPUS_EMULATOR_SERVICE_KEY": key}
     command = [sys.executable, "-m", "airflow_provider_opus.emulator", "--port", "0", "--job-duration", "0.1"]
+    command += ["--api", "legacy"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -47,7 +48,7 @@ def test_cli_serves_until_sigterm_and_never_prints_the_key():
     shell = subprocess.run(
         ["bash", "-c", f'{export}; printf %s "$AIRFLOW_CONN_OPUS_DEFAULT"'], env=env, capture_output=True, text=True
     )
-    assert json.loads(shell.stdout) == {"conn_type": "opus", "host": url, "password": key}
+    assert json.loads(shell.stdout) == {"conn_type": "opus", "host": url, "password": key, "extra": {"app_url": url}}
 
 
 def test_cli_rejects_an_invalid_workflows_file(tmp_path: Path):
@@ -67,7 +68,7 @@ def test_cli_results_shape_and_file_flags():
     key = "cli-files-key-88a1"
     env = {**os.environ, "OPUS_EMULATOR_SERVICE_KEY": key}
     command = [sys.executable, "-m", "airflow_provider_opus.emulator", "--port", "0", "--job-duration", "0"]
-    command += ["--results-shape", "schema", "--files-require-key"]
+    command += ["--results-shape", "schema", "--files-require-key", "--api", "legacy"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

@@ -58,7 +58,7 @@ WORKFLOWS = [
 
 @pytest.fixture(scope="module")
 def _custom_server() -> Iterator[OpusEmulator]:
-    with OpusEmulator(workflows=WORKFLOWS) as server:
+    with OpusEmulator(workflows=WORKFLOWS, api="legacy") as server:
         yield server
 
 
@@ -198,7 +198,7 @@ def test_files_can_require_the_service_key(api, emulator, where):
 
 
 def test_key_required_from_the_constructor_and_kept_over_reset():
-    with OpusEmulator(files_require_key=True, job_duration=0) as emulator:
+    with OpusEmulator(files_require_key=True, job_duration=0, api="legacy") as emulator:
         api = Api(emulator)
         completed_job(api)
         emulator.reset()  # jobs are gone, but the setting stays

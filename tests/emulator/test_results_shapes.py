@@ -51,7 +51,9 @@ RESULTS_FILE = {
 
 @pytest.fixture(scope="module")
 def _custom_server() -> Iterator[OpusEmulator]:
-    with OpusEmulator(workflows=[SCHEMA_FILE, UNSET_FILE, RESULTS_FILE], results_shape="schema") as server:
+    with OpusEmulator(
+        workflows=[SCHEMA_FILE, UNSET_FILE, RESULTS_FILE], results_shape="schema", api="legacy"
+    ) as server:
         yield server
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 def test_start_and_stop_repeatedly_leaves_no_thread_or_port_behind():
     threads_before = set(threading.enumerate())
-    emulator = OpusEmulator()
+    emulator = OpusEmulator(api="legacy")
     for _ in range(3):
         with emulator:
             urls = (emulator.url, emulator.storage_url)
@@ -39,7 +39,7 @@ def test_start_on_a_busy_port_raises_and_cleans_up():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        emulator = OpusEmulator(storage_port=busy.getsockname()[1])
+        emulator = OpusEmulator(storage_port=busy.getsockname()[1], api="legacy")
         with pytest.raises(OSError):
             emulator.start()
     assert not emulator.running
@@ -70,7 +70,7 @@ def test_serves_https_on_both_listeners_with_the_certificate_given(tmp_path):
     certificates = make_certificates(tmp_path)
     with pytest.raises(ValueError, match="give both ssl_certfile and ssl_keyfile"):
         OpusEmulator(ssl_certfile=certificates.cert_file)
-    with OpusEmulator(ssl_certfile=certificates.cert_file, ssl_keyfile=certificates.key_file) as emulator:
+    with OpusEmulator(ssl_certfile=certificates.cert_file, ssl_keyfile=certificates.key_file, api="legacy") as emulator:
         assert emulator.url.startswith("https://127.0.0.1:")
         assert emulator.storage_url.startswith("https://127.0.0.1:")
         health = requests.get(f"{emulator.url}/_emulator/health", timeout=TIMEOUT, verify=certificates.ca_file)

@@ -405,7 +405,7 @@ def test_admin_route_sets_reads_and_clears_a_sequence(client, emulator):
 
 def test_workflows_file_sets_a_sequence_that_run_time_settings_override(tmp_path):
     path = workflows_file(tmp_path, {"duration_seconds": 0.3, "status_sequence": ["QUEUED", "RUNNING", "Done"]})
-    with OpusEmulator(workflows=path, job_duration=30) as emulator:
+    with OpusEmulator(workflows=path, job_duration=30, api="legacy") as emulator:
         client = Client(emulator)
         assert "emulator" not in client.get("/workflow/Scripted00000001").json()
         assert emulator.status_sequence("Scripted00000001") == ["QUEUED", "RUNNING", "Done"]
@@ -505,5 +505,5 @@ def test_workflows_file_rejects_an_invalid_sequence(tmp_path, sequence, message)
 
 
 def test_workflows_file_accepts_null_as_no_sequence(tmp_path):
-    emulator = OpusEmulator(workflows=workflows_file(tmp_path, {"status_sequence": None}))
+    emulator = OpusEmulator(workflows=workflows_file(tmp_path, {"status_sequence": None}), api="legacy")
     assert emulator.status_sequence("Scripted00000001") is None

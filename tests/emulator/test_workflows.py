@@ -21,7 +21,7 @@ def test_custom_workflows_file_with_defaults_and_emulator_section(tmp_path):
         "emulator": {"duration_seconds": 0, "results_data": {"answer": 42}},
     }
     path.write_text(json.dumps({"workflows": [workflow]}))
-    with OpusEmulator(workflows=path, job_duration=30) as emulator:
+    with OpusEmulator(workflows=path, job_duration=30, api="legacy") as emulator:
         api = Api(emulator)
         details = api.get("/workflow/Custom0000000001").json()
         assert "emulator" not in details

@@ -40,6 +40,7 @@ def _tls_server(certificates):
         job_duration=0.3,
         ssl_certfile=certificates.cert_file,
         ssl_keyfile=certificates.key_file,
+        api="legacy",
     ) as emulator:
         yield emulator
 

@@ -79,7 +79,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     dags = root / "dags"
     shutil.copytree(ROOT / "example_dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "tests" / "reliability" / "dags" / "opus_reliability.py", dags)
-    emulator = EmulatorProcess(root, KEY, job_duration=5)
+    emulator = EmulatorProcess(root, KEY, job_duration=5, api="legacy")
     emulator.start()
     env = {
         "AIRFLOW_CONN_OPUS_DEFAULT": emulator.connection_json(),

@@ -22,7 +22,7 @@ whether any process outlived the stop.
 
 Used by ``make demo`` (``scripts/demo.py``), ``tests/e2e`` and the reliability suite::
 
-    with EmulatorProcess(root, service_key="k", job_duration=5) as emulator, AirflowDeployment(
+    with EmulatorProcess(root, service_key="k", job_duration=5, api="legacy") as emulator, AirflowDeployment(
         root, dags_folder, env={"AIRFLOW_CONN_OPUS_DEFAULT": emulator.connection_json()}
     ) as airflow:
         airflow.start()

@@ -34,7 +34,7 @@ process's command line: "airflow" in every component's and (through the folder's
 Usage (``tests/distributed``)::
 
     root = make_root()
-    with EmulatorProcess(root, service_key="k") as emulator, DistributedDeployment(
+    with EmulatorProcess(root, service_key="k", api="legacy") as emulator, DistributedDeployment(
         root, dags_folder, env={"AIRFLOW_CONN_OPUS_DEFAULT": emulator.connection_json()}
     ) as airflow:
         airflow.start()

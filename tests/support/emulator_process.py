@@ -50,6 +50,8 @@ class EmulatorProcess:
         ``AIRFLOW*`` and ``OPUS_*`` variable is dropped), e.g. ``PYTHONPATH`` for a module outside the
         installed packages.
     :param name: the name of its log and pid files (``logs/<name>.log``, ``pids/<name>.pid``).
+    :param api: the API generation to serve (``--api current`` or ``--api legacy``); None passes no
+        ``--api``, so the module's default applies (a module other than the emulator's may not take it).
     """
 
     def __init__(
@@ -62,12 +64,15 @@ class EmulatorProcess:
         module: str = EMULATOR_MODULE,
         env: Mapping[str, str] | None = None,
         name: str = "opus-emulator",
+        api: str | None = None,
     ) -> None:
         environment = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW", "OPUS_"))}
         environment[SERVICE_KEY_ENV] = service_key
         environment["PYTHONUNBUFFERED"] = "1"
         environment.update(env or {})
         argv = [python, "-m", module, "--port", "0", "--job-duration", str(job_duration)]
+        if api is not None:
+            argv += ["--api", api]
         self.service_key = service_key
         self.process = ManagedProcess(name, argv, environment, root / "logs", root / "pids", root)
         self.url = ""
