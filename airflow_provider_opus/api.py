@@ -13,6 +13,7 @@ import email.utils
 import enum
 import json
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,11 +68,14 @@ class Endpoint:
 
     def path(self, **params: str) -> str:
         """
-        Return the request path with every parameter URL-quoted.
+        Return the request path with every parameter checked (:func:`checked_path_parameter`) and URL-quoted.
 
         :param params: values for the template's placeholders.
+        :raises OpusInvalidArgumentError: a parameter that is not one path segment of text.
         """
-        return self.path_template.format(**{key: quote(str(value), safe="") for key, value in params.items()})
+        return self.path_template.format(
+            **{key: quote(checked_path_parameter(key, value), safe="") for key, value in params.items()}
+        )
 
 
 GET_WORKFLOW = Endpoint("get_workflow", "GET", "/workflow/{workflow_id}", RetrySafety.IDEMPOTENT)
@@ -246,16 +250,40 @@ def read_response(endpoint: Endpoint, path: str, status_code: int, body: bytes, 
 # -- fields read from a response: each checked here, for both hooks ------------------------------
 
 
+def checked_path_parameter(name: str, value: object) -> str:
+    """
+    Return a value that goes into a request path, after checking it can only name what it means to.
+
+    A value is one path segment of text: a non-empty string with no ``/``, no ``..`` and no control
+    character. Quoting alone is not enough: ``..`` stays ``..`` when quoted, and the server (or a proxy)
+    resolves it, so a job id ``..`` would turn ``GET /job/../status`` into ``GET /status``.
+
+    :param name: the parameter's name, for the message.
+    :param value: the value a caller gave.
+    :raises OpusInvalidArgumentError: anything else, naming the parameter.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise OpusInvalidArgumentError(f"{name} must be a non-empty string, got {describe_value(value)}")
+    if "/" in value or ".." in value or value == ".":
+        raise OpusInvalidArgumentError(
+            f"{name} {show_value(value)} cannot be an id: it holds '/' or '..', which would make the request "
+            "path name another endpoint; give the id as Opus showed it"
+        )
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise OpusInvalidArgumentError(
+            f"{name} {show_value(value)} holds a control character: give the id as Opus showed it"
+        )
+    return value
+
+
 def checked_job_id(job_execution_id: object) -> dict[str, str]:
     """
     Return the path parameters of a job endpoint, after checking the id a caller gave.
 
     :param job_execution_id: the job's id.
-    :raises OpusInvalidArgumentError: for an empty or non-string id.
+    :raises OpusInvalidArgumentError: for an id that is not one path segment of text (:func:`checked_path_parameter`).
     """
-    if not isinstance(job_execution_id, str) or not job_execution_id.strip():
-        raise OpusInvalidArgumentError(f"job_execution_id must be a non-empty string, got {job_execution_id!r}")
-    return {"job_execution_id": job_execution_id}
+    return {"job_execution_id": checked_path_parameter("job_execution_id", job_execution_id)}
 
 
 def status_from(body: Mapping[str, Any], path: str) -> str:

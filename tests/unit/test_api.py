@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -10,6 +12,8 @@ import pytest
 
 from airflow_provider_opus.api import (
     EXECUTE_JOB,
+    GET_JOB_STATUS,
+    GET_WORKFLOW,
     error_for_status,
     job_execution_id_from,
     job_results_from,
@@ -21,6 +25,7 @@ from airflow_provider_opus.compat import AirflowFailException
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
     OpusBadRequestError,
+    OpusInvalidArgumentError,
     OpusNotFoundError,
     OpusRateLimitError,
     OpusResponseError,
@@ -33,8 +38,59 @@ pytestmark = pytest.mark.usefixtures("opus_connection")
 
 
 def test_job_id_is_quoted_into_the_path(requests_mock):
-    requests_mock.get(f"{BASE}/job/a%2Fb%20c/status", json={"status": "COMPLETED"})
-    assert hook().get_job_status("a/b c") == "COMPLETED"
+    requests_mock.get(f"{BASE}/job/a%20b%3Fc%25/status", json={"status": "COMPLETED"})
+    assert hook().get_job_status("a b?c%") == "COMPLETED"
+
+
+BAD_IDS = [
+    ("..", "holds '/' or '..'"),
+    (".", "holds '/' or '..'"),
+    ("../../workflow/x", "holds '/' or '..'"),
+    ("a/b", "holds '/' or '..'"),
+    ("job\r\nX-Injected: 1", "holds a control character"),
+    ("", "must be a non-empty string, got ''"),
+    (" ", "must be a non-empty string, got ' '"),
+    (None, "must be a non-empty string, got NoneType None"),
+    (42, "must be a non-empty string, got int 42"),
+]
+
+
+@pytest.mark.parametrize(("job_id", "message"), BAD_IDS)
+def test_a_job_id_that_is_not_one_path_segment_is_refused_by_both_hooks_before_any_call(requests_mock, job_id, message):
+    # A job id ".." reached Opus as GET /status: quoting leaves ".." as it is, and the path was resolved.
+    from airflow_provider_opus.hooks.opus import OpusAsyncHook
+
+    for call in (hook().get_job_status, hook().get_job_results, hook().get_job_audit_log):
+        with pytest.raises(OpusInvalidArgumentError, match="job_execution_id") as info:
+            call(job_id)
+        assert message in str(info.value)
+    with pytest.raises(OpusInvalidArgumentError, match="job_execution_id") as info:
+        hook().execute_job(job_id, {})
+    assert message in str(info.value)
+
+    async def read_async() -> None:
+        async with OpusAsyncHook() as async_hook:
+            for call in (async_hook.get_job_status, async_hook.get_job_results, async_hook.get_job_audit_log):
+                with pytest.raises(OpusInvalidArgumentError, match=f"job_execution_id.*{re.escape(message)}"):
+                    await call(job_id)
+
+    asyncio.run(read_async())
+    assert requests_mock.request_history == []
+
+
+@pytest.mark.parametrize(("workflow_id", "message"), [("..", "holds '/' or '..'"), ("a/../b", "holds '/' or '..'")])
+def test_a_workflow_id_that_is_not_one_path_segment_is_refused(requests_mock, workflow_id, message):
+    with pytest.raises(OpusInvalidArgumentError, match=f"workflow_id '{re.escape(workflow_id)}' cannot be an id"):
+        hook().get_workflow(workflow_id)
+    assert requests_mock.request_history == []
+
+
+def test_every_path_parameter_is_checked():
+    assert GET_JOB_STATUS.path(job_execution_id="J 1") == "/job/J%201/status"
+    with pytest.raises(OpusInvalidArgumentError, match=r"job_execution_id must be a non-empty string, got int 7"):
+        GET_JOB_STATUS.path(job_execution_id=7)  # type: ignore[arg-type]
+    with pytest.raises(OpusInvalidArgumentError, match=r"workflow_id '\.\.' cannot be an id"):
+        GET_WORKFLOW.path(workflow_id="..")
 
 
 # -- errors --------------------------------------------------------------------------------------
