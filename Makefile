@@ -67,8 +67,10 @@ KEEP ?= $(OPUS_DEMO_KEEP)
 DEMO_STAMP := $(if $(AIRFLOW_VERSION),$(AIRFLOW_STAMP),$(STAMP))
 DEMO_BIN := $(if $(AIRFLOW_VERSION),$(AIRFLOW_BIN),$(BIN))
 
+# `exec`: make's child is the demo itself, so a Ctrl+C that the demo handles (KEEP mode ends that way)
+# is not reported by make as an interrupted shell.
 demo: $(DEMO_STAMP)
-	OPUS_DEMO_KEEP='$(KEEP)' $(DEMO_BIN)/python -m scripts.demo
+	OPUS_DEMO_KEEP='$(KEEP)' exec $(DEMO_BIN)/python -m scripts.demo
 
 # Stops processes that a killed demo left behind (it also does so itself on its next start).
 demo-stop: $(STAMP)

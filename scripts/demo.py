@@ -19,7 +19,12 @@ Environment (all optional):
 - ``OPUS_DEMO_DIR``: the state folder instead of ``.demo``; ``OPUS_DEMO_TIMEOUT``: seconds to
   wait for the run (default 180 with the emulator, 900 with Opus).
 
-Exit code: 0 when the run succeeded, 1 when it failed, 2 for a bad setting, 130 on Ctrl+C.
+Exit code: 0 when the run succeeded, 1 when it failed, 2 for a bad setting, 130 on Ctrl+C while it
+runs. In KEEP mode Ctrl+C is how it stops: after the run it ends with the run's code.
+
+On Airflow 3.1 and 3.2 the UI link it prints goes through ``/opus-demo/sign-in``
+(``scripts/demo_sign_in.py``, a plugin of the demo's Airflow): their sign-in opens Home instead
+of the page first asked for (apache/airflow#67483, fixed in 3.3).
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlencode
+
+from airflow import __version__ as AIRFLOW_VERSION
+from packaging.version import Version
 
 from tests.support.deployment import AirflowDeployment, files_containing
 from tests.support.emulator_process import EmulatorProcess
@@ -46,6 +55,8 @@ DAG_ID = "opus_document_review"
 EMULATOR_JOB_SECONDS = 8.0  # long enough to watch the sensor wait in the triggerer
 GRACE_SECONDS = 8.0
 _TRUE = ("1", "true", "yes", "on")
+#: Airflow before 3.3 signs a first visitor in and opens Home, not the page asked for (apache/airflow#67483).
+SIGN_IN_DROPS_THE_PAGE = Version(AIRFLOW_VERSION) < Version("3.3")
 
 
 class Stop(Exception):
@@ -102,6 +113,11 @@ class Demo:
 
     def start(self) -> AirflowDeployment:
         env = {"OPUS_POLL_INTERVAL": self.poll_interval}
+        if SIGN_IN_DROPS_THE_PAGE:  # a link that signs in and opens the run page (scripts/demo_sign_in.py)
+            plugins = self.root / "plugins"
+            plugins.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(REPO / "scripts" / "demo_sign_in.py", plugins / "opus_demo_sign_in.py")
+            env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(plugins)
         if self.real_opus:
             connection: dict[str, str] = {"conn_type": "opus", "password": self.service_key}
             if os.environ.get("OPUS_API_URL"):
@@ -191,7 +207,10 @@ class Demo:
         self.say(f"  Task logs: {airflow.task_log_dir}")
 
     def show_ui(self, airflow: AirflowDeployment, run_id: str) -> None:
-        self.say(f"Airflow UI: {airflow.url}/dags/{DAG_ID}/runs/{run_id}")
+        self.say(f"Airflow UI: {ui_link(airflow.url, f'/dags/{DAG_ID}/runs/{run_id}')}")
+        if SIGN_IN_DROPS_THE_PAGE:
+            self.say(f"  (Airflow {AIRFLOW_VERSION} opens Home on a first visit to any other page, such as")
+            self.say(f"  {airflow.url}/connections: this link signs you in first. Open it again after that.)")
         self.say("  No login needed: SIMPLE_AUTH_MANAGER_ALL_ADMINS=True makes every visitor an admin,")
         self.say("  and the api-server listens on 127.0.0.1 only.")
         if not self.keep:
@@ -228,6 +247,18 @@ class Demo:
             else:
                 self.step(f"Checked: the service key appears in none of the {len(logs)} log files.")
         return not left
+
+
+def ui_link(base_url: str, path: str) -> str:
+    """
+    Return the URL that opens ``path`` of the Airflow UI on the first visit.
+
+    Airflow 3.3 signs a first visitor in and opens the page asked for; 3.1 and 3.2 open Home
+    instead, so there the link goes through the demo's sign-in plugin with ``next``.
+    """
+    if SIGN_IN_DROPS_THE_PAGE:
+        return f"{base_url}/opus-demo/sign-in?{urlencode({'next': path})}"
+    return f"{base_url}{path}"
 
 
 def main() -> int:

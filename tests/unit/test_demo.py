@@ -1,11 +1,13 @@
-"""scripts/demo.py (`make demo`): how it ends. Ctrl+C is how KEEP mode stops, so it is no error there."""
+"""scripts/demo.py (`make demo`): how it ends (Ctrl+C stops KEEP mode), the UI link it prints, its sign-in plugin."""
 
 from __future__ import annotations
 
 import signal
 
 import pytest
+from packaging.version import Version
 
+from airflow_provider_opus.compat import AIRFLOW_VERSION
 from scripts import demo
 
 
@@ -35,3 +37,46 @@ def test_ctrl_c_in_keep_mode_ends_with_the_runs_outcome(quiet_demo, capsys, kept
 def test_ctrl_c_before_the_run_ended_is_an_interruption(quiet_demo, capsys):
     assert demo.main() == 130
     assert "Interrupted." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("drops_the_page", [True, False])
+def test_the_printed_ui_link_opens_the_run_on_the_first_visit(monkeypatch, drops_the_page):
+    # Airflow 3.1 and 3.2 sign a first visitor in and open Home (apache/airflow#67483): the link goes
+    # through the demo's sign-in plugin, which opens the page it is given.
+    monkeypatch.setattr(demo, "SIGN_IN_DROPS_THE_PAGE", drops_the_page)
+    link = demo.ui_link("http://127.0.0.1:8080", "/dags/d/runs/manual__2026-01-01T00:00:00+00:00")
+    if drops_the_page:
+        assert link == (
+            "http://127.0.0.1:8080/opus-demo/sign-in?next=%2Fdags%2Fd%2Fruns%2Fmanual__2026-01-01T00%3A00%3A00%2B00%3A00"
+        )
+    else:
+        assert link == "http://127.0.0.1:8080/dags/d/runs/manual__2026-01-01T00:00:00+00:00"
+    assert demo.SIGN_IN_DROPS_THE_PAGE is drops_the_page
+
+
+def test_only_airflow_before_3_3_gets_the_sign_in_link():
+    assert (Version(AIRFLOW_VERSION) < Version("3.3")) == demo.SIGN_IN_DROPS_THE_PAGE
+
+
+@pytest.mark.parametrize(
+    ("next_page", "opened"),
+    [
+        ("/dags/d/runs/manual__2026-01-01T00:00:00+00:00", "/dags/d/runs/manual__2026-01-01T00:00:00+00:00"),
+        ("/connections", "/connections"),
+        ("https://elsewhere.example/", "/"),
+        ("//elsewhere.example/", "/"),
+    ],
+)
+def test_the_sign_in_plugin_sets_the_token_and_opens_only_a_page_of_this_server(monkeypatch, next_page, opened):
+    from airflow.api_fastapi.auth.managers.simple.services.login import SimpleAuthManagerLogin
+    from fastapi.testclient import TestClient
+
+    from scripts import demo_sign_in
+
+    monkeypatch.setattr(SimpleAuthManagerLogin, "create_token_all_admins", staticmethod(lambda: "the-token"))
+    client = TestClient(demo_sign_in.app, base_url="http://127.0.0.1:8080")
+    response = client.get("/sign-in", params={"next": next_page}, follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == opened
+    assert response.cookies["_token"] == "the-token"
+    assert demo_sign_in.OpusDemoSignIn.fastapi_apps[0]["url_prefix"] == "/opus-demo"
