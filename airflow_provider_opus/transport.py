@@ -1,38 +1,31 @@
-"""The wire under both hooks: what a failed request means, how long and large an answer may be, proxy and TLS.
+"""The wire under both hooks: what a failed request means, how large an answer may be, proxy and TLS.
 
-A request that fails before a response arrives raises a library's own exception; both hooks
-turn it into one :class:`~airflow_provider_opus.exceptions.OpusTransportError` by the table
-below, which says what happened and whether the server can have seen the request (what the
-retry policy needs to know before it sends a billed call again).
+A request that fails before a response arrives raises a library's own exception;
+:func:`transport_error` turns it into an :class:`~airflow_provider_opus.exceptions.OpusTransportError`
+that says what happened and whether the server can have seen the request (what the retry policy
+needs to know before it sends a billed call again).
 
-Both hooks bound each call the same way: the connection's ``timeout`` is a deadline for the
-whole exchange (connect, send, headers and body), not for each socket read, so a server that
-drips bytes cannot hold a task or a trigger for longer; and a response body is read chunk by
-chunk up to :data:`MAX_RESPONSE_BYTES`, so an oversized answer cannot fill the memory.
+A response body is read chunk by chunk into a :class:`ResponseBody`, which keeps at most
+:data:`MAX_RESPONSE_BYTES`, so an oversized answer cannot fill the memory. How long a call may
+take is each hook's: the blocking hook checks its deadline between the reads of that loop, the
+async hook's session has ``aiohttp``'s total timeout.
 
 Both hooks take their proxy and CAs from the one rule of the connection settings
 (:meth:`~airflow_provider_opus.connection.OpusConnectionSettings.proxy_for` and
 :attr:`~airflow_provider_opus.connection.OpusConnectionSettings.tls_verify`), put in each
-library's terms here: :func:`requests_network` and :func:`aiohttp_ssl`. The async hooks'
-shared sessions are in :mod:`airflow_provider_opus.async_sessions`.
+library's terms here: :func:`requests_network` and :func:`aiohttp_ssl`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import socket
-import threading
+import asyncio
+import ssl
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opus.connection import verifying_context
 from airflow_provider_opus.exceptions import OpusResponseError, OpusTransportError
 
 if TYPE_CHECKING:
-    import ssl
-
-    import requests
-
     from airflow_provider_opus.connection import OpusConnectionSettings
 
 #: The largest response body read, in bytes. Opus answers with small JSON (a results object with
@@ -44,8 +37,8 @@ READ_CHUNK_BYTES = 64 * 1024
 
 COULD_NOT_CONNECT = ("could not connect", False)
 READ_TIMEOUT = ("read timeout", True)
-#: Stands for the reason :func:`deadline_error` words, with the deadline in it.
-DEADLINE_PASSED = ("deadline", True)
+#: Stands for the reason :func:`response_too_slow` words, with the timeout in it.
+TOO_SLOW = ("too slow", True)
 #: The proxy was unreachable or refused the tunnel (a 407 or 502 to CONNECT): nothing reached Opus.
 PROXY_FAILED = (
     "could not connect through the proxy: check the connection's proxy_url, or HTTPS_PROXY, HTTP_PROXY and "
@@ -59,71 +52,83 @@ TLS_NOT_VERIFIED = (
     False,
 )
 
-#: What a transport failure means, by exception class name, for requests (and the urllib3 error
-#: it wraps) and aiohttp: the reason, and whether the request may have reached the server.
-#: Looked up along the exception's class hierarchy, most specific class first, so aiohttp's
-#: ConnectionTimeoutError (a ServerTimeoutError) means "could not connect". Names rather than
-#: classes: both libraries are imported on first use, and an older aiohttp lacks some classes.
-TRANSPORT_FAILURES: dict[str, tuple[str, bool]] = {
-    # requests
-    "ConnectTimeout": ("connect timeout", False),
-    "ReadTimeout": READ_TIMEOUT,
-    "ProxyError": PROXY_FAILED,  # also urllib3's: it could not reach the proxy, or the tunnel was refused
-    # the ssl module's, as the cause of urllib3's SSLError
-    "SSLCertVerificationError": TLS_NOT_VERIFIED,
-    # urllib3, as the reason of a requests ConnectionError or the error it wraps
-    "NewConnectionError": COULD_NOT_CONNECT,
-    "NameResolutionError": COULD_NOT_CONNECT,
-    "ConnectTimeoutError": COULD_NOT_CONNECT,
-    "ReadTimeoutError": READ_TIMEOUT,
-    # aiohttp
-    "ClientConnectorCertificateError": TLS_NOT_VERIFIED,
-    "ClientProxyConnectionError": PROXY_FAILED,
-    "ClientHttpProxyError": PROXY_FAILED,
-    "ClientConnectorError": COULD_NOT_CONNECT,
-    "ConnectionTimeoutError": COULD_NOT_CONNECT,
-    "ServerTimeoutError": READ_TIMEOUT,
-    # asyncio's, raised by aiohttp when the session's total timeout (the deadline) ran out
-    "TimeoutError": DEADLINE_PASSED,
-}
-
 
 def transport_error(method: str, path: str, exc: BaseException, timeout: float | None = None) -> OpusTransportError:
     """
     Name what happened on the wire, and whether the server can have seen the request.
 
-    Anything the table does not know is a dropped connection after the request was sent:
-    the safe assumption for calls that bill.
+    Anything not known here is a dropped connection after the request was sent: the safe
+    assumption for calls that bill.
 
     :param method: the HTTP method called.
     :param path: the path called (no host, no query string with a signature).
-    :param exc: the exception requests or aiohttp raised.
-    :param timeout: the deadline of the call in seconds, named when it was what ran out.
+    :param exc: the exception requests, urllib3 or aiohttp raised.
+    :param timeout: the call's timeout in seconds, named when it was what ran out.
     """
-    # requests wraps urllib3's error, which may wrap its reason, which may wrap the ssl module's error
-    inner = exc.args[0] if exc.args else None
-    wrapped = getattr(inner, "reason", None)
-    innermost = wrapped.args[0] if isinstance(wrapped, BaseException) and wrapped.args else None
-    for cause in (exc, inner, wrapped, innermost):
-        for cls in type(cause).__mro__ if isinstance(cause, BaseException) else ():
-            if cls.__name__ in TRANSPORT_FAILURES:
-                reason, request_sent = TRANSPORT_FAILURES[cls.__name__]
-                if (reason, request_sent) == DEADLINE_PASSED:
-                    return deadline_error(method, path, timeout)
-                return OpusTransportError(method, path, reason, request_sent=request_sent)
-    return OpusTransportError(method, path, f"connection dropped ({type(exc).__name__})", request_sent=True)
+    import requests
+    from urllib3.exceptions import HTTPError
+
+    requests_failure = isinstance(exc, (requests.RequestException, HTTPError))
+    meaning = _requests_failure(exc) if requests_failure else _aiohttp_failure(exc)
+    if meaning is TOO_SLOW:
+        return response_too_slow(method, path, timeout)
+    if meaning is None:
+        return OpusTransportError(method, path, f"connection dropped ({type(exc).__name__})", request_sent=True)
+    reason, request_sent = meaning
+    return OpusTransportError(method, path, reason, request_sent=request_sent)
 
 
-def deadline_error(method: str, path: str, timeout: float | None) -> OpusTransportError:
+def _requests_failure(exc: BaseException) -> tuple[str, bool] | None:
+    import requests
+    import urllib3.exceptions as urllib3_errors
+
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return PROXY_FAILED
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return ("connect timeout", False)
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return READ_TIMEOUT
+    # requests wraps urllib3's error (a MaxRetryError names its reason), which may wrap the ssl module's.
+    inner = exc.args[0] if isinstance(exc, requests.RequestException) and exc.args else exc
+    cause = getattr(inner, "reason", None) or inner
+    if isinstance(cause, urllib3_errors.SSLError):
+        return TLS_NOT_VERIFIED if cause.args and isinstance(cause.args[0], ssl.SSLCertVerificationError) else None
+    if isinstance(cause, urllib3_errors.ProxyError):
+        return PROXY_FAILED
+    if isinstance(cause, urllib3_errors.ConnectTimeoutError):  # also NewConnectionError, NameResolutionError
+        return COULD_NOT_CONNECT
+    if isinstance(cause, urllib3_errors.ReadTimeoutError):
+        return READ_TIMEOUT
+    return None
+
+
+def _aiohttp_failure(exc: BaseException) -> tuple[str, bool] | None:
+    import aiohttp
+
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return TLS_NOT_VERIFIED
+    if isinstance(exc, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError)):
+        return PROXY_FAILED
+    # aiohttp 3.10+ says a connect timeout with a ServerTimeoutError of its own; 3.9 has no such class.
+    if isinstance(exc, (aiohttp.ClientConnectorError, getattr(aiohttp, "ConnectionTimeoutError", ()))):
+        return COULD_NOT_CONNECT
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return READ_TIMEOUT
+    if isinstance(exc, asyncio.TimeoutError):  # the session's total timeout ran out
+        return TOO_SLOW
+    return None
+
+
+def response_too_slow(method: str, path: str, timeout: float | None) -> OpusTransportError:
     """
-    Say that the answer did not arrive whole within the call's deadline.
+    Say that the answer did not arrive whole within the call's timeout.
 
-    The request was sent (a deadline that runs out while connecting is a connect timeout), so
-    the server may have acted: a call that bills is not sent again.
+    The request was sent (a timeout while connecting is a connect timeout), so the server may
+    have acted: a call that bills is not sent again.
 
     :param method: the HTTP method called.
     :param path: the path called.
-    :param timeout: the deadline in seconds (the connection's ``timeout``).
+    :param timeout: the connection's ``timeout`` in seconds.
     """
     limit = f"{timeout:g} s" if timeout is not None else "its timeout"
     return OpusTransportError(method, path, f"the response took longer than {limit}", request_sent=True)
@@ -184,154 +189,6 @@ class ResponseBody:
                 f"the response was larger than {MAX_RESPONSE_BYTES} bytes, more than any Opus answer",
                 status_code=self._status_code,
             )
-
-
-# -- requests: a deadline for the whole exchange -----------------------------------------------
-
-_watches = threading.local()
-
-
-class DeadlineWatch:
-    """
-    End a blocking ``requests`` call that outlasts its deadline, however slowly the server sends.
-
-    ``requests`` bounds each socket read, not the whole answer: a server that sends a byte now
-    and then holds the call for ever. Within ``with DeadlineWatch(...)``, connections of a session
-    set up by :func:`mount_deadline_adapters` report their socket when they start reading the
-    response (so the request is sent); at the deadline a timer shuts that socket down, the read
-    ends at once, and :attr:`expired` says why.
-
-    :param seconds: the deadline, from entering the ``with`` block.
-    :param from_response: count the deadline from when the response is awaited instead, for an
-        upload whose sending takes as long as the file is large.
-    """
-
-    def __init__(self, seconds: float, *, from_response: bool = False) -> None:
-        self.seconds = seconds
-        self.from_response = from_response
-        #: The deadline passed while the call ran.
-        self.expired = False
-        #: The request was sent whole and the response awaited.
-        self.request_sent = False
-        self._lock = threading.Lock()
-        self._sock: Any = None
-        self._timer: threading.Timer | None = None
-        self._done = False
-
-    def __enter__(self) -> DeadlineWatch:
-        _watches.current = self
-        if not self.from_response:
-            self._start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        _watches.current = None
-        with self._lock:
-            self._done = True
-            if self._timer is not None:
-                self._timer.cancel()
-
-    def response_awaited(self, sock: Any) -> None:
-        """
-        Note that the request is sent and its response is read from ``sock``.
-
-        :param sock: the connection's socket.
-        """
-        with self._lock:
-            self.request_sent = True
-            self._sock = sock
-            if self.expired:
-                self._shut_down()
-        if self.from_response:
-            self._start()
-
-    def _start(self) -> None:
-        if self._timer is None:
-            self._timer = threading.Timer(self.seconds, self._expire)
-            self._timer.daemon = True
-            self._timer.start()
-
-    def _expire(self) -> None:
-        with self._lock:
-            if not self._done:
-                self.expired = True
-                self._shut_down()
-
-    def _shut_down(self) -> None:
-        # Shut down, not close: the reading thread owns the socket and closes it; a shutdown ends
-        # its blocked read at once. An SSL socket's own shutdown() would drop its TLS state under
-        # the reader, so the plain socket's method is called on it (an SSL transport inside a
-        # proxy tunnel keeps its socket in .socket).
-        sock = self._sock if isinstance(self._sock, socket.socket) else getattr(self._sock, "socket", None)
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):  # already closed: nothing left to stop
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-def current_deadline_watch() -> DeadlineWatch | None:
-    """Return the :class:`DeadlineWatch` of the call running on this thread, if any."""
-    return getattr(_watches, "current", None)
-
-
-def mount_deadline_adapters(session: requests.Session) -> None:
-    """
-    Make ``session``'s connections report to the :class:`DeadlineWatch` of the call using them.
-
-    :param session: a session of one of the hooks.
-    """
-    adapter = _deadline_adapter_class()()
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-
-
-@functools.cache
-def _deadline_adapter_class() -> type[requests.adapters.HTTPAdapter]:
-    # Built on first use: requests and urllib3 are imported when a hook first calls, not when a
-    # DAG file imports the provider.
-    from requests.adapters import HTTPAdapter
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-    class ReportsResponse:
-        sock: Any
-
-        def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-            watch = current_deadline_watch()
-            if watch is not None:
-                watch.response_awaited(self.sock)
-            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
-
-    class ReportingHTTPConnection(ReportsResponse, HTTPConnection):
-        pass
-
-    class ReportingHTTPSConnection(ReportsResponse, HTTPSConnection):
-        pass
-
-    class ReportingHTTPConnectionPool(HTTPConnectionPool):
-        ConnectionCls = ReportingHTTPConnection
-
-    class ReportingHTTPSConnectionPool(HTTPSConnectionPool):
-        ConnectionCls = ReportingHTTPSConnection
-
-    standard = {"http": HTTPConnectionPool, "https": HTTPSConnectionPool}
-    reporting = {"http": ReportingHTTPConnectionPool, "https": ReportingHTTPSConnectionPool}
-
-    def report(manager: Any) -> Any:
-        # Only urllib3's own pools are swapped (a SOCKS proxy's are left as they are; there the
-        # per-read timeout still holds).
-        if getattr(manager, "pool_classes_by_scheme", None) == standard:
-            manager.pool_classes_by_scheme = reporting
-        return manager
-
-    class DeadlineAdapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            super().init_poolmanager(*args, **kwargs)
-            report(self.poolmanager)
-
-        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-            return report(super().proxy_manager_for(proxy, **proxy_kwargs))
-
-    return DeadlineAdapter
 
 
 # -- proxy and TLS, from the connection settings, for each library ------------------------------

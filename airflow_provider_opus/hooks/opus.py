@@ -60,11 +60,9 @@ from airflow_provider_opus.polling import check_poll_intervals, check_timeout, n
 from airflow_provider_opus.status import DEFAULT_STATUS_RULES, StatusRules
 from airflow_provider_opus.transport import (
     READ_CHUNK_BYTES,
-    DeadlineWatch,
     ResponseBody,
-    deadline_error,
-    mount_deadline_adapters,
     requests_network,
+    response_too_slow,
     transport_error,
 )
 from airflow_provider_opus.workflows import (
@@ -146,10 +144,15 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
         self, session: requests.Session, method: str, url: str, path: str, *, upload: bool = False, **kwargs: Any
     ) -> tuple[int, bytes, str | None]:
         """
-        Send one request and read its answer whole, within the connection's timeout.
+        Send one request and read its answer whole within the connection's timeout, up to a size limit.
 
-        The timeout is the deadline of the whole call (:class:`~airflow_provider_opus.transport.DeadlineWatch`),
-        counted for an upload from when the file is sent; the body is read up to
+        ``requests`` bounds the connect and each socket read by the timeout; the deadline of the
+        whole call is checked here between the reads of the body, each at most one socket read
+        (``read1``), so a server that drips bytes ends the call at the latest about one timeout past
+        the deadline (the last read may wait that long). For an upload the deadline counts from
+        when the answer starts: sending the file takes as long as it is large. The status line and
+        headers are bounded per read only: a server that drips those is held to each read's timeout,
+        not to the deadline. The body is kept up to
         :data:`~airflow_provider_opus.transport.MAX_RESPONSE_BYTES`.
 
         :param session: the API session or the bare storage session.
@@ -161,32 +164,36 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
         :return: the status, the body and the ``Retry-After`` header.
         """
         import requests
+        from urllib3.exceptions import HTTPError
 
         settings = self.settings
-        with DeadlineWatch(settings.timeout, from_response=upload) as watch:
-            try:
-                with session.request(
-                    method,
-                    url,
-                    timeout=(settings.connect_timeout, settings.timeout),
-                    # A redirect could carry the service key to another host: never follow one.
-                    allow_redirects=False,
-                    stream=True,
-                    **requests_network(settings, url),  # the proxy and the CAs, as the async hook's
-                    **kwargs,
-                ) as response:
-                    body = ResponseBody(method, path, response.status_code, response.headers.get("Content-Length"))
-                    if body.wants_more:
-                        for chunk in response.iter_content(READ_CHUNK_BYTES):
-                            if not body.add(chunk):
-                                break
-            except requests.RequestException as exc:
-                # A read that waited the whole timeout is the deadline too, even when it beat the watch's timer.
-                if watch.request_sent and (watch.expired or isinstance(exc, requests.ReadTimeout)):
-                    raise deadline_error(method, path, settings.timeout) from None
-                raise transport_error(method, path, exc) from None
-        if watch.expired:  # the socket was shut down at the deadline: what was read may be cut short
-            raise deadline_error(method, path, settings.timeout)
+        deadline = time.monotonic() + settings.timeout
+        try:
+            with session.request(
+                method,
+                url,
+                timeout=(settings.connect_timeout, settings.timeout),
+                # A redirect could carry the service key to another host: never follow one.
+                allow_redirects=False,
+                stream=True,
+                **requests_network(settings, url),  # the proxy and the CAs, as the async hook's
+                **kwargs,
+            ) as response:
+                if upload:
+                    deadline = time.monotonic() + settings.timeout
+                body = ResponseBody(method, path, response.status_code, response.headers.get("Content-Length"))
+                while body.wants_more:
+                    if time.monotonic() > deadline:
+                        raise response_too_slow(method, path, settings.timeout)
+                    chunk = response.raw.read1(READ_CHUNK_BYTES, decode_content=True)
+                    if not chunk:
+                        break
+                    body.add(chunk)
+        except (requests.RequestException, HTTPError) as exc:  # urllib3's own errors come from read1
+            error = transport_error(method, path, exc, settings.timeout)
+            if error.request_sent and time.monotonic() > deadline:  # a read that waited out the timeout
+                raise response_too_slow(method, path, settings.timeout) from None
+            raise error from None
         return response.status_code, body.content, response.headers.get("Retry-After")
 
     def _call(
@@ -429,5 +436,4 @@ def _session_without_environment() -> requests.Session:
     # sessions of the async hook never read the environment either (aiohttp's default). Proxies
     # from the environment apply by the connection's rule, given with each request.
     session.trust_env = False
-    mount_deadline_adapters(session)  # the timeout bounds each whole call, not each socket read
     return session

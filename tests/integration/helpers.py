@@ -223,6 +223,13 @@ def http_response(body: bytes, status: str = "200 OK", content_length: bool = Tr
 DRIPPED_ANSWER = http_response(b'{"status": "COMPLETED", "pad": "' + b"x" * 100 + b'"}')
 
 
+def drip_body(send) -> None:
+    """Send DRIPPED_ANSWER's head at once and its body a byte every half second (about 70 s)."""
+    head, _, body = DRIPPED_ANSWER.partition(b"\r\n\r\n")
+    if send(head + b"\r\n\r\n"):
+        send(body, interval=0.5)
+
+
 def in_dag(tmp_path, **dag_kwargs) -> DAG:
     """A DAG whose templates are looked up in ``tmp_path``, for tasks rendered with :func:`render_task`."""
     return DAG("opus_dag", schedule=None, template_searchpath=str(tmp_path), **dag_kwargs)

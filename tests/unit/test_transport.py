@@ -69,6 +69,9 @@ def test_a_read_timeout_while_the_body_arrives_is_named_as_such():
     # requests raises it from iter_content as a ConnectionError wrapping urllib3's error itself.
     error = transport_error("GET", "/p", requests.exceptions.ConnectionError(ReadTimeoutError(None, "/p", "timed out")))
     assert (error.reason, error.request_sent) == ("read timeout", True)
+    # The blocking hook reads the body with urllib3's read1, which raises urllib3's own errors.
+    error = transport_error("GET", "/p", ReadTimeoutError(None, "/p", "timed out"))
+    assert (error.reason, error.request_sent) == ("read timeout", True)
 
 
 # -- ResponseBody: at most MAX_RESPONSE_BYTES of any answer ------------------------------------
