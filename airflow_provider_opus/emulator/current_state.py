@@ -16,31 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opus.emulator.audit import node_audit
 from airflow_provider_opus.emulator.errors import NotFound
-from airflow_provider_opus.emulator.jobs import Job, Upload, is_completed, iso
-from airflow_provider_opus.emulator.output_files import output_file_path
-from airflow_provider_opus.emulator.workflows import output_schema
+from airflow_provider_opus.emulator.jobs import Job, is_completed, iso
+from airflow_provider_opus.emulator.results import current_outputs
+from airflow_provider_opus.emulator.state_base import StateBase
 
 if TYPE_CHECKING:
-    import threading
-
     from airflow_provider_opus.emulator.workflows import Workflow
 
 #: How many received callbacks and callback delivery attempts are kept (the oldest are dropped).
 CALLBACK_LOG_LIMIT = 10_000
-SUMMARY = "Job executed successfully."
-_FILE_OUTPUT = ("generated_report", "Generated Report")
 
 
-class CurrentGeneration:
+class CurrentGeneration(StateBase):
     """The current generation's part of the emulator state (see the module's docstring)."""
-
-    # Set by EmulatorState.
-    api: str
-    storage_url: str
-    workflows: dict[str, Workflow]
-    _lock: threading.Lock
-    _jobs: dict[str, Job]
-    _uploads: dict[str, Upload]
 
     def _init_current(self) -> None:
         """Start with no callbacks received, sent or due."""
@@ -54,12 +42,6 @@ class CurrentGeneration:
         self._callbacks.clear()
         self._callback_deliveries.clear()
         self._pending_callbacks.clear()
-
-    def _workflow(self, workflow_id: str) -> Workflow:
-        raise NotImplementedError  # EmulatorState's
-
-    def _job(self, job_id: str) -> Job:
-        raise NotImplementedError  # EmulatorState's
 
     # Workflows --------------------------------------------------------------------------------------
 
@@ -114,41 +96,13 @@ class CurrentGeneration:
         """
         with self._lock:
             job = self._job(job_id)
-            outputs = self._current_outputs(job) if job.has_results(time.time()) else {}
+            outputs = current_outputs(job, self.storage_url) if job.has_results(time.time()) else {}
         return {"jobResultsPayloadSchema": outputs}
 
     def job_node_audit(self, job_id: str) -> dict[str, Any]:
         """Return the current generation's node-level audit of a job; raise ``NotFound`` for an unknown job."""
         with self._lock:
             return node_audit(self._job(job_id), time.time())
-
-    def _current_outputs(self, job: Job) -> dict[str, Any]:
-        """
-        Build a completed job's outputs: the summary, one ``file`` output per output file, the results data.
-
-        Display names and types come from the workflow's jobResultsPayloadSchema where it names the output.
-        Call with the lock held.
-        """
-        workflow = job.workflow
-        described = {**output_schema(workflow.results_data), **workflow.outputs}
-        outputs: dict[str, Any] = {"summary": {"value": SUMMARY, "type": "str", "displayName": "Summary"}}
-        name, label = _FILE_OUTPUT
-        for index in range(1, workflow.output_files + 1):
-            suffix = "" if index == 1 else f"_{index}"
-            outputs[f"{name}{suffix}"] = {
-                "value": f"{self.storage_url}{output_file_path(job.job_id, index)}",
-                "type": "file",
-                "displayName": label if index == 1 else f"{label} {index}",
-            }
-        values = {**workflow.results_data, "inputs_received": len(job.instance)}
-        for key, value in values.items():
-            entry = described.get(key, {})
-            outputs[key] = {
-                "value": copy.deepcopy(value),
-                "type": entry.get("type", "object"),
-                "displayName": entry.get("display_name", key),
-            }
-        return outputs
 
     # Callbacks --------------------------------------------------------------------------------------
 
@@ -172,7 +126,7 @@ class CurrentGeneration:
                 job.callback_taken = True
                 body: dict[str, Any] = {"jobExecutionId": job_id, "status": status}
                 if is_completed(status):
-                    body["jobResultsPayloadSchema"] = self._current_outputs(job)
+                    body["jobResultsPayloadSchema"] = current_outputs(job, self.storage_url)
                 due.append((job_id, job.callback_url, body))
         return due
 

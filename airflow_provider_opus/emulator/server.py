@@ -1,20 +1,12 @@
-"""In-process runner: two uvicorn servers (API and storage) on one event loop in a background thread."""
+"""The in-process emulator, :class:`OpusEmulator`: its settings, connection helpers and test helpers."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import threading
-import time
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
-
-from airflow_provider_opus.emulator.app import create_api_app, create_storage_app
-from airflow_provider_opus.emulator.callbacks import run_callbacks
 from airflow_provider_opus.emulator.generations import CURRENT, DEFAULT_API
+from airflow_provider_opus.emulator.listeners import Listeners
 from airflow_provider_opus.emulator.middleware import ADMIN_PREFIX
 from airflow_provider_opus.emulator.output_files import expected_output_file
 from airflow_provider_opus.emulator.state import EmulatorState
@@ -22,17 +14,11 @@ from airflow_provider_opus.emulator.workflows import WorkflowSource, load_workfl
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from types import TracebackType
-
-    from starlette.types import ASGIApp, Scope
 
 DEFAULT_SERVICE_KEY = "emulator-service-key"
-_START_TIMEOUT = 10.0
-# How long stop() lets in-flight requests (an injected delay, say) finish before cancelling them.
-_SHUTDOWN_GRACE = 3
 
 
-class OpusEmulator:
+class OpusEmulator(Listeners):
     """
     A local Opus API, with the storage its presigned upload URLs and output files point to, for tests and demos.
 
@@ -88,7 +74,7 @@ class OpusEmulator:
     ) -> None:
         if (ssl_certfile is None) != (ssl_keyfile is None):
             raise ValueError("give both ssl_certfile and ssl_keyfile to serve HTTPS, or neither")
-        self.state = EmulatorState(
+        state = EmulatorState(
             load_workflows(workflows),
             service_key,
             job_duration=job_duration,
@@ -97,99 +83,8 @@ class OpusEmulator:
             files_redirect_to=files_redirect_to,
             api=api,
         )
-        self._host = host
-        self._tls = (ssl_certfile, ssl_keyfile) if ssl_certfile and ssl_keyfile else None
-        self._ports = (port, storage_port)
-        self._thread: threading.Thread | None = None
-        self._servers: list[uvicorn.Server] = []
-        self._sockets: list[socket.socket] = []
-        self._urls: tuple[str, str] | None = None
-        self._error: BaseException | None = None
-
-    # Lifecycle ----------------------------------------------------------------------------------------
-
-    def start(self) -> OpusEmulator:
-        """
-        Bind both listeners and serve them in a background thread.
-
-        :return: self, once both listeners accept connections.
-        :raises RuntimeError: if already running or the servers fail to start.
-        :raises OSError: if a port cannot be bound.
-        """
-        if self._thread is not None:
-            raise RuntimeError("OpusEmulator is already running")
-        # Binding here, not in uvicorn, makes the ports known (and bind errors raised) before start returns.
-        self._sockets = []
-        try:
-            for port in self._ports:
-                self._sockets.append(_bind(self._host, port))
-        except OSError:
-            for sock in self._sockets:
-                sock.close()
-            raise
-        scheme = "https" if self._tls else "http"
-        api_url, storage_url = (_url(self._host, sock, scheme) for sock in self._sockets)
-        self.state.storage_url = storage_url
-        apps: list[ASGIApp] = [
-            create_api_app(self.state, close_connection=self._close_connection),
-            create_storage_app(self.state, close_connection=self._close_connection),
-        ]
-        self._servers = [uvicorn.Server(_config(app, self._tls)) for app in apps]
-        self._error = None
-        self._thread = threading.Thread(target=self._run, name="opus-emulator", daemon=True)
-        self._thread.start()
-
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not all(server.started for server in self._servers):
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                error = self._error
-                self.stop()
-                raise RuntimeError(f"Opus emulator failed to start: {error!r}") from error
-            time.sleep(0.005)
-        self._urls = (api_url, storage_url)
-        return self
-
-    def stop(self) -> None:
-        """Shut both listeners down and wait for the thread to end. Does nothing if not running."""
-        thread = self._thread
-        if thread is None:
-            return
-        for server in self._servers:
-            server.should_exit = True
-        thread.join(_SHUTDOWN_GRACE + 5)
-        if thread.is_alive():
-            for server in self._servers:
-                server.force_exit = True
-            thread.join(5)
-        for sock in self._sockets:
-            sock.close()
-        self._thread, self._servers, self._sockets, self._urls = None, [], [], None
-
-    def __enter__(self) -> OpusEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        """Whether the emulator is serving."""
-        return self._urls is not None
-
-    @property
-    def url(self) -> str:
-        """API base URL, e.g. ``http://127.0.0.1:8765`` (``https://`` when serving TLS)."""
-        return self._running_urls()[0]
-
-    @property
-    def storage_url(self) -> str:
-        """Base URL of the storage listener that presigned upload URLs and output files point to."""
-        return self._running_urls()[1]
+        tls = (ssl_certfile, ssl_keyfile) if ssl_certfile and ssl_keyfile else None
+        super().__init__(state, host, (port, storage_port), tls)
 
     @property
     def service_key(self) -> str:
@@ -416,71 +311,3 @@ class OpusEmulator:
         Output file serving goes back to the constructor's settings; workflows, timing and the API generation are kept.
         """
         self.state.reset()
-
-    # Internals ----------------------------------------------------------------------------------------
-
-    def _running_urls(self) -> tuple[str, str]:
-        if self._urls is None:
-            raise RuntimeError("OpusEmulator is not running; call start() first")
-        return self._urls
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # SystemExit included: uvicorn exits that way on startup failure.
-            self._error = exc
-
-    async def _serve(self) -> None:
-        stop = asyncio.Event()
-        callbacks = asyncio.create_task(run_callbacks(self.state, stop))
-        try:
-            await asyncio.gather(
-                *(server.serve(sockets=[sock]) for server, sock in zip(self._servers, self._sockets, strict=True))
-            )
-        finally:
-            stop.set()
-            await callbacks
-
-    def _close_connection(self, scope: Scope) -> None:
-        peer = (scope.get("client"), scope.get("server"))
-        for server in self._servers:
-            for protocol in list(server.server_state.connections):
-                # H11Protocol because _config() asks for it; other protocols keep their peers elsewhere.
-                if isinstance(protocol, H11Protocol) and (protocol.client, protocol.server) == peer:
-                    protocol.transport.close()
-
-
-def _config(app: ASGIApp, tls: tuple[str, str] | None = None) -> uvicorn.Config:
-    certfile, keyfile = tls or (None, None)
-    return uvicorn.Config(
-        app,
-        ssl_certfile=certfile,
-        ssl_keyfile=keyfile,
-        http="h11",
-        ws="none",
-        lifespan="off",
-        log_config=None,  # leave the host process's logging configuration alone
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=_SHUTDOWN_GRACE,
-    )
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets that say so, and without it
-    # every response waits ~40 ms on Nagle and delayed ACKs.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        # Lets a restarted CLI emulator reuse its fixed port while old connections sit in TIME_WAIT.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def _url(host: str, sock: socket.socket, scheme: str = "http") -> str:
-    port = sock.getsockname()[1]
-    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"

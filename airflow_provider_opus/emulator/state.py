@@ -9,39 +9,30 @@ thousands of jobs cheap.
 
 from __future__ import annotations
 
-import copy
 import random
 import secrets
 import threading
 import time
 import uuid
-from collections import deque
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from airflow_provider_opus.emulator.current_state import SUMMARY, CurrentGeneration
+from airflow_provider_opus.emulator.current_state import CurrentGeneration
 from airflow_provider_opus.emulator.errors import BadRequest, Conflict, Forbidden, NotFound
-from airflow_provider_opus.emulator.faults import Fault, check_endpoint, parse_faults
 from airflow_provider_opus.emulator.generations import ACCESS_SCOPES, DEFAULT_API, FILE_EXTENSIONS, check_api
 from airflow_provider_opus.emulator.graph import check_graph_instance, file_urls
 from airflow_provider_opus.emulator.jobs import FAILED, INPUT_FAILURE_SECONDS, Job, Upload
-from airflow_provider_opus.emulator.output_files import output_file_path
-from airflow_provider_opus.emulator.workflows import (
-    FILE_INPUT_TYPES,
-    RESULTS_SHAPES,
-    Workflow,
-    check_status_sequence,
-    output_schema,
-)
+from airflow_provider_opus.emulator.results import legacy_results
+from airflow_provider_opus.emulator.steering import Steering, check_results_shape, file_serving_settings
+from airflow_provider_opus.emulator.traffic import RequestLog
+from airflow_provider_opus.emulator.workflows import FILE_INPUT_TYPES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
+
+    from airflow_provider_opus.emulator.workflows import Workflow
 
 
-REQUEST_LOG_LIMIT = 100_000
-
-
-class EmulatorState(CurrentGeneration):
+class EmulatorState(CurrentGeneration, Steering, RequestLog):
     """
     Everything the emulator remembers, guarded by one lock.
 
@@ -74,9 +65,9 @@ class EmulatorState(CurrentGeneration):
         self.api = check_api(api)
         self.workflows = dict(workflows)
         self.service_key = service_key
-        self.results_shape_default = _check_results_shape(results_shape, "results_shape")
+        self.results_shape_default = check_results_shape(results_shape, "results_shape")
         # What reset() goes back to; configure_file_serving() changes the settings until then.
-        self._file_serving_default = _file_serving(files_require_key, files_redirect_to)
+        self._file_serving_default = file_serving_settings(files_require_key, files_redirect_to)
         self._file_serving = dict(self._file_serving_default)
         # Set by the server once the storage listener is bound; upload URLs point there.
         self.storage_url = "http://127.0.0.1"
@@ -89,14 +80,10 @@ class EmulatorState(CurrentGeneration):
         self._jobs: dict[str, Job] = {}
         self._uploads: dict[str, Upload] = {}
         self._uploads_by_file_url: dict[str, Upload] = {}
-        self._log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
-        self._faults: dict[str, deque[Fault]] = {}
-        # Run-time status sequences by workflowId; they take precedence over the workflows file's.
         self._status_sequences: dict[str, tuple[str, ...]] = {}
-        # Run-time pacing of those sequences by status checks instead of time, by workflowId.
         self._checks_per_status: dict[str, int] = {}
-        # Run-time results shapes by workflowId, likewise.
         self._results_shapes: dict[str, str] = {}
+        self._init_traffic()
         self._init_current()
 
     # Workflows and jobs (the Opus API) --------------------------------------------------------------
@@ -218,35 +205,7 @@ class EmulatorState(CurrentGeneration):
         """
         with self._lock:
             job = self._job(job_id)
-            now = time.time()
-            status = job.status(now)
-            workflow = job.workflow
-            shape = self._results_shape(workflow)
-            completed = job.has_results(now)
-            inputs_received = len(job.instance)
-            files = [f"{self.storage_url}{output_file_path(job_id, n)}" for n in range(1, workflow.output_files + 1)]
-        body: dict[str, Any] = {"jobExecutionId": job_id, "status": status}
-        if shape == "schema":
-            outputs: dict[str, Any] = {}
-            if completed:
-                # Described by the workflow's jobResultsPayloadSchema where it names the output.
-                derived = output_schema(workflow.results_data)
-                values = {
-                    "summary": SUMMARY,
-                    "outputFiles": files,
-                    **workflow.results_data,
-                    "inputs_received": inputs_received,
-                }
-                for name, value in values.items():
-                    outputs[name] = {**derived[name], **workflow.outputs.get(name, {}), "value": copy.deepcopy(value)}
-            body["jobResultsPayloadSchema"] = outputs
-            return body
-        results: dict[str, Any] = {}
-        if completed:
-            data = {**copy.deepcopy(workflow.results_data), "inputs_received": inputs_received}
-            results = {"summary": SUMMARY, "outputFiles": files, "data": data}
-        body["results"] = results
-        return body
+            return legacy_results(job, self._results_shape(job.workflow), self.storage_url, time.time())
 
     def output_file_size(self, job_id: str, index: int) -> int:
         """
@@ -336,87 +295,6 @@ class EmulatorState(CurrentGeneration):
             upload.size, upload.sha256, upload.content_type = size, sha256, content_type
             upload.had_service_key, upload.had_authorization = had_service_key, had_authorization
 
-    # Request log and faults ---------------------------------------------------------------------------
-
-    def log_request(
-        self,
-        listener: str,
-        endpoint: str | None,
-        method: str,
-        path: str,
-        had_service_key: bool,
-        client_port: int | None = None,
-    ) -> dict[str, Any]:
-        """
-        Append a request to the log before it is handled.
-
-        :param client_port: the client's TCP port: requests that share one came over one connection.
-        :return: the entry, to pass to :meth:`update_request` once the response starts.
-        """
-        entry = {
-            "listener": listener,
-            "endpoint": endpoint,
-            "method": method,
-            "path": path,
-            "client_port": client_port,
-            "status": None,
-            "had_service_key": had_service_key,
-            "time": time.time(),
-            "fault": None,
-        }
-        with self._lock:
-            self._log.append(entry)
-        return entry
-
-    def update_request(self, entry: dict[str, Any], **changes: Any) -> None:
-        """Fill in what became known while handling a logged request (``status``, ``fault``)."""
-        with self._lock:
-            entry.update(changes)
-
-    def requests(self, endpoint: str | None = None) -> list[dict[str, Any]]:
-        """
-        Return the logged requests.
-
-        :param endpoint: only requests to this endpoint name; None for all.
-        :return: copies of the logged requests, oldest first.
-        """
-        with self._lock:
-            return [dict(entry) for entry in self._log if endpoint is None or entry["endpoint"] == endpoint]
-
-    def inject(self, endpoint: str, faults: Iterable[Mapping[str, Any]]) -> int:
-        """
-        Queue faults for an endpoint; each matching request consumes the next one.
-
-        :return: the number of faults now queued for the endpoint.
-        :raises BadRequest: for an unknown endpoint or an invalid fault (nothing is queued then).
-        """
-        check_endpoint(endpoint)
-        parsed = [fault for spec in faults for fault in parse_faults(spec)]
-        with self._lock:
-            queue = self._faults.setdefault(endpoint, deque())
-            queue.extend(parsed)
-            return len(queue)
-
-    def take_fault(self, endpoint: str | None) -> Fault | None:
-        """Pop the next fault queued for ``endpoint``, if any."""
-        with self._lock:
-            queue = self._faults.get(endpoint) if endpoint else None
-            return queue.popleft() if queue else None
-
-    def clear_faults(self, endpoint: str | None = None) -> None:
-        """
-        Drop the queued faults of one endpoint, or of all when ``endpoint`` is None.
-
-        :raises BadRequest: for an unknown endpoint.
-        """
-        if endpoint is not None:
-            check_endpoint(endpoint)
-        with self._lock:
-            if endpoint is None:
-                self._faults.clear()
-            else:
-                self._faults.pop(endpoint, None)
-
     # Admin --------------------------------------------------------------------------------------------
 
     def jobs(self) -> list[dict[str, Any]]:
@@ -429,121 +307,6 @@ class EmulatorState(CurrentGeneration):
         """:return: a summary of every issued upload URL and what was PUT to it."""
         with self._lock:
             return [upload.summary() for upload in self._uploads.values()]
-
-    def set_job_status(self, job_id: str, status: str) -> None:
-        """
-        Force the status a job reports from now on, whatever its timing.
-
-        :raises NotFound: for an unknown job.
-        :raises BadRequest: for an empty status.
-        """
-        if not isinstance(status, str) or not status:
-            raise BadRequest("status must be a non-empty string")
-        with self._lock:
-            self._job(job_id).override = (status, time.time())
-
-    def set_status_sequence(
-        self,
-        workflow_id: str,
-        statuses: list[str] | tuple[str, ...] | None,
-        checks_per_status: int | None = None,
-    ) -> list[str] | None:
-        """
-        Script the statuses that a workflow's jobs executed from now on report; None clears the script.
-
-        :param statuses: the statuses in order, the last one final; None to clear the run-time sequence, so
-            the workflows file's ``status_sequence`` (if any) applies again.
-        :param checks_per_status: pace the sequence by status checks instead of time: each non-final status
-            is reported for this many checks (of any client), then the next; None paces it by the job's duration.
-        :return: the sequence that jobs executed from now on will report, or None for the default course.
-        :raises NotFound: for an unknown workflow.
-        :raises BadRequest: unless ``statuses`` is None or a non-empty list of non-empty strings.
-        """
-        workflow = self._workflow(workflow_id)
-        if statuses is not None:
-            try:
-                statuses = check_status_sequence(statuses, "statuses")
-            except ValueError as exc:
-                raise BadRequest(str(exc)) from None
-        if checks_per_status is not None and (
-            not isinstance(checks_per_status, int) or isinstance(checks_per_status, bool) or checks_per_status < 1
-        ):
-            raise BadRequest(f"checks_per_status must be a positive int or null, got {checks_per_status!r}")
-        with self._lock:
-            self._checks_per_status.pop(workflow_id, None)
-            if statuses is None:
-                self._status_sequences.pop(workflow_id, None)
-            else:
-                self._status_sequences[workflow_id] = tuple(statuses)
-                if checks_per_status is not None:
-                    self._checks_per_status[workflow_id] = checks_per_status
-            sequence = self._status_sequence(workflow)
-        return None if sequence is None else list(sequence)
-
-    def status_sequence(self, workflow_id: str) -> list[str] | None:
-        """
-        Return the statuses that a workflow's jobs executed from now on will report.
-
-        :return: the run-time sequence, else the workflows file's, else None (the default course).
-        :raises NotFound: for an unknown workflow.
-        """
-        workflow = self._workflow(workflow_id)
-        with self._lock:
-            sequence = self._status_sequence(workflow)
-        return None if sequence is None else list(sequence)
-
-    def set_results_shape(self, workflow_id: str, shape: str | None) -> str:
-        """
-        Set the shape of a workflow's ``GET /job/{id}/results`` answers from now on; None clears it.
-
-        :param shape: one of :data:`~airflow_provider_opus.emulator.workflows.RESULTS_SHAPES`; None to
-            clear the run-time shape, so the workflows file's ``results_shape`` (else the emulator-wide
-            one) applies again.
-        :return: the shape now in force for the workflow.
-        :raises NotFound: for an unknown workflow.
-        :raises BadRequest: for an unknown shape.
-        """
-        workflow = self._workflow(workflow_id)
-        if shape is not None:
-            _check_results_shape(shape, "shape")
-        with self._lock:
-            if shape is None:
-                self._results_shapes.pop(workflow_id, None)
-            else:
-                self._results_shapes[workflow_id] = shape
-            return self._results_shape(workflow)
-
-    def results_shape(self, workflow_id: str) -> str:
-        """
-        Return the shape of a workflow's results: the run-time one, else the workflows file's, else the default.
-
-        :raises NotFound: for an unknown workflow.
-        """
-        workflow = self._workflow(workflow_id)
-        with self._lock:
-            return self._results_shape(workflow)
-
-    def configure_file_serving(self, require_key: bool = False, redirect_to: str | None = None) -> dict[str, Any]:
-        """
-        Set how the storage listener answers output file downloads, until :meth:`reset`.
-
-        Each call sets both settings; :meth:`reset` brings back the ones the emulator was created with.
-
-        :param require_key: answer ``401`` to a download without the right ``x-service-key``.
-        :param redirect_to: answer a download with ``302`` to this base URL plus the file's path (a request
-            that arrives at that URL's host and port is served); None serves every download.
-        :return: the settings now in force, ``{"require_key", "redirect_to"}``.
-        :raises BadRequest: if ``require_key`` is not a bool or ``redirect_to`` not an http(s) URL.
-        """
-        settings = _file_serving(require_key, redirect_to)
-        with self._lock:
-            self._file_serving = settings
-            return dict(settings)
-
-    def file_serving(self) -> dict[str, Any]:
-        """Return how output file downloads are answered now, ``{"require_key", "redirect_to"}``."""
-        with self._lock:
-            return dict(self._file_serving)
 
     def configure(
         self,
@@ -602,27 +365,6 @@ class EmulatorState(CurrentGeneration):
 
     # Internals ----------------------------------------------------------------------------------------
 
-    def _workflow(self, workflow_id: str) -> Workflow:
-        workflow = self.workflows.get(workflow_id)
-        # A workflow of the other generation only (the bundled current-only ones in legacy) is not there.
-        if workflow is None or not workflow.served_in(self.api):
-            raise NotFound(f"Workflow {workflow_id} not found")
-        return workflow
-
-    def _status_sequence(self, workflow: Workflow) -> tuple[str, ...] | None:
-        """Return the status sequence in force for a workflow; call with the lock held."""
-        return self._status_sequences.get(workflow.workflow_id, workflow.status_sequence)
-
-    def _results_shape(self, workflow: Workflow) -> str:
-        """Return the results shape in force for a workflow; call with the lock held."""
-        return self._results_shapes.get(workflow.workflow_id) or workflow.results_shape or self.results_shape_default
-
-    def _job(self, job_id: str) -> Job:
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise NotFound(f"Job {job_id} not found")
-        return job
-
     def _outcome(self, values: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> tuple[list[str], str | None]:
         """Decide which files get processed and why the job will fail, if it will."""
         files: list[str] = []
@@ -649,23 +391,6 @@ class EmulatorState(CurrentGeneration):
         # A URL on our storage that we never issued (a mangled fileUrl, say) cannot have been uploaded;
         # anything else, like https://files.opus.com/..., is taken to exist.
         return not url.startswith(f"{self.storage_url}/")
-
-
-def _check_results_shape(shape: Any, name: str) -> str:
-    if shape not in RESULTS_SHAPES:
-        raise BadRequest(f"{name} must be one of {', '.join(RESULTS_SHAPES)}, got {shape!r}")
-    return str(shape)
-
-
-def _file_serving(require_key: Any, redirect_to: Any) -> dict[str, Any]:
-    """Validate the output file serving settings."""
-    if not isinstance(require_key, bool):
-        raise BadRequest(f"require_key must be true or false, got {require_key!r}")
-    if redirect_to is not None:
-        parts = urlsplit(redirect_to) if isinstance(redirect_to, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            raise BadRequest(f"redirect_to must be an http(s) URL such as http://localhost:8080, got {redirect_to!r}")
-    return {"require_key": require_key, "redirect_to": redirect_to}
 
 
 def _check_instance(instance: Any, inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:

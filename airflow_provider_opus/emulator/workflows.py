@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from airflow_provider_opus.emulator.details import default_details, output_schema
 from airflow_provider_opus.emulator.generations import API_GENERATIONS
 from airflow_provider_opus.emulator.graph import Graph, GraphError, is_graph, parse_graph
 from airflow_provider_opus.emulator.output_files import DEFAULT_OUTPUT_FILE_BYTES
@@ -58,34 +59,6 @@ _DETAIL_TYPES: dict[str, tuple[type, ...]] = {
     "workflowImage": (str,),
     "jobResultsPayloadSchema": (dict,),
 }
-_FIXED_OUTPUT_SCHEMA: dict[str, Any] = {
-    "summary": {
-        "variable_name": "summary",
-        "display_name": "Summary",
-        "type": "str",
-        "description": "One-line outcome of the job.",
-    },
-    "outputFiles": {
-        "variable_name": "outputFiles",
-        "display_name": "Output Files",
-        "type": "array_files",
-        "description": "URLs of the generated documents.",
-    },
-}
-# Reported after the results data, as in the results shape's data object.
-_INPUTS_RECEIVED_SCHEMA: dict[str, Any] = {
-    "variable_name": "inputs_received",
-    "display_name": "Inputs Received",
-    "type": "float",
-    "description": "How many inputs the job was given.",
-}
-# The output type a results_data value is declared with; bool before int, as a bool is an int.
-_OUTPUT_TYPES: tuple[tuple[type | tuple[type, ...], str], ...] = (
-    (bool, "bool"),
-    ((int, float), "float"),
-    (str, "str"),
-    (list, "array"),
-)
 _OUTPUT_TEXT_FIELDS = ("variable_name", "display_name", "type", "description")
 
 
@@ -175,33 +148,6 @@ class Workflow:
         details["jobPayloadSchema"] = copy.deepcopy(version.inputs)
         details["version"], details["workflowVersionId"] = version.number, version.version_id
         return details
-
-
-def output_schema(results_data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """
-    Build the jobResultsPayloadSchema that names every output of a completed job.
-
-    The entries, shaped like the jobPayloadSchema's (``variable_name``, ``display_name``, ``type``,
-    ``description``), are ``summary``, ``outputFiles``, one per ``results_data`` key, and ``inputs_received``
-    (the number of inputs the job was given, which the emulator adds to the data). A key's display
-    name is the key with underscores as spaces and each word capitalised (``risk_level`` is "Risk Level"),
-    and its type follows its value: ``str``, ``float`` (any number), ``bool``, ``array`` or ``object``
-    (an object or null).
-
-    :param results_data: the workflow's results data.
-    :return: the schema, by variable name.
-    """
-    schema = copy.deepcopy(_FIXED_OUTPUT_SCHEMA)
-    for name, value in results_data.items():
-        display_name = " ".join(word[:1].upper() + word[1:] for word in name.split("_") if word) or name
-        schema[name] = {
-            "variable_name": name,
-            "display_name": display_name,
-            "type": next((label for types, label in _OUTPUT_TYPES if isinstance(value, types)), "object"),
-            "description": f"The {display_name.lower()} the job returned.",
-        }
-    schema["inputs_received"] = dict(_INPUTS_RECEIVED_SCHEMA)
-    return schema
 
 
 def check_status_sequence(statuses: Any, name: str = "status sequence") -> tuple[str, ...]:
@@ -305,7 +251,7 @@ def _parse_workflow(raw: Any, origin: str, index: int) -> Workflow:
         }
         versions = (default_version(raw["workflowId"], schema),)
 
-    details = _default_details(raw["workflowId"], raw["name"], raw.get("description"), raw.get("industry"))
+    details = default_details(raw["workflowId"], raw["name"], raw.get("description"), raw.get("industry"))
     details.update({key: copy.deepcopy(value) for key, value in raw.items() if key not in ("emulator", "versions")})
     details["jobPayloadSchema"] = copy.deepcopy(schema)
     settings = _parse_emulator_section(raw.get("emulator", {}), f"{where}: emulator")
@@ -403,48 +349,4 @@ def _parse_emulator_section(section: Any, where: str) -> dict[str, Any]:
         "results_shape": shape,
         "api": api,
         **counts,
-    }
-
-
-def _default_details(workflow_id: str, name: str, description: str | None, industry: str | None) -> dict[str, Any]:
-    description = description or name
-    industry = industry or "general"
-    io_section = {"description": description, "inputItems": [], "outputItems": []}
-    return {
-        "createdAt": "2025-01-01T00:00:00.000Z",
-        "workflowId": workflow_id,
-        "name": name,
-        "description": description,
-        "industry": industry,
-        "active": True,
-        "workflowBlueprint": {
-            "id": f"blueprint-{workflow_id}",
-            "name": f"{name} Blueprint",
-            "objective": description,
-            "description": description,
-            "input": copy.deepcopy(io_section),
-            "output": copy.deepcopy(io_section),
-            "process": copy.deepcopy(io_section),
-            "requiredSteps": [],
-            "workflowClassificationTags": [],
-            "dataSets": [],
-            "embeddingText": description,
-            "generationMarker": {},
-            "industry": industry,
-            "country": "",
-            "storageMarker": {},
-        },
-        "executionEstimation": {
-            "humanCost": 100.0,
-            "humanPrice": 150.0,
-            "opusCost": 50.0,
-            "opusPrice": 75.0,
-            "humanTime": 2.5,
-            "opusTime": 1.2,
-            "accuracy": 95,
-        },
-        "workflowImage": "",
-        "jobPayloadSchema": {},
-        # Filled in from the emulator section's results_data unless the workflow gives its own.
-        "jobResultsPayloadSchema": {},
     }
