@@ -15,6 +15,7 @@ from airflow_provider_opus.emulator.output_files import output_file_path
 
 if TYPE_CHECKING:
     from airflow_provider_opus.emulator.jobs import Job
+    from airflow_provider_opus.emulator.workflows import Workflow
 
 SUMMARY = "Job executed successfully."
 #: The variable and display name of a completed job's first output file in the current generation; the
@@ -66,6 +67,32 @@ def legacy_results(job: Job, shape: str, storage_url: str, now: float) -> dict[s
         results = {"summary": SUMMARY, "outputFiles": files, "data": data}
     body["results"] = results
     return body
+
+
+def current_output_schema(workflow: Workflow) -> dict[str, dict[str, Any]]:
+    """
+    Describe the outputs a completed job of the workflow has in the current generation.
+
+    The entries are shaped like the legacy ones (``variable_name``, ``display_name``, ``type``,
+    ``description``), one per output of :func:`current_outputs`: the workflow's own where it names the
+    output, else derived.
+    """
+    described = {**output_schema(workflow.results_data), **workflow.outputs}
+    schema: dict[str, dict[str, Any]] = {"summary": copy.deepcopy(described["summary"])}
+    name, label = FILE_OUTPUT
+    for index in range(1, workflow.output_files + 1):
+        variable = name if index == 1 else f"{name}_{index}"
+        display = label if index == 1 else f"{label} {index}"
+        description = "A document the job generated."
+        schema[variable] = {
+            "variable_name": variable,
+            "display_name": display,
+            "type": "file",
+            "description": description,
+        }
+    for key in (*workflow.results_data, "inputs_received"):
+        schema[key] = copy.deepcopy(described[key])
+    return schema
 
 
 def current_outputs(job: Job, storage_url: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from airflow_provider_opus.emulator.details import default_details, output_schem
 from airflow_provider_opus.emulator.generations import API_GENERATIONS
 from airflow_provider_opus.emulator.graph import Graph, GraphError, is_graph, parse_graph
 from airflow_provider_opus.emulator.output_files import DEFAULT_OUTPUT_FILE_BYTES
+from airflow_provider_opus.emulator.results import current_output_schema
 from airflow_provider_opus.emulator.versions import (
     VersionError,
     WorkflowVersion,
@@ -140,12 +141,14 @@ class Workflow:
         Return what the current generation's ``GET /workflow/{id}`` answers for one version.
 
         A graph workflow answers with its graph; any other with its details, that version's
-        ``jobPayloadSchema``, and the version's ``version`` and ``workflowVersionId``.
+        ``jobPayloadSchema``, the version's ``version`` and ``workflowVersionId``, and a
+        ``jobResultsPayloadSchema`` naming the outputs current results carry (one ``file`` output per file).
         """
         if self.graph is not None:
             return copy.deepcopy(self.details)
         details = copy.deepcopy(self.details)
         details["jobPayloadSchema"] = copy.deepcopy(version.inputs)
+        details["jobResultsPayloadSchema"] = current_output_schema(self)
         details["version"], details["workflowVersionId"] = version.number, version.version_id
         return details
 

@@ -47,6 +47,11 @@ def test_results_are_the_payload_schema_only_with_display_names_and_file_outputs
     }
     download = requests.get(file_url, timeout=TIMEOUT)
     assert download.status_code == 200 and download.content == current.expected_output_file(job_id)
+    # The workflow's details describe the same outputs, by the same names.
+    described = capi.get(f"/workflow/{DEFAULT_WORKFLOW_ID}").json()["jobResultsPayloadSchema"]
+    assert {name: (entry["display_name"], entry["type"]) for name, entry in described.items()} == {
+        name: (output["displayName"], output["type"]) for name, output in outputs.items()
+    }
 
 
 def test_results_shape_settings_do_not_change_the_current_results(capi, current):
