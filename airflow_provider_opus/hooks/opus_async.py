@@ -22,7 +22,7 @@ from airflow_provider_opus.api import (
     read_response,
     status_from,
 )
-from airflow_provider_opus.async_sessions import shared_client_sessions
+from airflow_provider_opus.async_sessions import client_session, open_session
 from airflow_provider_opus.audit import AuditLog, audit_log_from
 from airflow_provider_opus.connection_cache import connection_settings_cache
 from airflow_provider_opus.exceptions import OpusAuthError
@@ -42,11 +42,10 @@ class OpusAsyncHook(OpusBaseHook):
     Read the Opus API on ``aiohttp``, for triggers: nothing here blocks the event loop.
 
     Hooks on the same event loop and connection share one ``aiohttp`` session
-    (:class:`~airflow_provider_opus.async_sessions.SharedClientSessions`), so a triggerer polling
-    thousands of jobs keeps one pool of at most 100 keep-alive connections. A hook takes its
-    share of the running loop's session on first use (again under a new loop); release it with
-    :meth:`close` or use the hook as ``async with OpusAsyncHook(...) as hook:``. The session is
-    closed when its last hook releases it, and at the latest when its event loop shuts down.
+    (:mod:`~airflow_provider_opus.async_sessions`), so a triggerer polling thousands of jobs keeps
+    one pool of at most 100 keep-alive connections. A hook uses the running loop's session at each
+    call (so also under a new loop); the session stays open for the loop's next hooks and is closed
+    when the loop shuts down.
 
     :param opus_conn_id: the Airflow connection of type ``opus``.
     :param timeout: seconds a whole call may take, answer included; overrides the connection's ``timeout``.
@@ -73,14 +72,12 @@ class OpusAsyncHook(OpusBaseHook):
         await self.close()
 
     async def close(self) -> None:
-        """Release this hook's share of the running loop's HTTP session; the last hook to let go closes it."""
-        if self._settings is not None:
-            await shared_client_sessions.release(self._settings, self)
+        """Nothing to release: the session is the loop's, kept warm for later hooks, closed with the loop."""
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
-        """The running loop's session this hook holds, if it holds one."""
-        return None if self._settings is None else shared_client_sessions.held_by(self._settings, self)
+        """The running loop's session for this hook's connection, once the hook has called."""
+        return None if self._settings is None else open_session(self._settings)
 
     async def get_settings(self) -> OpusConnectionSettings:
         """
@@ -100,11 +97,8 @@ class OpusAsyncHook(OpusBaseHook):
         import aiohttp
 
         settings = self._settings or await self.get_settings()
-        # Asked for at each call: the hook may be used again under another event loop. Most polls find
-        # the one they hold, without an await (a triggerer makes thousands of polls a minute).
-        session = shared_client_sessions.held_by(settings, self)
-        if session is None or session.closed:
-            session = await shared_client_sessions.acquire(settings, self)
+        # Asked for at each call: the hook may be used again under another event loop.
+        session = open_session(settings) or await client_session(settings)
         method, url = endpoint.method, settings.base_url + path
         try:
             # The session's total timeout is the deadline of the whole call, body included; its

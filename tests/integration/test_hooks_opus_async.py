@@ -38,7 +38,7 @@ async def test_async_hook_reads_a_job(emulator):
         audit = await hook.get_job_audit_log(job_id)
     assert results["results"]["data"]["verdict"] == "PASS"
     assert audit[-1]["action"] == "Job completed successfully"
-    assert hook.session is None
+    assert hook.session is session and not session.closed  # the loop's, kept warm for the next hooks
 
 
 async def test_async_hook_retries_503_and_a_dropped_connection(emulator):
