@@ -11,6 +11,8 @@ connection's rule (:meth:`~airflow_provider_opus.connection.OpusConnectionSettin
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
 import posixpath
 import re
@@ -36,6 +38,15 @@ DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 #: Redirects followed for one download (never with the service key).
 MAX_REDIRECTS = 5
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+#: The most bytes a file name may have on most file systems (ext4, XFS, APFS, NTFS in characters).
+MAX_NAME_BYTES = 255
+#: What the temporary name adds to a name: ``.``, ``.``, 32 hex digits, ``.partial``.
+_PARTIAL_EXTRA_BYTES = 42
+#: The longest name made for an output file (or a job's folder): with the temporary name's
+#: additions it stays within :data:`MAX_NAME_BYTES`, with room to spare for a folder's own name.
+MAX_FILE_NAME_CHARS = 200
+_MAX_EXTENSION_CHARS = 16
+_HASH_CHARS = 12
 
 #: A local ``Path`` or an Airflow ``ObjectStoragePath``: both have the methods used here.
 Destination = Any
@@ -89,31 +100,73 @@ def file_name_for(url: str, taken: set[str]) -> str:
     Return a safe, unique local file name for an output file's URL.
 
     The URL's last path segment, decoded, with anything but letters, digits, ``.``, ``_`` and ``-``
-    replaced; ``output`` when nothing is left; ``name-2.ext`` (and on) when the name is taken.
+    replaced; ``output`` when nothing is left; ``name-2.ext`` (and on) when the name is taken. A name
+    longer than :data:`MAX_FILE_NAME_CHARS` is shortened, keeping its extension, with a hash of the whole
+    name in place of what was cut, so two long names stay two names.
 
     :param url: the output file's URL.
     :param taken: names already used in the folder; the returned name is added to it.
     """
     segment = posixpath.basename(unquote(urlsplit(url).path))
-    name = _UNSAFE_NAME.sub("_", segment).strip("._") or "output"
-    stem, extension = posixpath.splitext(name)
+    name = _shortened(_UNSAFE_NAME.sub("_", segment).strip("._") or "output", MAX_FILE_NAME_CHARS)
+    stem, extension = _split_extension(name)
     candidate, number = name, 1
     while candidate in taken:
         number += 1
-        candidate = f"{stem}-{number}{extension}"
+        suffix = f"-{number}{extension}"
+        candidate = stem[: MAX_FILE_NAME_CHARS - len(suffix)] + suffix
     taken.add(candidate)
     return candidate
+
+
+def job_folder_name(job_execution_id: str) -> str:
+    """
+    Return the name of the folder a job's output files go to inside ``download_to``: the job id, made safe.
+
+    A folder per job keeps two tasks that download to one folder from overwriting each other's files;
+    two downloads of one job write the same files.
+
+    :param job_execution_id: the job, a checked id (:func:`~airflow_provider_opus.api.checked_job_id`).
+    """
+    safe = _UNSAFE_NAME.sub("_", job_execution_id).strip("._")
+    if safe != job_execution_id or not safe:
+        # Two ids made safe alike stay two folders.
+        safe = f"{safe[:100]}-{hashlib.sha256(job_execution_id.encode()).hexdigest()[:12]}".lstrip("-")
+    return _shortened(safe, MAX_FILE_NAME_CHARS)
+
+
+def _split_extension(name: str) -> tuple[str, str]:
+    """Return a name's stem and extension; an "extension" too long to be one is part of the stem."""
+    stem, extension = posixpath.splitext(name)
+    return (stem, extension) if len(extension) <= _MAX_EXTENSION_CHARS else (name, "")
+
+
+def _shortened(name: str, limit: int) -> str:
+    """Return ``name`` (ASCII) if it fits ``limit``; else its start, a hash of all of it, and its extension."""
+    if len(name) <= limit:
+        return name
+    stem, extension = _split_extension(name)
+    digest = hashlib.sha256(name.encode()).hexdigest()[:_HASH_CHARS]
+    return f"{stem[: limit - len(extension) - _HASH_CHARS - 1]}-{digest}{extension}"
 
 
 def write_whole(destination: Destination, chunks: Iterable[bytes]) -> int:
     """
     Write ``chunks`` to ``destination`` through a temporary file beside it; rename it when complete.
 
+    The temporary name starts with as much of the final name as keeps it within the 255 bytes a file
+    name may have; a final name longer than that is refused before a byte is written.
+
     :param destination: the final path.
     :param chunks: the file's bytes, in order.
     :return: the number of bytes written.
+    :raises OpusInvalidArgumentError: the file system refuses the name as too long.
     """
-    partial = destination.parent / f".{destination.name}.{uuid.uuid4().hex}.partial"
+    name = destination.name
+    if isinstance(destination, Path) and len(os.fsencode(name)) > MAX_NAME_BYTES:
+        raise _name_too_long(destination)
+    start = os.fsencode(name)[: MAX_NAME_BYTES - _PARTIAL_EXTRA_BYTES].decode(errors="ignore")
+    partial = destination.parent / f".{start}.{uuid.uuid4().hex}.partial"
     size = 0
     try:
         with partial.open("wb") as stream:
@@ -121,10 +174,20 @@ def write_whole(destination: Destination, chunks: Iterable[bytes]) -> int:
                 stream.write(chunk)
                 size += len(chunk)
         partial.rename(destination)
-    except BaseException:
+    except BaseException as exc:
         _remove_quietly(partial)
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+            raise _name_too_long(destination) from None
         raise
     return size
+
+
+def _name_too_long(destination: Destination) -> OpusInvalidArgumentError:
+    size = len(os.fsencode(destination.name))
+    return OpusInvalidArgumentError(
+        f"Cannot write the output file {destination}: its name has {size} bytes, more than the file system "
+        f"allows ({MAX_NAME_BYTES} on most): choose a shorter name"
+    )
 
 
 def redirect_target(url: str, location: str | None, hops: int) -> str:

@@ -22,7 +22,14 @@ from airflow.sdk import BaseOperator
 from airflow_provider_opus.api import GET_JOB_RESULTS, checked_job_id
 from airflow_provider_opus.audit import failure_details
 from airflow_provider_opus.compat import AirflowTaskTimeout
-from airflow_provider_opus.exceptions import OpusError, OpusJobFailedError, OpusJobTimeoutError, error_from_event
+from airflow_provider_opus.exceptions import (
+    OpusError,
+    OpusInvalidArgumentError,
+    OpusJobFailedError,
+    OpusJobTimeoutError,
+    describe_value,
+    error_from_event,
+)
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.lineage import LineageFacts, operator_lineage, read_missing_facts, task_error
 from airflow_provider_opus.outputs import job_outputs_from, output_schema_of
@@ -344,6 +351,42 @@ def record_asset_events(
     for outlet in outlets:
         outlet_events[outlet].extra.update(extra)
     return view.output_files
+
+
+def check_flags(task_id: str, **flags: Any) -> None:
+    """
+    Raise unless each argument is True or False: a string such as ``"false"`` would be read as true.
+
+    :param task_id: the task, for the message.
+    :param flags: the arguments by name.
+    :raises OpusInvalidArgumentError: naming the first that is not a bool.
+    """
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise OpusInvalidArgumentError(
+                f"Task {task_id!r}: {name} must be True or False, got {describe_value(value)}"
+            )
+
+
+def check_text(task_id: str, name: str, value: Any, *, optional: bool = True) -> None:
+    """
+    Raise unless ``value`` is a non-empty string, or None when ``optional``.
+
+    Call it when the DAG is parsed only for a value no template changes (:func:`rendered_later`), and
+    again at execute.
+
+    :param task_id: the task, for the message.
+    :param name: the argument's name.
+    :param value: its value.
+    :raises OpusInvalidArgumentError: naming the argument and what it got.
+    """
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value.strip():
+        alternative = " or None" if optional else ""
+        raise OpusInvalidArgumentError(
+            f"Task {task_id!r}: {name} must be a non-empty string{alternative}, got {describe_value(value)}"
+        )
 
 
 def rendered_later(value: Any) -> bool:

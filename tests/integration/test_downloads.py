@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from airflow_provider_opus.downloads import file_name_for
+from airflow_provider_opus.downloads import MAX_FILE_NAME_CHARS, file_name_for
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
     OpusConnectionConfigError,
@@ -193,3 +193,36 @@ def test_file_names_come_from_the_url_made_safe_and_unique():
         file_name_for("https://f/r%C3%A9sum%C3%A9 final.pdf", taken),
     ]
     assert names == ["output_1.pdf", "output_1-2.pdf", "passwd", "output", "r_sum_final.pdf"]
+
+
+def test_a_long_file_name_is_shortened_keeping_its_extension_and_stays_unique():
+    # A server file name of 230+ characters failed the task with a raw OSError [Errno 36]: the temporary
+    # name adds 42 characters to the 255 a file name may have.
+    taken: set[str] = set()
+    long_a, long_b = "a" * 240 + "-1.pdf", "a" * 240 + "-2.pdf"
+    names = [file_name_for(f"https://f/{name}", taken) for name in (long_a, long_b, long_a, long_a)]
+    assert all(len(name) <= MAX_FILE_NAME_CHARS and name.endswith(".pdf") for name in names)
+    assert len(set(names)) == 4  # two long names that start alike stay two names, and repeats are numbered
+    assert names[2] == names[0].removesuffix(".pdf")[: MAX_FILE_NAME_CHARS - 6] + "-2.pdf"
+    assert names[3].endswith("-3.pdf")
+    assert file_name_for("https://f/" + "b" * 300, set()) == file_name_for("https://f/" + "b" * 300, set())
+    odd = file_name_for("https://f/report." + "x" * 300, set())  # no extension to keep: it is all name
+    assert len(odd) <= MAX_FILE_NAME_CHARS and odd.startswith("report.xxx")
+
+
+def test_a_file_with_a_long_name_downloads(files, monkeypatch, tmp_path):
+    use_connection(monkeypatch, files.url)
+    url = f"{files.url}/{'r' * 240}.pdf"
+    written = OpusHook(retry_delay=0.01).download_file(url, tmp_path / file_name_for(url, set()))
+    assert written.read_bytes() == CONTENT
+    # A name of its own that fits the file system is kept as it is, however long the temporary name would be.
+    exact = OpusHook(retry_delay=0.01).download_file(url, tmp_path / ("n" * 250 + ".pdf"))
+    assert exact.name == "n" * 250 + ".pdf" and exact.read_bytes() == CONTENT
+    assert sorted(os.listdir(tmp_path)) == sorted([written.name, exact.name])  # no partial file left
+
+
+def test_a_destination_name_the_file_system_cannot_hold_fails_the_task_at_once(files, monkeypatch, tmp_path):
+    use_connection(monkeypatch, files.url)
+    with pytest.raises(OpusInvalidArgumentError, match=r"its name has 304 bytes, more than the file system allows"):
+        OpusHook(retry_delay=0.01).download_file(f"{files.url}/file.pdf", tmp_path / ("n" * 300 + ".pdf"))
+    assert leftovers(tmp_path) == []

@@ -178,7 +178,7 @@ def test_document_review(
         f"{emulator.storage_url}/media/private/generated/output_{job['jobExecutionId']}.pdf"
     ]
     results = xcom(run, "get_results")
-    assert results["status"] == "COMPLETED" and results["results"]["data"]["inputs_received"] == 8
+    assert results["status"] == "COMPLETED" and results["outputs"]["Inputs Received"] == 8 and "results" not in results
     assert results["outputs"]["Verdict"] == "PASS" and results["outputs"]["Reviewer Comments"] == decision["comments"]
     (downloaded,) = results["downloaded_files"]
     assert downloaded.startswith(str(output_folder / "opus_document_review"))

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from airflow_provider_opus.exceptions import OpusResponseError
-from airflow_provider_opus.outputs import OpusOutputNotFoundError, job_outputs_from, output_value
+from airflow_provider_opus.outputs import (
+    OpusOutputAmbiguousError,
+    OpusOutputNotFoundError,
+    job_outputs_from,
+    output_value,
+)
 
 PATH = "/job/j/results"
 FILE = "https://files.opus.com/media/private/generated/output_1.pdf"
@@ -113,3 +120,81 @@ def test_todays_results_name_outputs_by_display_name_in_camel_case():
     assert view.outputs == {"Summary": "Fine", "Generated Report": "https://files.opus.com/r.pdf"}
     assert view.names == {"summary_var": "Summary", "report_var": "Generated Report"}
     assert view.output_files == ["https://files.opus.com/r.pdf"]
+
+
+def test_outputs_that_share_a_display_name_are_each_reachable_by_variable_name():
+    # Two variables both shown as "Score": one was lost, and the variable name found the other's value.
+    body = {
+        "jobResultsPayloadSchema": {
+            "score": {"value": 0.91, "type": "float", "displayName": "Score"},
+            "quality_score": {"value": 0.12, "type": "float", "displayName": "Score"},
+            "verdict": {"value": "PASS", "type": "str", "displayName": "Verdict"},
+        }
+    }
+    view = job_outputs_from(body, PATH)
+    assert view.outputs == {"score": 0.91, "quality_score": 0.12, "Verdict": "PASS"}
+    value = view.as_xcom()
+    assert output_value(value, "score") == 0.91
+    assert output_value(value, "quality_score") == 0.12
+    assert output_value(value, "Verdict") == output_value(value, "verdict") == "PASS"
+    with pytest.raises(OpusOutputAmbiguousError, match=r"2 outputs named 'Score' \(variable names: 'score', 'q"):
+        output_value(value, "Score")
+    (warning,) = view.warnings
+    assert "2 outputs have the display name 'Score' ('score', 'quality_score')" in warning
+
+
+def test_a_display_name_that_is_another_outputs_variable_name_does_not_hide_it():
+    body = {
+        "jobResultsPayloadSchema": {
+            "total": {"value": 1, "displayName": "score"},
+            "score": {"value": 2, "displayName": "Score"},
+        }
+    }
+    view = job_outputs_from(body, PATH)
+    assert view.outputs == {"total": 1, "Score": 2}
+    assert output_value(view.as_xcom(), "score") == 2  # a variable name always finds its own output
+    assert output_value(view.as_xcom(), "total") == 1
+    assert any("'score', which is another output's variable name" in warning for warning in view.warnings)
+
+
+def test_a_results_field_and_a_data_field_of_one_name_are_both_reachable():
+    # results.data.summary was hidden by results.summary.
+    results = {"summary": "Job executed successfully.", "data": {"summary": "Two invoices", "verdict": "PASS"}}
+    view = job_outputs_from({"results": results}, PATH, WORKFLOW_OUTPUTS)
+    assert view.outputs == {
+        "results.summary": "Job executed successfully.",
+        "Summary": "Two invoices",
+        "Verdict": "PASS",
+    }
+    assert view.names["summary"] == "Summary" and view.names["results.summary"] == "results.summary"
+    assert output_value(view.as_xcom(), "summary") == "Two invoices"
+    assert output_value(view.as_xcom(), "results.summary") == "Job executed successfully."
+    assert any("results.summary and results.data.summary have one name" in warning for warning in view.warnings)
+
+
+def test_an_output_with_an_empty_name_gets_one():
+    body = {"jobResultsPayloadSchema": {"": {"value": 1}, " ": {"value": 2, "displayName": "Two"}, "x": {"value": 3}}}
+    view = job_outputs_from(body, PATH)
+    assert view.outputs == {"unnamed_output_1": 1, "Two": 2, "x": 3}
+    assert view.names == {"unnamed_output_1": "unnamed_output_1", "unnamed_output_2": "Two", "x": "x"}
+    assert sum("has an empty name" in warning for warning in view.warnings) == 2
+
+
+def test_a_repeated_variable_name_is_named_by_its_place():
+    body = {
+        "jobResultsPayloadSchema": {"a": {"variable_name": "v", "value": 1}, "b": {"variable_name": "v", "value": 2}}
+    }
+    view = job_outputs_from(body, PATH)
+    assert view.outputs == {"v": 1, "jobResultsPayloadSchema.b": 2}
+
+
+def test_the_return_value_holds_each_value_once():
+    # The raw results, outputs and each output's XCom held every value three times (18.2 MiB for 6.1).
+    body = {
+        "jobResultsPayloadSchema": {f"out_{n}": {"value": "x" * 1000, "displayName": f"Out {n}"} for n in range(50)}
+    }
+    value = job_outputs_from(body, PATH).as_xcom()
+    assert "results" not in value
+    assert len(json.dumps(value)) < 50 * 1000 * 1.2
+    with_raw = job_outputs_from(body, PATH).as_xcom(include_raw=True)
+    assert with_raw["results"] == body["jobResultsPayloadSchema"]
