@@ -29,6 +29,7 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -52,6 +53,7 @@ EXTERNAL_QUERY_SOURCE = "opus"
 OPUS_JOB_FACET = "opus_job"
 #: Seconds a read that only lineage needs may take (one attempt, no retries).
 LINEAGE_READ_TIMEOUT = 4.0
+_USER_INFO = re.compile(r"//[^/@]*@")
 
 
 @dataclass
@@ -218,11 +220,15 @@ def operator_lineage(facts: LineageFacts) -> OperatorLineage:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from openlineage.client.facet_v2 import documentation_job
 
+    # Each dataset on its own: a location that cannot be named (a URL that does not parse) is left out
+    # with a warning, and never takes the task's other datasets with it.
     inputs: list[Dataset] = []
     if facts.workflow_id and facts.api_url:
-        inputs.append(InputDataset(*workflow_dataset_name(facts.api_url, facts.workflow_id)))
-    inputs += [InputDataset(*file_dataset_name(path)) for path in facts.input_files]
-    outputs: list[Dataset] = [OutputDataset(*file_dataset_name(url)) for url in facts.output_files or []]
+        workflow_id = facts.workflow_id
+        named = _named(f"the workflow {workflow_id}", lambda: workflow_dataset_name(str(facts.api_url), workflow_id))
+        inputs += [InputDataset(*named)] if named else []
+    inputs += [InputDataset(*named) for path in facts.input_files if (named := _file_named(path))]
+    outputs: list[Dataset] = [OutputDataset(*named) for url in facts.output_files or [] if (named := _file_named(url))]
 
     job_facets = {}
     documentation = _workflow_documentation(facts)
@@ -248,6 +254,24 @@ def operator_lineage(facts: LineageFacts) -> OperatorLineage:
     if facts.failure:
         run_facets["errorMessage"] = ErrorMessageRunFacet(message=facts.failure, programmingLanguage="python")
     return OperatorLineage(inputs=inputs, outputs=outputs, run_facets=run_facets, job_facets=job_facets)
+
+
+def _named(what: str, name: Callable[[], tuple[str, str]]) -> tuple[str, str] | None:
+    """Return a dataset's namespace and name, or None after a warning when they cannot be made."""
+    try:
+        return name()
+    except ValueError as exc:  # urlsplit: "Invalid IPv6 URL", a port out of range, ...
+        log.warning("OpenLineage: %s is left out of the lineage: it cannot be named as a dataset (%s)", what, exc)
+        return None
+
+
+def _file_named(location: str) -> tuple[str, str] | None:
+    return _named(f"the file {_shown_location(location)}", lambda: file_dataset_name(location))
+
+
+def _shown_location(location: str) -> str:
+    """Return a location for a log line: without user info (credentials) or what follows ``?`` (a signature)."""
+    return _USER_INFO.sub("//", location.partition("?")[0])
 
 
 @functools.cache

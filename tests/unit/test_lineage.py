@@ -202,3 +202,36 @@ def test_a_workflow_name_alone_documents_the_job(openlineage):
     facts = LineageFacts(api_url="https://operator.opus.com")
     facts.record_workflow("W1", {"name": "Invoice Review"})
     assert operator_lineage(facts).job_facets["documentation"].description == "Invoice Review"
+
+
+def test_a_location_that_cannot_be_named_leaves_out_only_itself(openlineage, caplog):
+    # A URL that does not parse dropped ALL output datasets: operator_lineage raised ValueError.
+    facts = LineageFacts(
+        api_url="https://operator.opus.com",
+        workflow_id="W1",
+        input_files=["http://[zz]/in.pdf", "/data/invoice.pdf"],
+        output_files=[
+            "https://files.opus.com/media/a.pdf",
+            "http://[::1/broken.pdf",
+            "https://user:secret@[::1/b.pdf?signature=s3cr3t",
+            "https://files.opus.com/media/c.pdf",
+        ],
+    )
+    with caplog.at_level("WARNING", logger="airflow_provider_opus.lineage"):
+        lineage = operator_lineage(facts)
+    assert names(lineage.inputs) == [("opus://operator.opus.com", "workflows/W1"), ("file", "/data/invoice.pdf")]
+    assert names(lineage.outputs) == [
+        ("https://files.opus.com", "/media/a.pdf"),
+        ("https://files.opus.com", "/media/c.pdf"),
+    ]
+    logged = caplog.text
+    assert "the file http://[::1/broken.pdf is left out of the lineage" in logged and "Invalid IPv6 URL" in logged
+    assert "the file https://[::1/b.pdf is left out" in logged
+    assert "secret" not in logged and "s3cr3t" not in logged
+
+
+def test_an_api_url_that_cannot_be_named_leaves_out_only_the_workflow(openlineage):
+    facts = LineageFacts(api_url="https://[::1", workflow_id="W1", output_files=["https://files.opus.com/a.pdf"])
+    lineage = operator_lineage(facts)
+    assert lineage.inputs == []
+    assert names(lineage.outputs) == [("https://files.opus.com", "/a.pdf")]
