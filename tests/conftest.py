@@ -37,11 +37,33 @@ def _emulator_server() -> Iterator[OpusEmulator]:
         yield emulator
 
 
+def _serving(server: OpusEmulator, api: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpusEmulator]:
+    server.reset()
+    server.configure(job_duration=0.3, job_duration_jitter=0.0, api=api)
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", server.connection_json())
+    yield server
+    server.reset()
+
+
 @pytest.fixture
 def emulator(_emulator_server: OpusEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpusEmulator]:
-    """The shared emulator, reset, with ``opus_default`` pointing at it."""
-    _emulator_server.reset()
-    _emulator_server.configure(job_duration=0.3, job_duration_jitter=0.0)
-    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", _emulator_server.connection_json())
-    yield _emulator_server
-    _emulator_server.reset()
+    """The shared emulator in the older API generation, reset, with ``opus_default`` pointing at it."""
+    yield from _serving(_emulator_server, "legacy", monkeypatch)
+
+
+@pytest.fixture
+def current_emulator(_emulator_server: OpusEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpusEmulator]:
+    """
+    The shared emulator in today's API generation (strict bodies, a required callbackUrl), reset.
+
+    ``opus_default`` points at it with the emulator's own callback receiver as ``callback_url``.
+    """
+    yield from _serving(_emulator_server, "current", monkeypatch)
+
+
+@pytest.fixture(params=["legacy", "current"])
+def either_emulator(
+    request: pytest.FixtureRequest, _emulator_server: OpusEmulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[OpusEmulator]:
+    """The shared emulator in each API generation in turn: a test using it runs once against each."""
+    yield from _serving(_emulator_server, request.param, monkeypatch)

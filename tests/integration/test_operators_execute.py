@@ -50,7 +50,8 @@ def test_execute_waits_and_returns_the_job_id(emulator):
     assert job_id == job["jobExecutionId"]
     assert emulator.jobs()[0]["status"] == "COMPLETED"
     assert context["ti"].xcom["job_execution_id"] == job_id
-    assert context["ti"].xcom["_link_OpusWorkflowLink"] == f"https://app.opus.com/app/workflow/{DEFAULT_WORKFLOW_ID}"
+    # The emulator's connection points app_url at its own workflow pages.
+    assert context["ti"].xcom["_link_OpusWorkflowLink"] == f"{emulator.app_url}/app/workflow/{DEFAULT_WORKFLOW_ID}"
     # Stored before the execute call (a retry reattaches), forgotten once the task succeeded.
     assert context["task_state_store"].history[0] == ("set", "opus_job_execution_id", job_id)
     assert context["task_state_store"].history[-1] == ("delete", "opus_job_execution_id", None)
