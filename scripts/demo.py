@@ -11,10 +11,11 @@ Environment (all optional):
 
 - ``OPUS_DEMO_KEEP=1`` (or ``make demo KEEP=1``): keep Airflow running afterwards to explore
   the UI, until Ctrl+C.
-- ``OPUS_SERVICE_KEY`` and ``OPUS_WORKFLOW_ID`` (and ``OPUS_API_URL`` for another API host): run
-  against Opus instead of the emulator. The workflow needs the inputs of the emulator's
-  "Invoice Review" workflow (docs/emulator.md). The key is handed to Airflow in
-  ``AIRFLOW_CONN_OPUS_DEFAULT`` and never printed.
+- ``OPUS_SERVICE_KEY`` and ``OPUS_WORKFLOW_ID`` (and ``OPUS_API_URL`` for another API host, and
+  ``OPUS_CALLBACK_URL``, an https endpoint of yours, which today's Opus requires): run against Opus
+  instead of the emulator, which otherwise serves today's API generation with its own callback
+  receiver. The workflow needs the inputs of the emulator's "Invoice Review" workflow
+  (docs/emulator.md). The key is handed to Airflow in ``AIRFLOW_CONN_OPUS_DEFAULT`` and never printed.
 - ``OPUS_POLL_INTERVAL``: seconds between job status checks (1 with the emulator, 10 with Opus).
 - ``OPUS_DEMO_DIR``: the state folder instead of ``.demo``; ``OPUS_DEMO_TIMEOUT``: seconds to
   wait for the run (default 180 with the emulator, 900 with Opus).
@@ -119,9 +120,11 @@ class Demo:
             shutil.copyfile(REPO / "scripts" / "demo_sign_in.py", plugins / "opus_demo_sign_in.py")
             env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(plugins)
         if self.real_opus:
-            connection: dict[str, str] = {"conn_type": "opus", "password": self.service_key}
+            connection: dict[str, Any] = {"conn_type": "opus", "password": self.service_key}
             if os.environ.get("OPUS_API_URL"):
                 connection["host"] = os.environ["OPUS_API_URL"]
+            if os.environ.get("OPUS_CALLBACK_URL"):
+                connection["extra"] = {"callback_url": os.environ["OPUS_CALLBACK_URL"]}
             env["AIRFLOW_CONN_OPUS_DEFAULT"] = json.dumps(connection)
             env["AIRFLOW_VAR_OPUS_WORKFLOW_ID"] = self.workflow_id
             self.secret = self.service_key
@@ -129,7 +132,8 @@ class Demo:
             self.step(f"Running against Opus ({where}), workflow {self.workflow_id}")
         else:
             self.secret = f"demo-{secrets.token_hex(16)}"  # a fresh key per run, never printed
-            self.emulator = EmulatorProcess(self.root, self.secret, job_duration=EMULATOR_JOB_SECONDS, api="legacy")
+            # Today's API generation; its connection carries the emulator's own callback receiver.
+            self.emulator = EmulatorProcess(self.root, self.secret, job_duration=EMULATOR_JOB_SECONDS, api="current")
             self.emulator.start()
             env["AIRFLOW_CONN_OPUS_DEFAULT"] = self.emulator.connection_json()
             self.step(f"Opus emulator running at {self.emulator.url} (jobs take {EMULATOR_JOB_SECONDS:g} s)")
@@ -182,15 +186,19 @@ class Demo:
     def show_results(self, airflow: AirflowDeployment, run_id: str) -> None:
         review = airflow.xcom(DAG_ID, run_id, "get_results")
         decision = airflow.xcom(DAG_ID, run_id, "decide")
-        results = review.get("results") or {}
         self.step(f"Run succeeded: {run_id}")
         self.say()
         self.say(f"Opus job {review['job_execution_id']}: {review['status']}")
-        self.say(f"  summary       {results.get('summary')}")
-        self.say(f"  data          {json.dumps(results.get('data'), sort_keys=True)}")
-        for url in results.get("outputFiles") or []:
-            self.say(f"  output file   {url}")
-        self.say(f"  audit trail   {len(review.get('audit_trail') or [])} entries")
+        for name, value in (review.get("outputs") or {}).items():
+            self.say(f"  {name:<20} {json.dumps(value) if not isinstance(value, str) else value}")
+        for url in review.get("output_files") or []:
+            self.say(f"  output file          {url}")
+        audit = review.get("audit_trail")
+        if isinstance(audit, dict):  # today's node-level audit
+            executed = f"{audit.get('nb_executed_nodes')} of {audit.get('nb_nodes')}"
+            self.say(f"  audit                {executed} nodes executed")
+        else:
+            self.say(f"  audit trail          {len(audit or [])} entries")
         approved = "approved" if decision.get("approved") else "not approved"
         self.say(f"  decision      {decision.get('verdict')}, score {decision.get('score'):g}: {approved}")
         self.say()

@@ -158,7 +158,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     root = make_root()
     dags = root / "dags"
     shutil.copytree(ROOT / "tests" / "distributed" / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
-    emulator = EmulatorProcess(root, KEY, job_duration=5)
+    emulator = EmulatorProcess(root, KEY, job_duration=5, api="current")
     env = {
         "OPUS_POLL_INTERVAL": "1",
         "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(HEALTH_CHECK_THRESHOLD),

@@ -95,7 +95,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
     result = Outcome()
     # Leaving the block stops the deployment, then the emulator, whatever happened inside it.
     with (
-        EmulatorProcess(root, SERVICE_KEY, job_duration=JOB_SECONDS, api="legacy") as emulator,
+        EmulatorProcess(root, SERVICE_KEY, job_duration=JOB_SECONDS, api="current") as emulator,
         AirflowDeployment(root, dags, env={"AIRFLOW_CONN_OPUS_DEFAULT": emulator.connection_json()}) as airflow,
     ):
         airflow.start()

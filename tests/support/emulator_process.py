@@ -74,6 +74,8 @@ class EmulatorProcess:
         if api is not None:
             argv += ["--api", api]
         self.service_key = service_key
+        #: The API generation it serves: the command line's default, "current", unless given.
+        self.api = api or "current"
         self.process = ManagedProcess(name, argv, environment, root / "logs", root / "pids", root)
         self.url = ""
         self.storage_url = ""
@@ -120,8 +122,16 @@ class EmulatorProcess:
         self.process.stop(grace)
 
     def connection_json(self) -> str:
-        """Return the value of ``AIRFLOW_CONN_OPUS_DEFAULT`` that points Airflow at this emulator."""
-        return json.dumps({"conn_type": "opus", "host": self.url, "password": self.service_key})
+        """
+        Return the value of ``AIRFLOW_CONN_OPUS_DEFAULT`` that points Airflow at this emulator.
+
+        As ``OpusEmulator.connection_json``: the workflow link opens the emulator's page, and today's
+        generation, which requires a callback URL, gets the emulator's own receiver.
+        """
+        extra = {"app_url": self.url}
+        if self.api == "current":
+            extra["callback_url"] = f"{self.url}/_emulator/callbacks"
+        return json.dumps({"conn_type": "opus", "host": self.url, "password": self.service_key, "extra": extra})
 
     def admin(self, method: str, route: str, **kwargs: Any) -> Any:
         """Call an admin route (``/_emulator/<route>``), e.g. ``admin("GET", "jobs")["jobs"]``."""
