@@ -124,6 +124,15 @@ class OpusResponseError(OpusRequestError):
     """A 2xx response whose body is not JSON or not of the documented shape."""
 
 
+class OpusWorkflowSchemaError(OpusResponseError, AirflowFailException):
+    """
+    A workflow's schema (``GET /workflow/{id}``) has an entry the provider cannot read; the message names it.
+
+    Raised before any billed call. A retry would read the same schema, so the task fails at once: fix
+    the workflow in Opus.
+    """
+
+
 class OpusJobFailedError(OpusError, AirflowFailException):
     """
     An Opus job ended in a status other than COMPLETED.

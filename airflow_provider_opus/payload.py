@@ -56,12 +56,14 @@ class JobPayloadSchema:
 
     :param schema: the ``jobPayloadSchema`` of ``GET /workflow/{id}``, keyed by variable name.
     :param workflow_id: the workflow's id, only to name it in error messages.
+    :raises OpusWorkflowSchemaError: an entry of the schema cannot be read (it names the entry).
     """
 
     def __init__(self, schema: Mapping[str, Any], workflow_id: str = "") -> None:
         self.workflow_id = workflow_id
+        path = f"/workflow/{workflow_id}" if workflow_id else "/workflow"
         self.inputs: list[WorkflowInput] = [
-            WorkflowInput.from_schema_entry(variable_name, entry) for variable_name, entry in schema.items()
+            WorkflowInput.from_schema_entry(str(variable_name), entry, path) for variable_name, entry in schema.items()
         ]
 
     def resolve(self, key: str) -> WorkflowInput:

@@ -17,11 +17,11 @@ import logging
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_opus.exceptions import describe_value
+from airflow_provider_opus.exceptions import OpusWorkflowSchemaError, describe_value
 from airflow_provider_opus.files import check_file_extension, normalize_extension
 from airflow_provider_opus.json_values import json_problem
 
@@ -75,27 +75,43 @@ class WorkflowInput:
     type_definition: Any = None
 
     @classmethod
-    def from_schema_entry(cls, variable_name: str, entry: Mapping[str, Any]) -> WorkflowInput:
+    def from_schema_entry(cls, variable_name: str, entry: Any, path: str = "/workflow") -> WorkflowInput:
         """
-        Read one entry of a ``jobPayloadSchema``.
+        Read one entry of a ``jobPayloadSchema``, after checking each field it reads has a type Opus sends.
 
         :param variable_name: the key of the entry in the schema.
         :param entry: the entry, with ``id``, ``display_name``, ``type``, ``is_nullable`` and
             optional ``tags``.
+        :param path: the path the schema was read from, for the error.
+        :raises OpusWorkflowSchemaError: naming the entry and the field: an entry that is not an object, no
+            type, an ``is_nullable`` that is not true or false (the string ``"false"`` would read as nullable),
+            an ``allowed_file_types`` tag whose value is not a list of types (``"PDF"`` would read as D, F, P).
         """
-        allowed = None
-        for tag in entry.get("tags") or ():
-            if isinstance(tag, Mapping) and tag.get("variable_name") == "allowed_file_types":
-                # An empty list is read as "no restriction": an input accepting no file at all
-                # could never be given, so that cannot be what the workflow means.
-                allowed = frozenset(normalize_extension(t) for t in tag.get("value") or ()) or None
+
+        def problem(text: str) -> OpusWorkflowSchemaError:
+            return OpusWorkflowSchemaError("GET", path, f"input {variable_name!r} of the workflow's schema {text}")
+
+        if not isinstance(entry, Mapping):
+            raise problem(f"is {_shown(entry)}, expected an object")
+        kind = entry.get("type")
+        if not isinstance(kind, str) or not kind.strip():
+            raise problem(f"has type {_shown(kind)}, expected a type name such as 'str'")
+        nullable = entry.get("is_nullable")
+        if nullable is not None and not isinstance(nullable, bool):
+            raise problem(f"has is_nullable {_shown(nullable)}, expected true or false")
+        display_name = entry.get("display_name")
+        if display_name is not None and not isinstance(display_name, str):
+            raise problem(f"has display_name {_shown(display_name)}, expected a string")
+        input_id = entry.get("id")
+        if input_id is not None and (not isinstance(input_id, (str, int)) or isinstance(input_id, bool)):
+            raise problem(f"has id {_shown(input_id)}, expected a string")
         return cls(
             variable_name=variable_name,
-            id=str(entry.get("id", "")),
-            display_name=str(entry.get("display_name") or variable_name),
-            type=str(entry.get("type", "")),
-            is_nullable=bool(entry.get("is_nullable", False)),
-            allowed_file_types=allowed,
+            id="" if input_id is None else str(input_id),
+            display_name=display_name or variable_name,
+            type=kind,
+            is_nullable=bool(nullable),
+            allowed_file_types=_allowed_file_types(entry.get("tags"), problem),
             type_definition=entry.get("type_definition"),
         )
 
@@ -189,6 +205,32 @@ class WorkflowInput:
         # An empty file list gives the workflow nothing to work on, so it does not fill a required input.
         empty_list = isinstance(value, (list, tuple)) and not value
         return value is None or (self.takes_files and self.type != "file" and empty_list)
+
+
+def _allowed_file_types(tags: Any, problem: Callable[[str], Exception]) -> frozenset[str] | None:
+    """Return the extensions an ``allowed_file_types`` tag lists (None: no restriction), or raise ``problem``."""
+    if tags is None:
+        return None
+    if not isinstance(tags, list):
+        raise problem(f"has tags {_shown(tags)}, expected a list")
+    allowed = None
+    for index, tag in enumerate(tags):
+        if not isinstance(tag, Mapping):
+            raise problem(f"has tags[{index}] {_shown(tag)}, expected an object")
+        if tag.get("variable_name") != "allowed_file_types":
+            continue
+        types = tag.get("value")
+        if types is not None and (not isinstance(types, list) or not all(isinstance(t, str) for t in types)):
+            raise problem(f"has an allowed_file_types tag of value {_shown(types)}, expected a list such as ['PDF']")
+        # An empty list is read as "no restriction": an input accepting no file at all
+        # could never be given, so that cannot be what the workflow means.
+        allowed = frozenset(normalize_extension(t) for t in types or ()) or None
+    return allowed
+
+
+def _shown(value: Any) -> str:
+    """Show a value read from a response, with its type (``null`` for None, as the response had it)."""
+    return "null" if value is None else describe_value(value)
 
 
 def _item_type(type_definition: Any) -> str | None:

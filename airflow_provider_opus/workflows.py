@@ -15,7 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusResponseError, describe_value
+from airflow_provider_opus.exceptions import (
+    OpusInvalidArgumentError,
+    OpusResponseError,
+    OpusWorkflowSchemaError,
+    describe_value,
+)
+from airflow_provider_opus.workflow_inputs import WorkflowInput
 
 #: The values ``source`` of ``POST /job/initiate`` takes (Opus's default for a service key is ``api``).
 JOB_SOURCES = ("email-agent", "chat-agent", "scheduled", "api", "manual", "agent", "opus-ai", "web-app")
@@ -171,14 +177,20 @@ def job_payload_schema_from(details: Mapping[str, Any], path: str) -> dict[str, 
     :param path: the path called, for errors.
     :raises OpusResponseError: the details hold neither shape (the message lists the keys they hold),
         or the schema is not an object of objects.
+    :raises OpusWorkflowSchemaError: an entry cannot be read (:meth:`WorkflowInput.from_schema_entry
+        <airflow_provider_opus.workflow_inputs.WorkflowInput.from_schema_entry>`), naming it.
     """
+    schema: dict[str, Any] | None = None
     if "jobPayloadSchema" in details:
         schema = details["jobPayloadSchema"]
         if not isinstance(schema, dict):
             raise OpusResponseError("GET", path, f"jobPayloadSchema is {describe_value(schema)}, expected an object")
+    elif "workflow_input_node_id" in details and "nodes" in details:
+        schema = _graph_inputs(details, path)
+    if schema is not None:
+        for variable, entry in schema.items():  # each entry checked here, before any billed call
+            WorkflowInput.from_schema_entry(str(variable), entry, path)
         return schema
-    if "workflow_input_node_id" in details and "nodes" in details:
-        return _graph_inputs(details, path)
     keys = ", ".join(sorted(map(str, details))) or "none"
     raise OpusResponseError(
         "GET",
@@ -206,12 +218,12 @@ def _graph_inputs(details: Mapping[str, Any], path: str) -> dict[str, Any]:
     for variable, entry in entries.items():
         where = f"input {variable!r} of the workflow graph"
         if not isinstance(entry, Mapping):
-            raise OpusResponseError("GET", path, f"{where} is {describe_value(entry)}, expected an object")
+            raise OpusWorkflowSchemaError("GET", path, f"{where} is {describe_value(entry)}, expected an object")
         allowed = entry.get("allowed_types")
         first = allowed[0] if isinstance(allowed, list) and allowed else None
         kind = first.get("type") if isinstance(first, Mapping) else entry.get("type")
         if not isinstance(kind, str) or not kind:
-            raise OpusResponseError("GET", path, f"{where} names no type in allowed_types")
+            raise OpusWorkflowSchemaError("GET", path, f"{where} names no type in allowed_types")
         schema[str(variable)] = {
             **{key: value for key, value in entry.items() if key in ("id", "display_name", "is_nullable", "tags")},
             "variable_name": str(variable),

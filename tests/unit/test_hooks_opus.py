@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("opus_connection")
 
 
 def test_every_endpoint_sends_key_and_returns_parsed_body(requests_mock):
-    requests_mock.get(f"{BASE}/workflow/wf1", json={"workflowId": "wf1", "jobPayloadSchema": {"a": {}}})
+    requests_mock.get(f"{BASE}/workflow/wf1", json={"workflowId": "wf1", "jobPayloadSchema": {"a": {"type": "str"}}})
     requests_mock.post(f"{BASE}/job/initiate", status_code=201, json={"jobExecutionId": "j1"})
     requests_mock.post(f"{BASE}/job/file/upload", json={"presignedUrl": "https://s3.test/u?sig=1", "fileUrl": "f"})
     requests_mock.post(f"{BASE}/job/execute", status_code=201, json={"success": True, "jobExecutionId": "j1"})
@@ -33,7 +33,7 @@ def test_every_endpoint_sends_key_and_returns_parsed_body(requests_mock):
     requests_mock.get(f"{BASE}/job/j1/audit", json={"jobExecutionId": "j1", "auditTrail": [{"action": "x"}]})
     h = hook()
     assert h.get_workflow("wf1")["workflowId"] == "wf1"
-    assert h.get_job_payload_schema("wf1") == {"a": {}}
+    assert h.get_job_payload_schema("wf1") == {"a": {"type": "str"}}
     assert h.initiate_job("wf1", "t", "d") == "j1"
     assert h.get_upload_url(".PDF", "workspace", workspace_id="ws1") == {
         "presignedUrl": "https://s3.test/u?sig=1",

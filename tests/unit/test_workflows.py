@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusResponseError
+from airflow_provider_opus.compat import AirflowFailException
+from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusResponseError, OpusWorkflowSchemaError
 from airflow_provider_opus.payload import JobPayloadSchema
 from airflow_provider_opus.workflows import WorkflowVersion, initiate_job_body, is_uuid, job_payload_schema_from
 
@@ -134,3 +135,56 @@ def test_the_output_schema_of_the_input_node_is_a_fallback():
 def test_details_of_neither_shape_are_a_response_error(details, message):
     with pytest.raises(OpusResponseError, match=message):
         job_payload_schema_from(details, "/workflow/x")
+
+
+ENTRY = {"id": "a1", "variable_name": "workflow_input_a1", "display_name": "Invoice", "type": "file"}
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        # An entry that is null or a string raised a raw AttributeError.
+        (None, "input 'workflow_input_a1' of the workflow's schema is null, expected an object"),
+        ("Invoice", "input 'workflow_input_a1' of the workflow's schema is 'Invoice', expected an object"),
+        # is_nullable "false" was read as nullable: a required input went missing and the job was billed.
+        ({**ENTRY, "is_nullable": "false"}, "has is_nullable 'false', expected true or false"),
+        ({**ENTRY, "is_nullable": 0}, "has is_nullable int 0, expected true or false"),
+        # A tag value "PDF" was read as the letters D, F and P.
+        (
+            {**ENTRY, "tags": [{"variable_name": "allowed_file_types", "value": "PDF"}]},
+            r"has an allowed_file_types tag of value 'PDF', expected a list such as \['PDF'\]",
+        ),
+        ({**ENTRY, "tags": [{"variable_name": "allowed_file_types", "value": [1]}]}, "tag of value list \\[1\\]"),
+        ({**ENTRY, "tags": "PDF"}, "has tags 'PDF', expected a list"),
+        ({**ENTRY, "tags": ["PDF"]}, r"has tags\[0\] 'PDF', expected an object"),
+        ({**ENTRY, "type": None}, "has type null, expected a type name"),
+        ({**{k: v for k, v in ENTRY.items() if k != "type"}}, "has type null, expected a type name"),
+        ({**ENTRY, "display_name": ["Invoice"]}, "has display_name list \\['Invoice'\\], expected a string"),
+        ({**ENTRY, "id": {"a": 1}}, "has id dict"),
+    ],
+)
+def test_a_schema_entry_the_provider_cannot_read_is_a_clear_error_naming_it(entry, message):
+    details = {"jobPayloadSchema": {"workflow_input_a1": entry}}
+    for read in (
+        lambda: job_payload_schema_from(details, "/workflow/wf1"),
+        lambda: JobPayloadSchema(details["jobPayloadSchema"], "wf1"),
+    ):
+        with pytest.raises(OpusWorkflowSchemaError, match=message) as info:
+            read()
+        assert "GET /workflow/wf1" in str(info.value)
+        assert isinstance(info.value, AirflowFailException)  # the same schema on a retry: fail at once
+
+
+def test_a_v2_graph_entry_of_the_wrong_type_is_the_same_error():
+    inputs = {"contract_text": {"allowed_types": [{"type": "str"}], "is_nullable": "false"}}
+    with pytest.raises(OpusWorkflowSchemaError, match=r"input 'contract_text' .* has is_nullable 'false'"):
+        job_payload_schema_from(graph(inputs), "/workflow/x")
+    with pytest.raises(OpusWorkflowSchemaError, match="input 'a' of the workflow graph is NoneType None"):
+        job_payload_schema_from(graph({"a": None}), "/workflow/x")
+
+
+def test_an_entry_of_the_expected_types_reads_as_before():
+    entry = {**ENTRY, "is_nullable": None, "tags": [{"variable_name": "allowed_file_types", "value": ["PDF"]}, {}]}
+    (invoice,) = JobPayloadSchema({"workflow_input_a1": entry}).inputs
+    assert invoice.allowed_file_types == {"pdf"} and invoice.is_nullable is False and invoice.id == "a1"
+    assert JobPayloadSchema({"x": {"type": "str", "id": 7}}).inputs[0].id == "7"
