@@ -11,6 +11,7 @@ succeeds, anything else fails with the job's last audit entries.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from datetime import timedelta
@@ -74,6 +75,9 @@ class OpusBaseOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not rendered_later(opus_conn_id):
+            check_text(self.task_id, "opus_conn_id", opus_conn_id, optional=False)
+        _check_retry_arguments(self.task_id, opus_retry_limit, opus_retry_delay)
         self.opus_conn_id = opus_conn_id
         self.opus_retry_limit = opus_retry_limit
         self.opus_retry_delay = opus_retry_delay
@@ -351,6 +355,20 @@ def record_asset_events(
     for outlet in outlets:
         outlet_events[outlet].extra.update(extra)
     return view.output_files
+
+
+def _check_retry_arguments(task_id: str, retry_limit: Any, retry_delay: Any) -> None:
+    """Raise unless the API-call retry arguments are a count and a number of seconds."""
+    if not isinstance(retry_limit, int) or isinstance(retry_limit, bool) or retry_limit < 0:
+        raise OpusInvalidArgumentError(
+            f"Task {task_id!r}: opus_retry_limit must be a whole number, 0 or more, got {describe_value(retry_limit)}"
+        )
+    number = isinstance(retry_delay, (int, float)) and not isinstance(retry_delay, bool)
+    if not number or not math.isfinite(retry_delay) or retry_delay < 0:
+        raise OpusInvalidArgumentError(
+            f"Task {task_id!r}: opus_retry_delay must be a number of seconds, 0 or more, "
+            f"got {describe_value(retry_delay)}"
+        )
 
 
 def check_flags(task_id: str, **flags: Any) -> None:

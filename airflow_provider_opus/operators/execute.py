@@ -23,6 +23,8 @@ from airflow_provider_opus.operators.base import (
     DEFAULT_TIMEOUT,
     OpusBaseOperator,
     OpusJobWaitingOperator,
+    check_flags,
+    check_text,
     raise_unless_completed,
     rendered_later,
 )
@@ -142,6 +144,17 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         check_poll_intervals(poll_interval, max_poll_interval, task_id=self.task_id)
         check_timeout(timeout, self.task_id)
         check_access_scope(access_scope, workspace_id)
+        check_flags(self.task_id, wait_for_completion=wait_for_completion, deferrable=deferrable)
+        texts = {"title": title, "description": description, "ref_user_id": ref_user_id}
+        for name, text in texts.items():
+            if not rendered_later(text):
+                check_text(self.task_id, name, text)
+        for name, given in (("inputs", inputs), ("job_payload_schema_instance", job_payload_schema_instance)):
+            if given is not None and not rendered_later(given) and not isinstance(given, Mapping):
+                raise OpusInvalidArgumentError(
+                    f"Task {self.task_id!r}: {name} must be a dict of input name to value, or JSON text, got "
+                    f"{describe_value(given)}"
+                )
         if not rendered_later(workflow_id):  # a blank string or a non-string is wrong already
             _checked_workflow_id(workflow_id, self.task_id)
         # Checked when the DAG is parsed where no template can change them; all again at execute.

@@ -7,9 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 
+from airflow_provider_opus.api import checked_job_id
 from airflow_provider_opus.compat import AirflowSensorTimeout, conf, task_state_store
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusJobTimeoutError
-from airflow_provider_opus.operators.base import DEFAULT_TIMEOUT, OpusBaseOperator, OpusJobWaitingOperator
+from airflow_provider_opus.operators.base import (
+    DEFAULT_TIMEOUT,
+    OpusBaseOperator,
+    OpusJobWaitingOperator,
+    check_flags,
+    rendered_later,
+)
 from airflow_provider_opus.polling import check_poll_intervals, check_timeout, next_poll
 
 if TYPE_CHECKING:
@@ -70,6 +77,9 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
                 f"Task {self.task_id!r}: give max_poll_interval or exponential_backoff=True, not both: "
                 "max_poll_interval grows the interval in every mode, including deferrable"
             )
+        if not rendered_later(job_execution_id):  # a template is checked by the hook once rendered
+            checked_job_id(job_execution_id)
+        check_flags(self.task_id, deferrable=deferrable)
         self.max_poll_interval = max_poll_interval
         self.job_execution_id = job_execution_id
         self.deferrable = deferrable

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -621,6 +622,33 @@ def test_workflow_id_must_be_a_string_when_parsed_and_when_rendered(emulator, tm
     with pytest.raises(OpusInvalidArgumentError, match=r"workflow_id must be a string, got int 5: give the id from"):
         op.execute(context)
     assert emulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        # title=42 reached POST /job/initiate.
+        ({"title": 42}, "title must be a non-empty string or None, got int 42"),
+        ({"description": ["a"]}, "description must be a non-empty string or None, got list ['a']"),
+        ({"ref_user_id": 7}, "ref_user_id must be a non-empty string or None, got int 7"),
+        ({"wait_for_completion": "false"}, "wait_for_completion must be True or False, got 'false'"),
+        ({"deferrable": 1}, "deferrable must be True or False, got int 1"),
+        ({"inputs": [("Threshold", 0.8)]}, "inputs must be a dict of input name to value, or JSON text, got list"),
+        ({"inputs": None, "job_payload_schema_instance": 5}, "job_payload_schema_instance must be a dict of input"),
+    ],
+)
+def test_arguments_of_the_wrong_type_fail_when_the_dag_is_parsed(kwargs, message):
+    with pytest.raises(OpusInvalidArgumentError, match=f"^Task 'run': {re.escape(message)}"):
+        execute_op(**kwargs)
+
+
+def test_a_title_rendered_to_a_wrong_type_fails_before_any_billed_call(emulator, tmp_path):
+    with in_dag(tmp_path, render_template_as_native_obj=True) as dag:
+        op = execute_op(title="{{ params.title }}")
+    context = render_task(op, dag, title=42)
+    with pytest.raises(OpusInvalidArgumentError, match="title must be a non-empty string, got int 42"):
+        op.execute(context)
+    assert emulator.requests("initiate_job") == [] and emulator.requests("execute_job") == []
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -168,3 +169,22 @@ def test_sensor_deadline_errors_name_the_deadline_that_passed(emulator):
     # Its own timeout fails as in poke and reschedule mode: AirflowSensorTimeout, no retries.
     with pytest.raises(AirflowSensorTimeout, match="job J keeps running"):
         waiting.execute_complete(make_context(), event, deadline="timeout")
+
+
+@pytest.mark.parametrize(
+    ("job_id", "message"),
+    [
+        (None, "job_execution_id must be a non-empty string, got NoneType None"),
+        (42, "job_execution_id must be a non-empty string, got int 42"),
+    ],
+)
+def test_a_job_id_of_the_wrong_type_fails_when_the_dag_is_parsed(job_id, message):
+    with pytest.raises(OpusInvalidArgumentError, match=re.escape(message)):
+        OpusJobSensor(task_id="s", job_execution_id=job_id)
+
+
+def test_a_job_id_that_is_not_one_path_segment_calls_nothing(emulator):
+    # A job id ".." reached Opus as GET /status.
+    with pytest.raises(OpusInvalidArgumentError, match=r"job_execution_id '\.\.' cannot be an id"):
+        OpusJobSensor(task_id="s", job_execution_id="..").poke(make_context())
+    assert emulator.requests() == []

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_opus.compat import AirflowFailException
 from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
 from airflow_provider_opus.exceptions import OpusError
 from airflow_provider_opus.hooks.opus import OpusAsyncHook, OpusHook
@@ -25,6 +25,7 @@ from airflow_provider_opus.operators.opus import (
 from airflow_provider_opus.payload import JobPayloadSchema
 from airflow_provider_opus.sensors.opus import OpusJobSensor
 from tests.conftest import SERVICE_KEY
+from tests.integration.helpers import RecordingServer
 from tests.support.task_context import VALID_INPUTS, make_context
 
 CATEGORY = "bad_input"
@@ -108,6 +109,27 @@ def with_network(call: Callable[[], Any], **extra: Any) -> Callable[[Path], Any]
         return with_connection({"conn_type": "opus", "password": SERVICE_KEY, "extra": fields}, call)(tmp)
 
     return run
+
+
+def with_api_answering(body: dict[str, Any], call: Callable[[str], Any]) -> Callable[[Path], Any]:
+    """Run ``call(url)`` with a connection to a server that answers every GET with ``body``, and nothing else."""
+
+    def run(tmp: Path) -> Any:
+        with RecordingServer(body=body) as server:
+            conn = {"conn_type": "opus", "host": server.url, "password": SERVICE_KEY}
+            return with_connection(conn, lambda: call(server.url))(tmp)
+
+    return run
+
+
+def run_with_workflow_schema(schema: dict[str, Any]) -> Callable[[Path], Any]:
+    """Run the execute operator against an API whose workflow has ``schema``: a billed call could not even be made."""
+    return with_api_answering(
+        {"workflowId": DEFAULT_WORKFLOW_ID, "jobPayloadSchema": schema},
+        lambda url: OpusExecuteJobOperator(
+            task_id="run", workflow_id=DEFAULT_WORKFLOW_ID, inputs={"X": "x"}, opus_retry_delay=0.01
+        ).execute(make_context()),
+    )
 
 
 def _execute_job() -> Any:
@@ -666,6 +688,104 @@ CASES = [
         operator(lambda tmp: OpusUploadOperator(task_id="u", files=[file_at("a.pdf")(tmp), 5])),  # type: ignore[list-item]
         "files[1]",
         "must be a path, got int 5",
+    ),
+    # -- ids and argument types (issue #20 item 9)
+    Case(
+        "results: job id None",
+        lambda tmp: OpusGetJobResultsOperator(task_id="r", job_execution_id=None),  # type: ignore[arg-type]
+        "job_execution_id",
+        "must be a non-empty string, got NoneType None",
+    ),
+    Case(
+        "results: job id an int",
+        lambda tmp: OpusGetJobResultsOperator(task_id="r", job_execution_id=42),  # type: ignore[arg-type]
+        "job_execution_id",
+        "must be a non-empty string, got int 42",
+    ),
+    Case(
+        "results: job id '..'",
+        operator(lambda tmp: OpusGetJobResultsOperator(task_id="r", job_execution_id="..")),
+        "job_execution_id '..'",
+        "cannot be an id",
+    ),
+    Case(
+        "sensor: job id with a slash",
+        lambda tmp: OpusJobSensor(task_id="s", job_execution_id="../../workflow/x").poke(make_context()),
+        "job_execution_id '../../workflow/x'",
+        "cannot be an id",
+    ),
+    Case(
+        "hook: job id '..' (async)",
+        lambda tmp: asyncio.run(_async_status_of("..")),
+        "job_execution_id '..'",
+        "cannot be an id",
+    ),
+    Case(
+        "hook: workflow id with a control character",
+        lambda tmp: OpusHook().get_workflow("wf\r\nX-Injected: 1"),
+        "workflow_id",
+        "holds a control character",
+    ),
+    Case(
+        "title an int",
+        lambda tmp: OpusExecuteJobOperator(task_id="r", workflow_id="w", title=42),  # type: ignore[arg-type]
+        "title",
+        "must be a non-empty string or None, got int 42",
+    ),
+    Case(
+        "wait_for_completion a string",
+        lambda tmp: OpusExecuteJobOperator(task_id="r", workflow_id="w", wait_for_completion="false"),  # type: ignore[arg-type]
+        "wait_for_completion",
+        "must be True or False, got 'false'",
+    ),
+    Case(
+        "results: include_audit_log a string",
+        lambda tmp: OpusGetJobResultsOperator(task_id="r", job_execution_id="j", include_audit_log="no"),  # type: ignore[arg-type]
+        "include_audit_log",
+        "must be True or False, got 'no'",
+    ),
+    Case(
+        "retry limit a string",
+        lambda tmp: OpusJobSensor(task_id="s", job_execution_id="j", opus_retry_limit="3"),  # type: ignore[arg-type]
+        "opus_retry_limit",
+        "must be a whole number, 0 or more",
+    ),
+    # -- a workflow schema the provider cannot read, found before any billed call (issue #20 item 16)
+    Case(
+        "workflow schema: an entry that is null",
+        run_with_workflow_schema({"workflow_input_x": None}),
+        "input 'workflow_input_x' of the workflow's schema",
+        "is null, expected an object",
+    ),
+    Case(
+        "workflow schema: is_nullable the string 'false'",
+        run_with_workflow_schema({"workflow_input_x": {"type": "str", "display_name": "X", "is_nullable": "false"}}),
+        "input 'workflow_input_x'",
+        "has is_nullable 'false', expected true or false",
+    ),
+    Case(
+        "workflow schema: allowed file types a string",
+        run_with_workflow_schema(
+            {
+                "workflow_input_x": {
+                    "type": "file",
+                    "display_name": "Invoice",
+                    "is_nullable": False,
+                    "tags": [{"variable_name": "allowed_file_types", "value": "PDF"}],
+                }
+            }
+        ),
+        "input 'workflow_input_x'",
+        "expected a list such as ['PDF']",
+    ),
+    # -- output files (issue #20 item 7)
+    Case(
+        "hook: download to a name longer than the file system allows",
+        lambda tmp: with_api_answering(
+            {"a": 1}, lambda url: OpusHook().download_file(f"{url}/a.pdf", tmp / ("n" * 300 + ".pdf"))
+        )(tmp),
+        "its name has 304 bytes",
+        "choose a shorter name",
     ),
     # -- the async hooks' connection-settings cache (issue #14)
     Case(

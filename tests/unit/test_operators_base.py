@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import re
 
 import pytest
 from airflow.sdk import DAG
 
+from airflow_provider_opus.exceptions import OpusInvalidArgumentError
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.operators.base import OpusBaseOperator, OpusJobWaitingOperator
 from airflow_provider_opus.operators.opus import (
@@ -50,6 +52,25 @@ def test_opus_conn_id_is_templated_and_the_hook_uses_the_rendered_value(task_cla
     assert task.opus_conn_id == "opus_eu"
     assert isinstance(task.hook, OpusHook)
     assert (task.hook.opus_conn_id, task.hook.retry_policy.retry_limit) == ("opus_eu", task.opus_retry_limit)
+
+
+@pytest.mark.parametrize("task_class", TASKS)
+@pytest.mark.parametrize(
+    ("shared", "message"),
+    [
+        ({"opus_conn_id": None}, "opus_conn_id must be a non-empty string, got NoneType None"),
+        ({"opus_conn_id": 5}, "opus_conn_id must be a non-empty string, got int 5"),
+        ({"opus_retry_limit": "3"}, "opus_retry_limit must be a whole number, 0 or more, got '3'"),
+        ({"opus_retry_limit": -1}, "opus_retry_limit must be a whole number, 0 or more, got int -1"),
+        ({"opus_retry_limit": True}, "opus_retry_limit must be a whole number, 0 or more, got bool True"),
+        ({"opus_retry_delay": "1"}, "opus_retry_delay must be a number of seconds, 0 or more, got '1'"),
+        ({"opus_retry_delay": float("nan")}, "opus_retry_delay must be a number of seconds, 0 or more, got float nan"),
+    ],
+)
+def test_shared_arguments_of_the_wrong_type_fail_when_the_dag_is_parsed(task_class, shared, message):
+    # They reached the hook at execute as a bare ValueError or TypeError, which Airflow retries.
+    with pytest.raises(OpusInvalidArgumentError, match=f"Task 't': {re.escape(message)}"):
+        task_class(task_id="t", **shared, **TASKS[task_class])
 
 
 def test_the_waiting_tasks_share_one_wait():
