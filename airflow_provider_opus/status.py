@@ -15,7 +15,8 @@ so the provider reads them defensively:
   on a task retry such a job is executed under its id instead of initiating another.
 
 DAG authors add their own words with ``running_statuses`` and ``failed_statuses`` on the
-execute operator and the sensor (which hand them to the trigger); see :class:`StatusRules`.
+execute operator and the sensor (which hand them to the trigger) and on the results operator;
+see :class:`StatusRules`.
 """
 
 from __future__ import annotations
