@@ -235,3 +235,12 @@ def test_an_api_url_that_cannot_be_named_leaves_out_only_the_workflow(openlineag
     lineage = operator_lineage(facts)
     assert lineage.inputs == []
     assert names(lineage.outputs) == [("https://files.opus.com", "/a.pdf")]
+
+
+def test_a_pinned_workflow_version_is_in_the_opus_job_facet(openlineage):
+    from openlineage.client.serde import Serde
+
+    facts = LineageFacts(api_url="https://operator.opus.com", workflow_id="W1", workflow_version="3")
+    facts.job_execution_id = "J1"
+    opus_job = json.loads(Serde.to_json(operator_lineage(facts).run_facets["opus_job"]))
+    assert opus_job["workflowVersion"] == "3"
