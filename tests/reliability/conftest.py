@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 
 from tests.reliability.report import RESULTS_DIR, run_facts
+from tests.support.settings_cache import fresh_connection_settings
+
+__all__ = ["fresh_connection_settings"]  # autouse: each test reads its own connection
 
 _records: dict[str, list[dict[str, Any]]] = {}
 

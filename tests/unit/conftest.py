@@ -6,7 +6,10 @@ import json
 
 import pytest
 
+from tests.support.settings_cache import fresh_connection_settings
 from tests.unit.helpers import BASE, KEY
+
+__all__ = ["fresh_connection_settings"]  # autouse: each test reads its own connection
 
 
 @pytest.fixture
