@@ -16,6 +16,7 @@ every deferred wait) and the presigned upload:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import logging
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Connection
 
-DEFAULT_TIMEOUT = 30.0
+#: Seconds one HTTP call may take, answer included, unless the connection sets ``timeout``.
+DEFAULT_CALL_TIMEOUT = 30.0
 #: The longest ``timeout`` a connection may set (one hour): no answer of Opus takes longer, and
 #: an infinite or huge one would overflow the libraries' clocks.
 MAX_TIMEOUT = 3600.0
@@ -80,7 +82,7 @@ class OpusConnectionSettings:
     conn_id: str
     base_url: str
     service_key: str = field(repr=False)
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = DEFAULT_CALL_TIMEOUT
     app_url: str = DEFAULT_APP_URL
     proxy_url: str | None = field(default=None, repr=False)
     ca_bundle: str | None = None
@@ -149,7 +151,7 @@ class OpusConnectionSettings:
         base_url = _base_url(conn)
         chosen_timeout = timeout if timeout is not None else _extra_field(extra, "timeout")
         try:
-            timeout_seconds = float(chosen_timeout) if chosen_timeout not in (None, "") else DEFAULT_TIMEOUT
+            timeout_seconds = float(chosen_timeout) if chosen_timeout not in (None, "") else DEFAULT_CALL_TIMEOUT
         except (TypeError, ValueError):
             timeout_seconds = -1.0
         if not 0 < timeout_seconds <= MAX_TIMEOUT:  # also false for nan
@@ -388,37 +390,23 @@ def _bypasses_proxy(host: str, port: int, no_proxy: tuple[str, ...]) -> bool:
     """
     Tell whether ``NO_PROXY`` exempts a host from the proxy.
 
-    Entries are host names (``example.com`` and ``.example.com`` match it and its subdomains;
-    ``*.example.com`` too), IP addresses or networks (``10.0.0.0/8``), each optionally with a
-    ``:port``; ``*`` exempts every host.
+    By urllib's rule (a name matches itself and its subdomains, with or without a leading dot;
+    ``name:port`` matches that port only), and, as curl reads them too, ``*`` alone, ``*.`` before
+    a name, and IP addresses and networks (``10.0.0.0/8``, ``fd00::/8``), which urllib does not.
     """
-    host = host.lower().strip("[]")
+    if "*" in no_proxy:
+        return True
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         address = None
-    for entry in no_proxy:
-        if entry == "*":
-            return True
-        name, port_text = entry, ""
-        if entry.startswith("["):  # [v6] or [v6]:port
-            name, _, port_text = entry[1:].partition("]")
-            port_text = port_text.removeprefix(":")
-        elif entry.count(":") == 1:  # host:port (a bare IPv6 address has more colons)
-            name, _, port_text = entry.partition(":")
-        if port_text and port_text != str(port):
-            continue
-        name = name.removeprefix("*").lstrip(".")
-        if address is not None:
-            try:
-                if address in ipaddress.ip_network(name, strict=False):
-                    return True
-            except ValueError:
-                pass
-            continue
-        if host == name or host.endswith("." + name):
-            return True
-    return False
+    for entry in no_proxy if address is not None else ():
+        with contextlib.suppress(ValueError):  # not an address or network
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    names = ",".join(entry.removeprefix("*.") for entry in no_proxy)
+    return urllib.request.proxy_bypass_environment(netloc, {"no": names})
 
 
 def _flag(value: Any, name: str, conn_id: str, *, default: bool) -> bool:
