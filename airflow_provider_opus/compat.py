@@ -1,140 +1,63 @@
-"""Every difference between the Airflow 3 minors the provider supports, in one place.
+"""What differs between the Airflow minors the provider supports (3.1 to 3.3) that common-compat does not cover.
 
-The rest of the package imports the names below from here and never tests the Airflow version.
-Each name is taken from where the newest Airflow keeps it; only when that import fails is the
-older place used, so a newer Airflow never pays for an older one. What differs (docs/airflow-versions.md):
+Airflow's exceptions, ``conf`` and ``XCom`` come from ``airflow.providers.common.compat.sdk``
+(``apache-airflow-providers-common-compat``, as first-party providers take them), which finds each
+where this Airflow keeps it; so does ``ResumableJobMixin``, refined here. Nothing else in the package
+asks which Airflow runs (docs/airflow-versions.md). What is left here, each with its reason:
 
-* ``conf``: ``airflow.sdk`` from 3.2, ``airflow.configuration`` before.
-* ``AirflowException``, ``AirflowFailException``, ``AirflowTaskTimeout``, ``AirflowSensorTimeout``
-  (and, for tests, ``TaskDeferred`` and ``AirflowRescheduleException``): ``airflow.sdk.exceptions``
-  from 3.2, ``airflow.exceptions`` before. They are taken together: 3.1 has ``AirflowException``
-  in the SDK but not the others, and its task runner catches the core classes.
-* ``BaseXCom``: ``airflow.sdk`` from 3.2, ``airflow.sdk.bases.xcom`` before.
-* ``ResumableJobMixin``: from 3.3 (with the task state store it keeps the job id in). Before, a
-  stand-in with the same interface that starts a new job on every try and says so in the log:
-  those minors clear a task's XComs when a new try starts and have no other per-task store, so
-  a retry cannot find the previous try's job.
+* ``ResumableJobMixin``: Airflow 3.3's (with the task state store it keeps the job id in). Below
+  3.3, common-compat's stand-in starts a new job on every try, as it must (those minors clear a
+  task's XComs when a new try starts and have no other per-task store), but logs nothing: ours
+  adds the line that tells a user why a retry billed a second job.
 * The task state store (``task_state_store`` in the task's context): from 3.3; None before.
 * The connection form: 3.2+ builds it from the ``conn-fields`` and ``ui-field-behaviour`` of the
   provider info; 3.1 calls the hook's ``get_connection_form_widgets`` and
   ``get_ui_field_behaviour`` instead, which :func:`connection_form_widgets` and
-  :func:`connection_ui_field_behaviour` build from that same provider info.
+  :func:`connection_ui_field_behaviour` build from that same provider info. common-compat has no
+  such helper.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import airflow.sdk
 from airflow import __version__ as AIRFLOW_VERSION
-from airflow.sdk.bases.operator import BaseOperatorMeta
+from airflow.providers.common.compat.sdk import ResumableJobMixin
 
 if TYPE_CHECKING:
-    # The type checker sees the newest Airflow's names (the main virtualenv has it).
-    from airflow.sdk import BaseXCom, Context, ResumableJobMixin, conf
-    from airflow.sdk.exceptions import (
-        AirflowException,
-        AirflowFailException,
-        AirflowRescheduleException,
-        AirflowSensorTimeout,
-        AirflowTaskTimeout,
-        TaskDeferred,
-    )
-    from airflow.sdk.types import Logger
+    from airflow.sdk import Context
 
 __all__ = [
     "AIRFLOW_VERSION",
     "HAS_TASK_STATE_STORE",
-    "AirflowException",
-    "AirflowFailException",
-    "AirflowRescheduleException",
-    "AirflowSensorTimeout",
-    "AirflowTaskTimeout",
-    "BaseXCom",
     "ResumableJobMixin",
-    "TaskDeferred",
-    "conf",
     "connection_form_widgets",
     "connection_ui_field_behaviour",
     "task_state_store",
 ]
 
+#: Whether this Airflow keeps a task state store (3.3+), so a retry can reattach to the previous try's job.
+HAS_TASK_STATE_STORE: bool = hasattr(airflow.sdk, "ResumableJobMixin")
 
-class ResumableJobStandIn:
-    """
-    Airflow 3.1 and 3.2's stand-in for ``airflow.sdk.ResumableJobMixin``: every try starts a new job.
+if not HAS_TASK_STATE_STORE and not TYPE_CHECKING:
+    _StandIn = ResumableJobMixin
 
-    Those minors have no task state store, and clear a task's XComs when a new try starts, so
-    there is nowhere to find the job an earlier try started. :meth:`execute_resumable` runs
-    ``submit_job``, ``poll_until_complete`` and ``get_job_result`` in turn and logs one line
-    saying so. ``durable`` is accepted and kept, so a DAG written for Airflow 3.3 runs unchanged.
+    class ResumableJobMixin(_StandIn):
+        """
+        common-compat's stand-in for Airflow 3.1 and 3.2 (every try starts a new job), and one log line saying so.
 
-    :param durable: kept as ``self.durable``; it has no effect on these minors.
-    """
+        The stand-in alone says nothing: a retry that bills a second job would leave no reason in the
+        task log. ``durable`` is accepted and has no effect on these minors (common-compat sets it False).
+        """
 
-    if TYPE_CHECKING:
-        log: Logger
-
-    external_id_key: str = "remote_job_id"
-
-    # As the real mixin: default_args can set ``durable``.
-    @BaseOperatorMeta._apply_defaults  # type: ignore[type-var]
-    def __init__(self, *, durable: bool = True, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.durable = durable
-
-    def execute_resumable(self, context: Context) -> Any:
-        """Start a job, wait for it as configured and return its result: no reattach on these minors."""
-        self.log.info(
-            "Airflow %s has no task state store: a retry of this task starts a new Opus job "
-            "(reattaching to a running job needs Airflow 3.3+)",
-            AIRFLOW_VERSION,
-        )
-        external_id = self.submit_job(context)
-        self.poll_until_complete(external_id, context)
-        return self.get_job_result(external_id, context)
-
-    def submit_job(self, context: Context) -> Any:
-        """Start the job and return its id (the operator's)."""
-        raise NotImplementedError
-
-    def poll_until_complete(self, external_id: Any, context: Context) -> None:
-        """Wait for the job (the operator's)."""
-        raise NotImplementedError
-
-    def get_job_result(self, external_id: Any, context: Context) -> Any:
-        """Return what the task returns (the operator's)."""
-        raise NotImplementedError
-
-
-if not TYPE_CHECKING:
-    try:
-        from airflow.sdk import conf
-    except ImportError:  # Airflow < 3.2
-        from airflow.configuration import conf
-
-    import airflow.sdk.exceptions as _exceptions
-
-    if not hasattr(_exceptions, "AirflowFailException"):  # Airflow < 3.2: all of them from the core
-        import airflow.exceptions as _exceptions
-    AirflowException = _exceptions.AirflowException
-    AirflowFailException = _exceptions.AirflowFailException
-    AirflowRescheduleException = _exceptions.AirflowRescheduleException
-    AirflowSensorTimeout = _exceptions.AirflowSensorTimeout
-    AirflowTaskTimeout = _exceptions.AirflowTaskTimeout
-    TaskDeferred = _exceptions.TaskDeferred
-
-    try:
-        from airflow.sdk import BaseXCom
-    except ImportError:  # Airflow < 3.2
-        from airflow.sdk.bases.xcom import BaseXCom
-
-    try:
-        from airflow.sdk import ResumableJobMixin
-    except ImportError:  # Airflow < 3.3
-        ResumableJobMixin = ResumableJobStandIn
-
-#: Whether this Airflow keeps a task state store, so a retry can reattach to the previous try's job.
-HAS_TASK_STATE_STORE: bool = ResumableJobMixin is not ResumableJobStandIn
+        def execute_resumable(self, context: Context) -> Any:  # noqa: D102 (the mixin's own method, logged)
+            self.log.info(
+                "Airflow %s has no task state store: a retry of this task starts a new Opus job "
+                "(reattaching to a running job needs Airflow 3.3+)",
+                AIRFLOW_VERSION,
+            )
+            return super().execute_resumable(context)
 
 
 def task_state_store(context: Context) -> Any | None:
@@ -198,3 +121,6 @@ def connection_ui_field_behaviour(connection_type: dict[str, Any]) -> dict[str, 
         "relabeling": dict(behaviour.get("relabeling", {})),
         "placeholders": dict(behaviour.get("placeholders", {})),
     }
+
+
+# TRANSITIONAL (#19): re-exported until every importer takes them from common-compat.

@@ -406,7 +406,8 @@ def _bypasses_proxy(host: str, port: int, no_proxy: tuple[str, ...]) -> bool:
                 return True
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     names = ",".join(entry.removeprefix("*.") for entry in no_proxy)
-    return urllib.request.proxy_bypass_environment(netloc, {"no": names})
+    # Missing from typeshed (python/cpython#145331); requests imports it the same way.
+    return urllib.request.proxy_bypass_environment(netloc, {"no": names})  # type: ignore[attr-defined]
 
 
 def _flag(value: Any, name: str, conn_id: str, *, default: bool) -> bool:

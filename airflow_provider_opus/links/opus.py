@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.sdk import XCom
 from airflow.sdk import BaseOperatorLink
-
-from airflow_provider_opus.compat import BaseXCom
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
@@ -71,7 +70,7 @@ class OpusWorkflowLink(BaseOperatorLink):
                 return _stored[key]
             if _resumed_after_deferral(ti_key) is False:  # this try's execute never stored one
                 return ""
-        value: Any = BaseXCom.get_value(ti_key=ti_key, key=self.xcom_key)  # type: ignore[arg-type]
+        value: Any = XCom.get_value(ti_key=ti_key, key=self.xcom_key)
         return str(value) if value else ""
 
     @classmethod

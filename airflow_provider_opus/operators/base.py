@@ -18,11 +18,11 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.sdk import AirflowTaskTimeout
 from airflow.sdk import BaseOperator
 
 from airflow_provider_opus.api import GET_JOB_RESULTS, checked_job_id
 from airflow_provider_opus.audit import failure_details
-from airflow_provider_opus.compat import AirflowTaskTimeout
 from airflow_provider_opus.exceptions import (
     OpusError,
     OpusInvalidArgumentError,

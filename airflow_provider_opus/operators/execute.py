@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from airflow.providers.common.compat.sdk import AirflowTaskTimeout, conf
+
 from airflow_provider_opus.api import GET_WORKFLOW
-from airflow_provider_opus.compat import AirflowTaskTimeout, ResumableJobMixin, conf, task_state_store
+from airflow_provider_opus.compat import ResumableJobMixin, task_state_store
 from airflow_provider_opus.connection import checked_callback_url
 from airflow_provider_opus.exceptions import (
     OpusBadRequestError,
@@ -310,12 +312,7 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
     def _execute_job(self, job_execution_id: str, payload: dict[str, Any], reattaches: bool) -> None:
         callback_url = self._checked_callback_url()
         try:
-            self.hook.execute_job(
-                job_execution_id,
-                payload,
-                callback_url=callback_url,
-                workspaces=workspaces_field(self.workspaces) if self.workspaces is not None else None,
-            )
+            self.hook.execute_job(job_execution_id, payload, callback_url=callback_url, workspaces=self.workspaces)
         except OpusBadRequestError as exc:
             if exc.http_status == 409:
                 # A conflict means an earlier execute call reached Opus after all: the job runs.

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, conf
 from airflow.sdk import BaseSensorOperator
 
 from airflow_provider_opus.api import checked_job_id
-from airflow_provider_opus.compat import AirflowSensorTimeout, conf, task_state_store
+from airflow_provider_opus.compat import task_state_store
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusJobTimeoutError
 from airflow_provider_opus.operators.base import (
     DEFAULT_TIMEOUT,

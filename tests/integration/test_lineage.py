@@ -327,7 +327,7 @@ def test_a_failed_job_emits_a_fail_event_with_its_audit_tail(lineage_runs: Simpl
 
 
 def test_the_facts_recorded_before_a_deferral_come_back_in_execute_complete(emulator: OpusEmulator) -> None:
-    from airflow_provider_opus.compat import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     emulator.configure(job_duration=30)
     kwargs = {"inputs": {**VALID_INPUTS, "Invoice": str(INVOICE)}, "deferrable": True}

@@ -8,15 +8,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException, AirflowTaskTimeout, TaskDeferred
 from airflow.sdk import Asset
 
-from airflow_provider_opus.compat import (
-    AIRFLOW_VERSION,
-    HAS_TASK_STATE_STORE,
-    AirflowFailException,
-    AirflowTaskTimeout,
-    TaskDeferred,
-)
+from airflow_provider_opus.compat import AIRFLOW_VERSION, HAS_TASK_STATE_STORE
 from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
@@ -247,12 +242,13 @@ def test_below_airflow_3_3_every_try_starts_a_new_job_and_says_so(emulator, caps
     emulator.configure(job_duration=0.6)
     emulator.inject("get_job_status", {"status": 500, "times": 5})
     with pytest.raises(OpusError, match="HTTP 500"):
-        execute_op(opus_retry_limit=0, durable=True).execute(context())
+        execute_op(opus_retry_limit=0).execute(context())
     emulator.clear_faults()
     logged(capsys)
-    retry = execute_op(durable=True)
+    with pytest.warns(UserWarning, match="durable"):  # common-compat's stand-in: taken, so a 3.3 DAG runs unchanged
+        retry = execute_op(durable=True)
     retried_id = retry.execute(context())
-    assert retry.durable is True  # kept, so a DAG written for Airflow 3.3 runs unchanged
+    assert retry.durable is False  # and without effect
     line = (
         f"Airflow {AIRFLOW_VERSION} has no task state store: a retry of this task starts a new Opus job "
         "(reattaching to a running job needs Airflow 3.3+)"
@@ -507,8 +503,6 @@ async def test_a_key_refused_mid_wait_fails_at_once_in_a_worker_and_deferred(emu
 
 
 def test_task_timeout_while_waiting_says_the_job_keeps_running(emulator, mocker, capsys):
-    from airflow_provider_opus.compat import AirflowTaskTimeout
-
     mocker.patch.object(OpusHook, "wait_for_job", side_effect=AirflowTaskTimeout("execution_timeout"))
     with pytest.raises(AirflowTaskTimeout):
         execute_op().execute(make_context())

@@ -8,8 +8,13 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowTaskTimeout,
+    TaskDeferred,
+)
 
-from airflow_provider_opus.compat import AirflowFailException, AirflowSensorTimeout, AirflowTaskTimeout, TaskDeferred
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusJobFailedError
 from airflow_provider_opus.sensors.opus import OpusJobSensor
 from tests.integration.helpers import assert_grew_from_30_to_600, execute_op, running_job

@@ -10,9 +10,9 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_opus.api import Endpoint, RetrySafety
-from airflow_provider_opus.compat import AirflowFailException
 from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
 from airflow_provider_opus.exceptions import OpusError, OpusResponseError
 from airflow_provider_opus.hooks import opus as hook_module

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_opus.api import (
     EXECUTE_JOB,
@@ -21,7 +22,6 @@ from airflow_provider_opus.api import (
     storage_error_for_status,
     upload_urls_from,
 )
-from airflow_provider_opus.compat import AirflowFailException
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
     OpusBadRequestError,

@@ -1,9 +1,10 @@
-"""What differs between the supported Airflow minors: the names compat hands out, the reattach stand-in, the form."""
+"""What differs between the supported Airflow minors: names from common-compat, the reattach stand-in, the form."""
 
 from __future__ import annotations
 
 import sys
 import types
+import warnings
 
 import pytest
 from airflow.providers_manager import _create_customized_form_field_behaviours_schema_validator
@@ -27,26 +28,37 @@ def test_the_task_state_store_is_there_from_airflow_3_3_only():
 
 
 def test_the_errors_are_the_classes_this_airflows_task_runner_catches():
-    # 3.2+ takes them from airflow.sdk.exceptions; 3.1's task runner catches airflow.exceptions' own.
+    # Taken from common-compat: 3.2+ has them in airflow.sdk.exceptions; 3.1's task runner catches
+    # airflow.exceptions' own (where 3.1's SDK AirflowException is the same class).
+    from airflow.providers.common.compat import sdk as common_compat
+
     module = "airflow.sdk.exceptions" if Version(AIRFLOW_VERSION) >= Version("3.2") else "airflow.exceptions"
     for name in ("AirflowException", "AirflowFailException", "AirflowTaskTimeout", "AirflowSensorTimeout"):
-        assert getattr(compat, name) is getattr(sys.modules[module], name), name
-    assert issubclass(OpusError, compat.AirflowException)
-    assert issubclass(OpusInvalidArgumentError, compat.AirflowFailException)
+        assert getattr(common_compat, name) is getattr(sys.modules[module], name), name
+    assert issubclass(OpusError, common_compat.AirflowException)
+    assert issubclass(OpusInvalidArgumentError, common_compat.AirflowFailException)
 
 
 @pytest.mark.parametrize("durable", [True, False])
-def test_durable_is_taken_and_kept_on_every_minor(durable):
-    # From the arguments and from default_args alike, as Airflow 3.3's own mixin takes it.
-    op = OpusExecuteJobOperator(task_id="run", workflow_id="w", durable=durable)
-    assert op.durable is durable
+def test_durable_is_taken_on_every_minor(durable):
+    # From the arguments and from default_args alike, as Airflow 3.3's own mixin takes it; below 3.3
+    # common-compat's stand-in takes it (warning that it has no effect) and keeps False.
+    expected = durable if compat.HAS_TASK_STATE_STORE else False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        op = OpusExecuteJobOperator(task_id="run", workflow_id="w", durable=durable)
+    assert op.durable is expected
     op = OpusExecuteJobOperator(task_id="run", workflow_id="w", default_args={"durable": durable})
-    assert op.durable is durable
+    assert op.durable is expected
 
 
 def test_the_execute_operator_uses_the_mixin_of_this_airflow():
-    expected = compat.ResumableJobStandIn if not compat.HAS_TASK_STATE_STORE else compat.ResumableJobMixin
-    assert issubclass(OpusExecuteJobOperator, expected)
+    from airflow.providers.common.compat import sdk as common_compat
+
+    assert issubclass(OpusExecuteJobOperator, common_compat.ResumableJobMixin)
+    assert issubclass(OpusExecuteJobOperator, compat.ResumableJobMixin)
+    # 3.3's own mixin as it is; below, common-compat's stand-in with the log line added here.
+    assert (compat.ResumableJobMixin is common_compat.ResumableJobMixin) == compat.HAS_TASK_STATE_STORE
     assert OpusExecuteJobOperator.external_id_key == "opus_job_execution_id"
 
 

@@ -6,8 +6,8 @@ import json
 import os
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_opus.compat import AirflowFailException
 from airflow_provider_opus.exceptions import OpusConnectionConfigError
 from airflow_provider_opus.hooks.opus import OpusHook
 from tests.unit.helpers import KEY

@@ -8,9 +8,9 @@ import json
 import weakref
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.sdk import BaseHook
 
-from airflow_provider_opus.compat import AirflowFailException
 from airflow_provider_opus.connection_cache import (
     CONFIG_ENV,
     DEFAULT_SECONDS,

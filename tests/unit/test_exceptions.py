@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_opus.compat import AirflowFailException
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
     OpusBadRequestError,

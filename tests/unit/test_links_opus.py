@@ -19,14 +19,14 @@ def test_workflow_url_is_the_workflows_page_of_the_app(app_url):
 
 @pytest.fixture
 def stored_xcoms(monkeypatch) -> dict:
-    """XComs by key, read as the API server's ``BaseXCom.get_value`` would (there is no API server here)."""
+    """XComs by key, read as the API server's ``XCom.get_value`` would (there is no API server here)."""
     stored: dict = {}
 
     def get_value(*, ti_key, key):
         assert ti_key == "the-task-instance"
         return stored.get(key)
 
-    monkeypatch.setattr(links, "BaseXCom", SimpleNamespace(get_value=get_value))
+    monkeypatch.setattr(links, "XCom", SimpleNamespace(get_value=get_value))
     return stored
 
 
@@ -73,7 +73,7 @@ def xcom_reads(monkeypatch) -> list:
         reads.append(key)
         return "https://app.opus.com/app/workflow/from-xcom"
 
-    monkeypatch.setattr(links, "BaseXCom", SimpleNamespace(get_value=get_value))
+    monkeypatch.setattr(links, "XCom", SimpleNamespace(get_value=get_value))
     return reads
 
 

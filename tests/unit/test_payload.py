@@ -8,8 +8,8 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_opus.compat import AirflowFailException
 from airflow_provider_opus.exceptions import OpusPayloadError
 from airflow_provider_opus.payload import JobPayloadSchema, WorkflowInput, build_job_payload
 from tests.unit.workflow_schema import SCHEMA, schema_entry

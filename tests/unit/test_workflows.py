@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_opus.compat import AirflowFailException
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusResponseError, OpusWorkflowSchemaError
 from airflow_provider_opus.payload import JobPayloadSchema
 from airflow_provider_opus.workflows import WorkflowVersion, initiate_job_body, is_uuid, job_payload_schema_from
