@@ -45,8 +45,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: How long the execute operator and the sensor wait for a job by default: 7 days.
-DEFAULT_TIMEOUT = timedelta(days=7).total_seconds()
+#: How long the execute operator and the sensor wait for a job by default: 7 days (one HTTP call's
+#: limit is the connection's, DEFAULT_CALL_TIMEOUT in connection.py).
+DEFAULT_JOB_TIMEOUT = timedelta(days=7).total_seconds()
 
 
 class OpusBaseOperator(BaseOperator):
@@ -140,9 +141,9 @@ class OpusJobWaitingOperator(OpusBaseOperator):
         self.status_rules = StatusRules(running_statuses, failed_statuses)
         self._warned_statuses: set[str] = set()
 
-    def job_ended(self, job_execution_id: str, status: str) -> bool:
+    def handle_status(self, job_execution_id: str, status: str) -> bool:
         """
-        Tell whether waiting for the job is over: False while it runs (or its status is unknown), True on ``COMPLETED``.
+        Record the job's status for lineage and act on it: False while it runs (or is unknown), True on ``COMPLETED``.
 
         :param job_execution_id: the job.
         :param status: its status as Opus sent it.
@@ -180,9 +181,9 @@ class OpusJobWaitingOperator(OpusBaseOperator):
         """
         status = self.hook.get_job_status(job_execution_id)
         self.log.info("Opus job %s is %s", job_execution_id, status)
-        if self.job_ended(job_execution_id, status):
+        if self.handle_status(job_execution_id, status):
             return
-        deadline, end_time = self._deadline(context, timeout)
+        limit, end_time = self._first_limit(context, timeout)
         self.defer(
             trigger=OpusJobTrigger(
                 job_execution_id=job_execution_id,
@@ -197,11 +198,11 @@ class OpusJobWaitingOperator(OpusBaseOperator):
             ),
             method_name="execute_complete",
             # The task resumes as a new object: what lineage needs from before the wait goes along.
-            kwargs={"deadline": deadline, "lineage": self.lineage_facts.to_dict()},
+            kwargs={"limit": limit, "lineage": self.lineage_facts.to_dict()},
         )
 
-    def _deadline(self, context: Context, timeout: float | None) -> tuple[str | None, float | None]:
-        """Return which deadline comes first (``timeout`` or ``execution_timeout``) and when, as Unix time."""
+    def _first_limit(self, context: Context, timeout: float | None) -> tuple[str | None, float | None]:
+        """Return which limit ends the wait first (``timeout`` or ``execution_timeout``) and when, as Unix time."""
         deadlines: dict[str, float] = {}
         if timeout is not None:
             deadlines["timeout"] = time.time() + timeout
@@ -217,17 +218,21 @@ class OpusJobWaitingOperator(OpusBaseOperator):
         self,
         context: Context,
         event: dict[str, Any] | None = None,
-        deadline: str | None = None,
+        limit: str | None = None,
         lineage: dict[str, Any] | None = None,
+        deadline: str | None = None,
     ) -> Any:
         """
         Resume after the trigger fired: succeed only on ``COMPLETED``.
 
         :param event: the trigger's event.
-        :param deadline: which deadline the trigger kept: ``timeout`` or ``execution_timeout``.
+        :param limit: which limit the trigger kept, by the argument that set it: ``timeout`` or ``execution_timeout``.
         :param lineage: the lineage facts recorded before the wait.
+        :param deadline: ``limit`` under its earlier name: a task deferred by a provider version from before
+            the rename resumes with the kwargs stored then.
         :return: the jobExecutionId.
         """
+        limit = limit or deadline
         if lineage is not None:  # None: deferred by a provider version without lineage, or by dag.test()
             self.lineage_facts = LineageFacts.from_dict(lineage)
         if isinstance(event, dict) and event.get("job_execution_id"):
@@ -237,21 +242,21 @@ class OpusJobWaitingOperator(OpusBaseOperator):
         try:
             job_execution_id = check_trigger_event(self.hook, event)
         except OpusJobTimeoutError as exc:
-            raise self.deadline_error(exc, deadline) from None
+            raise self.timeout_error(exc, limit) from None
         self.on_job_completed(context, job_execution_id)
         return job_execution_id
 
-    def deadline_error(self, exc: OpusJobTimeoutError, deadline: str | None) -> BaseException:
+    def timeout_error(self, exc: OpusJobTimeoutError, limit: str | None) -> BaseException:
         """
-        Return the error for a wait that reached its deadline; the job keeps running in Opus.
+        Return the error for a wait that reached its limit; the job keeps running in Opus.
 
         Past ``execution_timeout`` it is Airflow's ``AirflowTaskTimeout`` (a task retry reattaches
         to the job); past ``timeout`` the trigger's own error.
 
         :param exc: the timeout the trigger reported.
-        :param deadline: which deadline it was.
+        :param limit: which limit it was: ``timeout`` or ``execution_timeout``.
         """
-        if deadline == "execution_timeout":
+        if limit == "execution_timeout":
             return AirflowTaskTimeout(f"execution_timeout ({self.execution_timeout}) passed: {exc}")
         return exc
 

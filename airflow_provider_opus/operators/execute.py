@@ -22,7 +22,7 @@ from airflow_provider_opus.exceptions import (
 from airflow_provider_opus.files import check_access_scope, check_local_files
 from airflow_provider_opus.links.opus import OpusWorkflowLink, workflow_url
 from airflow_provider_opus.operators.base import (
-    DEFAULT_TIMEOUT,
+    DEFAULT_JOB_TIMEOUT,
     OpusBaseOperator,
     OpusJobWaitingOperator,
     check_flags,
@@ -135,7 +135,7 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30,
         max_poll_interval: float | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
+        timeout: float | None = DEFAULT_JOB_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -176,7 +176,11 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         self.workspaces = workspaces
         self.workspace_id = workspace_id
         self.inputs = inputs
-        self.job_payload_schema_instance = job_payload_schema_instance
+        self.job_payload_schema_instance = (
+            InstanceFile(job_payload_schema_instance)
+            if isinstance(job_payload_schema_instance, str) and job_payload_schema_instance.endswith(".json")
+            else job_payload_schema_instance
+        )
         self.title = title
         self.description = description
         self.access_scope = access_scope
@@ -189,34 +193,34 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
 
     # -- BaseOperator ----------------------------------------------------------------------------
 
-    def _do_render_template_fields(
+    def render_template(
         self,
-        parent: Any,
-        template_fields: Any,
+        content: Any,
         context: Context,
-        jinja_env: jinja2.Environment,
-        seen_oids: set[int],
-    ) -> None:
-        # Airflow's template_ext would read ANY templated string ending in .json as a template file
-        # (an input value, a title): only job_payload_schema_instance names a file. Loaded here, not
-        # in render_template_fields: a mapped task renders through this method alone.
-        if parent is self and "job_payload_schema_instance" in template_fields:
-            self.job_payload_schema_instance = self._instance_file_source(jinja_env)
-        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        jinja_env: jinja2.Environment | None = None,
+        seen_oids: set[int] | None = None,
+    ) -> Any:
+        """
+        Render a templated value as Airflow does; the ``.json`` file job_payload_schema_instance names is read first.
 
-    def _instance_file_source(self, jinja_env: jinja2.Environment) -> Any:
-        """Return the text of the ``.json`` file job_payload_schema_instance names, or the argument as it is."""
-        instance = self.job_payload_schema_instance
-        if not isinstance(instance, str) or not instance.endswith(".json"):
-            return instance
+        Only that argument names a file: Airflow's ``template_ext`` would read any templated string
+        ending in ``.json`` as one (an input value, a title). Its value carries the mark
+        (:class:`InstanceFile`, set in ``__init__``, which a mapped task's unmapping runs too).
+        """
+        if isinstance(content, InstanceFile):
+            content = self._instance_file_source(content, jinja_env or self.get_template_env())
+        return super().render_template(content, context, jinja_env, seen_oids)
+
+    def _instance_file_source(self, name: str, jinja_env: jinja2.Environment) -> str:
+        """Return the text of the ``.json`` file job_payload_schema_instance names."""
         loader = jinja_env.loader
         try:
             if loader is None:
                 raise LookupError("the task is in no DAG, so there is no folder to look in")
-            return loader.get_source(jinja_env, instance)[0]
+            return loader.get_source(jinja_env, name)[0]
         except LookupError as exc:  # jinja2's TemplateNotFound is a LookupError
             raise OpusInvalidArgumentError(
-                f"Task {self.task_id!r}: job_payload_schema_instance file {instance!r} was not found: put it "
+                f"Task {self.task_id!r}: job_payload_schema_instance file {str(name)!r} was not found: put it "
                 f"next to the DAG file or in a template_searchpath folder, or give the instance as a dict ({exc})"
             ) from None
 
@@ -342,6 +346,8 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
             f"not executed. {retry}"
         )
 
+    # The name is ResumableJobMixin's (Airflow calls it on a retry, with the id an earlier try stored): more
+    # than a read, it executes, and so bills, a job that try initiated but could not execute.
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """
         Return the status of the job a previous try started, executing it first if it never was.
@@ -454,6 +460,12 @@ class OpusExecuteJobOperator(ResumableJobMixin, OpusJobWaitingOperator):
         payload = schema.build(inputs, uploaded=uploaded)
         self.lineage_facts.add_inputs(schema.instance_files(payload))
         return payload
+
+
+class InstanceFile(str):
+    """The name of the ``.json`` file a job_payload_schema_instance is read from, rendered as a template."""
+
+    __slots__ = ()
 
 
 def _checked_workflow_id(workflow_id: Any, task_id: str) -> str:

@@ -12,7 +12,7 @@ from airflow_provider_opus.api import checked_job_id
 from airflow_provider_opus.compat import task_state_store
 from airflow_provider_opus.exceptions import OpusInvalidArgumentError, OpusJobTimeoutError
 from airflow_provider_opus.operators.base import (
-    DEFAULT_TIMEOUT,
+    DEFAULT_JOB_TIMEOUT,
     OpusBaseOperator,
     OpusJobWaitingOperator,
     check_flags,
@@ -62,7 +62,7 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
         job_execution_id: str,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float | datetime.timedelta = 30,
-        timeout: float | datetime.timedelta | None = DEFAULT_TIMEOUT,
+        timeout: float | datetime.timedelta | None = DEFAULT_JOB_TIMEOUT,
         mode: str = "poke",
         max_poll_interval: float | None = None,
         **kwargs: Any,
@@ -91,24 +91,24 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
         self.log.info("Opus job %s is %s", self.job_execution_id, status)
         store = task_state_store(context) if self.reschedule else None
         if store is None:
-            ended = self.job_ended(self.job_execution_id, status)
+            ended = self.handle_status(self.job_execution_id, status)
         else:
-            ended = self._job_ended_warning_once_across_reschedules(store, status)
+            ended = self._handle_status_warning_once_across_reschedules(store, status)
         if not ended:
             return False
         self.on_job_completed(context, self.job_execution_id)
         return True
 
-    def _job_ended_warning_once_across_reschedules(self, store: Any, status: str) -> bool:
+    def _handle_status_warning_once_across_reschedules(self, store: Any, status: str) -> bool:
         # Each reschedule runs a new task object: the unknown statuses already warned about in this
         # wait are kept in the task state, so the warning appears once per wait as in the other modes.
         saved = store.get(WARNED_STATUSES_KEY)
         if isinstance(saved, dict) and saved.get("job_execution_id") == self.job_execution_id:
             self._warned_statuses.update(str(word) for word in saved.get("statuses") or [])
         warned_before = len(self._warned_statuses)
-        ended = True  # a failed job (job_ended raises) ends the wait too
+        ended = True  # a failed job (handle_status raises) ends the wait too
         try:
-            ended = self.job_ended(self.job_execution_id, status)
+            ended = self.handle_status(self.job_execution_id, status)
             if not ended and len(self._warned_statuses) > warned_before:
                 saved = {"job_execution_id": self.job_execution_id, "statuses": sorted(self._warned_statuses)}
                 store.set(WARNED_STATUSES_KEY, saved)
@@ -147,18 +147,18 @@ class OpusJobSensor(OpusJobWaitingOperator, BaseSensorOperator):
         waited = run_duration()
         return next_poll(self.poke_interval, self.max_poll_interval, waited, self.timeout - waited).wait
 
-    def deadline_error(self, exc: OpusJobTimeoutError, deadline: str | None) -> BaseException:
+    def timeout_error(self, exc: OpusJobTimeoutError, limit: str | None) -> BaseException:
         """
-        Return the error for a wait that reached its deadline.
+        Return the error for a wait that reached its limit.
 
         Past the sensor's ``timeout`` it is the same failure as in poke or reschedule mode
         (``AirflowSensorTimeout``, no retries); past ``execution_timeout``, Airflow's task timeout.
 
         :param exc: the timeout the trigger reported.
-        :param deadline: which deadline it was.
+        :param limit: which limit it was: ``timeout`` or ``execution_timeout``.
         """
-        if deadline == "execution_timeout":
-            return super().deadline_error(exc, deadline)
+        if limit == "execution_timeout":
+            return super().timeout_error(exc, limit)
         return AirflowSensorTimeout(str(exc))
 
 

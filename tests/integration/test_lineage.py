@@ -397,7 +397,7 @@ def test_a_task_resumed_without_facts_reads_them_and_one_failed_read_spares_the_
     event = {"status": "success", "job_execution_id": job_id, "opus_status": "COMPLETED"}
     # Deferred by a provider version without lineage: no lineage kwargs come back.
     resumed = execute_op(deferrable=True)
-    resumed.execute_complete(make_context(), event=event, deadline="timeout")
+    resumed.execute_complete(make_context(), event=event, limit="timeout")
     reads = len(emulator.requests("get_workflow"))
 
     emulator.inject("get_workflow", {"status": 500})

@@ -426,7 +426,7 @@ TRY_STARTED = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.mark.parametrize(
-    ("timeout", "execution_timeout", "deadline"),
+    ("timeout", "execution_timeout", "limit"),
     [
         (600, timedelta(seconds=20), "execution_timeout"),
         (None, timedelta(seconds=20), "execution_timeout"),
@@ -436,7 +436,7 @@ TRY_STARTED = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
     ],
 )
 def test_the_trigger_deadline_is_the_earlier_of_timeout_and_execution_timeout(
-    emulator, timeout, execution_timeout, deadline
+    emulator, timeout, execution_timeout, limit
 ):
     emulator.configure(job_duration=30)
     context = make_context()
@@ -446,10 +446,10 @@ def test_the_trigger_deadline_is_the_earlier_of_timeout_and_execution_timeout(
     with pytest.raises(TaskDeferred) as info:
         execute_op(deferrable=True, timeout=timeout, execution_timeout=execution_timeout).execute(context)
     end_time = info.value.trigger.serialize()[1]["end_time"]
-    assert info.value.kwargs["deadline"] == deadline
-    if deadline == "execution_timeout":
+    assert info.value.kwargs["limit"] == limit
+    if limit == "execution_timeout":
         assert end_time == pytest.approx(context["ti"].start_date.timestamp() + 20, abs=0.001)
-    elif deadline == "timeout":
+    elif limit == "timeout":
         assert before + 600 <= end_time <= time.time() + 600
     else:
         assert end_time is None  # timeout=None and no execution_timeout: no deadline at all
@@ -471,17 +471,20 @@ def test_the_default_timeout_is_seven_days():
 def test_passing_execution_timeout_in_the_triggerer_is_a_task_timeout(emulator):
     op = execute_op(execution_timeout=timedelta(seconds=20))
     with pytest.raises(AirflowTaskTimeout, match=r"execution_timeout \(0:00:20\) passed: .*job J keeps running"):
-        op.execute_complete(make_context(), TIMEOUT_EVENT, deadline="execution_timeout")
+        op.execute_complete(make_context(), TIMEOUT_EVENT, limit="execution_timeout")
     with pytest.raises(OpusJobTimeoutError, match="job J keeps running") as info:
-        op.execute_complete(make_context(), TIMEOUT_EVENT, deadline="timeout")
+        op.execute_complete(make_context(), TIMEOUT_EVENT, limit="timeout")
     assert not isinstance(info.value, AirflowTaskTimeout)
+    # A task deferred before the argument's rename resumes with the kwargs stored then: deadline=.
+    with pytest.raises(AirflowTaskTimeout):
+        op.execute_complete(make_context(), TIMEOUT_EVENT, deadline="execution_timeout")
     # A task deferred by an earlier provider version resumes without the argument: its own timeout.
     with pytest.raises(OpusJobTimeoutError):
         op.execute_complete(make_context(), TIMEOUT_EVENT)
     # Only a timeout event is a timeout: a failed job stays a failed job.
     failed = {"status": "failed", "job_execution_id": "J", "opus_status": "Cancelled"}
     with pytest.raises(OpusJobFailedError, match="'Cancelled'"):
-        op.execute_complete(make_context(), failed, deadline="execution_timeout")
+        op.execute_complete(make_context(), failed, limit="execution_timeout")
 
 
 async def test_a_key_refused_mid_wait_fails_at_once_in_a_worker_and_deferred(emulator, monkeypatch):

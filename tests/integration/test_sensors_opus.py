@@ -160,20 +160,23 @@ def test_deferred_sensor_ends_at_execution_timeout_when_it_comes_first(emulator)
     waiting = sensor(job_execution_id=job_id, deferrable=True, timeout=600, execution_timeout=timedelta(seconds=20))
     with pytest.raises(TaskDeferred) as info:
         waiting.execute(context)
-    assert info.value.kwargs["deadline"] == "execution_timeout"
+    assert info.value.kwargs["limit"] == "execution_timeout"
     end_time = info.value.trigger.serialize()[1]["end_time"]
     assert end_time == pytest.approx(context["ti"].start_date.timestamp() + 20, abs=0.001)
 
 
-def test_sensor_deadline_errors_name_the_deadline_that_passed(emulator):
+def test_sensor_timeout_errors_name_the_limit_that_passed(emulator):
     event = {"status": "timeout", "job_execution_id": "J", "opus_status": "IN PROGRESS", "message": "deadline"}
     waiting = sensor(job_execution_id="J", execution_timeout=timedelta(seconds=20))
     assert OpusJobSensor(task_id="w", job_execution_id="J").timeout == 7 * 24 * 3600
     with pytest.raises(AirflowTaskTimeout, match=r"execution_timeout \(0:00:20\) passed: .*job J keeps running"):
-        waiting.execute_complete(make_context(), event, deadline="execution_timeout")
+        waiting.execute_complete(make_context(), event, limit="execution_timeout")
     # Its own timeout fails as in poke and reschedule mode: AirflowSensorTimeout, no retries.
     with pytest.raises(AirflowSensorTimeout, match="job J keeps running"):
-        waiting.execute_complete(make_context(), event, deadline="timeout")
+        waiting.execute_complete(make_context(), event, limit="timeout")
+    # A task the provider deferred before the argument's rename resumes with its old name.
+    with pytest.raises(AirflowTaskTimeout):
+        waiting.execute_complete(make_context(), event, deadline="execution_timeout")
 
 
 @pytest.mark.parametrize(
