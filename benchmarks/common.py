@@ -224,6 +224,26 @@ def machine_info() -> dict[str, Any]:
 # -- the emulator, in a process of its own -----------------------------------------------------------
 
 
+def source_tree(ref: str) -> Path:
+    """
+    Return a folder holding the source tree of git commit ``ref`` (extracted once, with ``git archive``).
+
+    A process started there with ``python -m`` imports that commit's ``airflow_provider_opus`` and
+    ``benchmarks``: the current directory comes before the editable install on ``sys.path``.
+
+    :param ref: a commit, tag or branch of this repository.
+    """
+    sha = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    folder = Path(tempfile.gettempdir()) / f"opus-bench-source-{sha[:12]}"
+    if not (folder / "airflow_provider_opus").is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
 class BenchEmulator(EmulatorProcess):
     """
     The emulator in a separate process (``benchmarks/emulator_proc.py``), with that process's commands.
@@ -277,7 +297,7 @@ class BenchEmulator(EmulatorProcess):
             raise RuntimeError(f"emulator process: {reply['error']}")
         return reply
 
-    def start_client(self, module: str, args: Sequence[str], stderr: Any) -> subprocess.Popen[str]:
+    def start_client(self, module: str, args: Sequence[str], stderr: Any, root: Path = ROOT) -> subprocess.Popen[str]:
         """
         A benchmark client process (``python -m <module> <args>``) whose ``opus_default`` connection is this emulator.
 
@@ -286,6 +306,8 @@ class BenchEmulator(EmulatorProcess):
         :param module: the benchmark module, e.g. ``benchmarks.per_job``.
         :param args: its command-line arguments.
         :param stderr: where its stderr goes (a file, or ``subprocess.DEVNULL``).
+        :param root: the source tree it runs from (its ``benchmarks`` and ``airflow_provider_opus``): another
+            commit's, extracted by :func:`source_tree`, to measure that commit's code in the same run.
         """
         return subprocess.Popen(
             [PYTHON, "-m", module, *args],
@@ -293,7 +315,7 @@ class BenchEmulator(EmulatorProcess):
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
-            cwd=ROOT,
+            cwd=root,
             env=bench_env(AIRFLOW_CONN_OPUS_DEFAULT=self.connection_json()),
         )
 

@@ -64,6 +64,7 @@ VARIANT_LABELS = {
     "trigger": "**OpusJobTrigger** (hooks share one session per event loop)",
     "trigger_uncached": "OpusJobTrigger, `connection_cache_seconds` 0 (each trigger reads its connection)",
     "to_thread": "sync OpusHook via asyncio.to_thread",
+    "trigger_before": "OpusJobTrigger as the `--before` commit has it, in the same rounds",
 }
 BREAKDOWN_LABELS = {
     "raw_aiohttp": "raw aiohttp GET + `json.loads`, shared session",

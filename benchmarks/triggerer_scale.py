@@ -19,7 +19,10 @@ provider's trigger, every waiter waits one interval before its first poll):
   ``[opus] connection_cache_seconds``);
 * ``trigger_uncached``: the same with ``[opus] connection_cache_seconds`` 0: every trigger reads its Airflow
   connection when it starts (the trigger before that cache);
-* ``to_thread``: a sync ``OpusHook`` per waiter called through ``asyncio.to_thread`` (the naive provider).
+* ``to_thread``: a sync ``OpusHook`` per waiter called through ``asyncio.to_thread`` (the naive provider);
+* ``trigger_before``: ``trigger`` as another commit has it (``--before REF``), its client run from that
+  commit's source tree, in the same rounds: a change measured against the code before it on the same
+  machine state.
 
 Scenarios are named by N (``1000``), or ``1000-burst`` for 1,000 waiters that all arrive at once.
 
@@ -28,6 +31,7 @@ Reproduce (the whole plan, or e.g. one size and three variants, or the burst)::
     .venv/bin/python -m benchmarks.triggerer_scale
     .venv/bin/python -m benchmarks.triggerer_scale --n 5000 --variants aiohttp_shared,trigger,trigger_uncached
     .venv/bin/python -m benchmarks.triggerer_scale --scenarios 1000-burst
+    .venv/bin/python -m benchmarks.triggerer_scale --scenarios 1000 5000 1000-burst --before 93bfb29
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from benchmarks.common import (
     reset_peak_rss,
     rss_mib,
     save_result,
+    source_tree,
 )
 
 VARIANTS = (
@@ -67,7 +72,10 @@ VARIANTS = (
     "trigger",
     "trigger_uncached",
     "to_thread",
+    "trigger_before",
 )
+#: The variant run from the source tree of ``--before``'s commit: its client is that commit's ``trigger``.
+BEFORE = "trigger_before"
 TICK = 0.010
 IN_PROGRESS = "IN PROGRESS"
 
@@ -351,20 +359,27 @@ def run_once(
     seed: int,
     arrival: float | None = None,
     gc_freeze: bool = False,
+    before: str | None = None,
 ) -> dict[str, Any]:
     """One client process, one variant, N jobs; returns the client's and the emulator's figures."""
     emulator.call("reset")
     log_path = ROOT / "benchmarks" / "results" / f"triggerer-{variant}-{n}.log"
+    root = ROOT
+    if variant == BEFORE:
+        if before is None:
+            raise ValueError(f"the variant {BEFORE} needs --before")
+        root = source_tree(before)
     with open(log_path, "w") as log:
         client = emulator.start_client(
             "benchmarks.triggerer_scale",
             [
-                *("--client", variant),
+                *("--client", "trigger" if variant == BEFORE else variant),
                 *("--poll-interval", str(poll_interval), "--time-cap", str(time_cap)),
                 *("--arrival", str(poll_interval if arrival is None else arrival)),
                 *(["--gc-freeze"] if gc_freeze else []),
             ],
             log,
+            root,
         )
         assert client.stdin is not None and client.stdout is not None
         try:
@@ -489,8 +504,8 @@ FULL_PLAN: dict[str, Scenario] = {
 }
 
 
-def run(plan: dict[str, Scenario]) -> dict[str, Any]:
-    """Run the plan against one emulator process; each run is a fresh client process."""
+def run(plan: dict[str, Scenario], before: str | None = None) -> dict[str, Any]:
+    """Run the plan against one emulator process; each run is a fresh client process (``before``: see ``--before``)."""
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()
     with BenchEmulator() as emulator:
@@ -508,7 +523,7 @@ def run(plan: dict[str, Scenario]) -> dict[str, Any]:
                     result = run_once(
                         emulator,
                         *(variant, n, interval, duration, jitter, time_cap, repeat + 1),
-                        *(scenario.arrival, scenario.gc_freeze),
+                        *(scenario.arrival, scenario.gc_freeze, before),
                     )
                     result.update(
                         scenario=name,
@@ -534,6 +549,7 @@ def run(plan: dict[str, Scenario]) -> dict[str, Any]:
         "params": {
             "plan": {name: dataclasses.asdict(scenario) for name, scenario in plan.items()},
             "tick_seconds": TICK,
+            **({"before": before} if before else {}),
         },
         "runs": runs,
         "summary": summarize(runs),
@@ -627,6 +643,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jitter", type=float, help="extra U(0, jitter) seconds per job (default: the plan's)")
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/triggerer_scale.json")
     parser.add_argument(
+        "--before",
+        metavar="REF",
+        help=f"also run {BEFORE}: the trigger of commit REF (e.g. the one before a change), in the same rounds "
+        "as trigger, in every scenario that runs trigger",
+    )
+    parser.add_argument(
         "--merge",
         action="store_true",
         help="with --save: replace only these scenarios' runs in the saved results, keep the others",
@@ -637,7 +659,14 @@ def main(argv: list[str] | None = None) -> int:
         _client_main(args.client, args.poll_interval, args.time_cap, arrival, args.gc_freeze)
         return 0
     plan = {name: _scenario(name, args) for name in args.scenarios} if args.scenarios else dict(FULL_PLAN)
-    result = run(plan)
+    if args.before:
+        plan = {
+            name: dataclasses.replace(scenario, rounds={**scenario.rounds, BEFORE: scenario.rounds["trigger"]})
+            if "trigger" in scenario.rounds
+            else scenario
+            for name, scenario in plan.items()
+        }
+    result = run(plan, args.before)
     if args.save:
         saved = load_result("triggerer_scale") if args.merge else None
         if saved:
