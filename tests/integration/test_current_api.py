@@ -186,5 +186,40 @@ def test_a_v2_graph_workflow_runs_with_inputs_by_display_name(current_emulator, 
 
 
 def test_a_short_id_opus_does_not_know_says_v2_ids_are_uuids(current_emulator):
-    with pytest.raises(OpusNotFoundError, match=r"v2 workflows use UUIDs: give the id from app\.opus\.com/app/workflow/"):
+    with pytest.raises(OpusNotFoundError, match=r"v2 workflows use UUIDs: give the id from app\.opus\.com/app/"):
         OpusHook().get_workflow("NoSuchWorkflow01")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"source": "cron"}, "source must be one of email-agent, chat-agent, scheduled"),
+        ({"workspaces": [1]}, "workspaces must be a list of workspace ids"),
+        ({"workflow_version": 0}, "workflow_version must be a version number"),
+        ({"access_scope": "workspace"}, "access_scope 'workspace' needs the workspace that owns the files"),
+    ],
+)
+def test_initiate_extras_are_checked_when_the_dag_is_parsed(current_emulator, kwargs, message):
+    with pytest.raises(OpusInvalidArgumentError, match=message):
+        execute_op(**kwargs)
+    assert current_emulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"workflow_version": "latest"}, "workflow_version must be a version number"),
+        ({"callback_url": "http://hooks.example.com/x"}, "Task 'run': callback_url 'http://hooks.example.com/x'"),
+    ],
+)
+def test_templated_extras_are_checked_at_execute_before_any_call(current_emulator, kwargs, message):
+    # A string may be a template, so it is checked once rendered: still before any call to Opus.
+    with pytest.raises(OpusInvalidArgumentError, match=message):
+        execute_op(**kwargs).execute(make_context())
+    assert current_emulator.requests() == []
+
+
+def test_initiate_extras_are_sent_when_set(current_emulator):
+    execute_op(source="scheduled", ref_user_id="user-7", workspaces=["ws-1", "ws-2"]).execute(make_context())
+    (job,) = current_emulator.jobs()
+    assert job["source"] == "scheduled" and job["status"] == "COMPLETED"
