@@ -119,10 +119,13 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
         # A triggerer has read a connection and built its TLS context long before: keep those one-off costs
         # of a fresh process (Airflow's secrets backends, requests, certifi's CAs: tens of ms) out of the
         # run. On a loop of its own, so the measured loop starts with nothing kept.
-        from airflow_provider_opus.connection_cache import read_settings
+        from airflow_provider_opus import connection_cache
         from airflow_provider_opus.transport import aiohttp_ssl
 
-        aiohttp_ssl(asyncio.run(read_settings("opus_default", None)))
+        aiohttp_ssl(asyncio.run(connection_cache.read_settings("opus_default", None)))
+        # Settings kept per process (since #19) would otherwise be kept from this read: none at the start.
+        if hasattr(connection_cache, "connection_settings_cache"):
+            connection_cache.connection_settings_cache.clear()
 
     if gc_freeze or os.environ.get("OPUS_BENCH_GC_FREEZE") == "1":
         gc.collect()
