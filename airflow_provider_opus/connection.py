@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_opus import __version__
 from airflow_provider_opus.api import DEFAULT_APP_URL, DEFAULT_BASE_URL, SERVICE_KEY_HEADER
-from airflow_provider_opus.exceptions import OpusConnectionConfigError, OpusInvalidArgumentError
+from airflow_provider_opus.exceptions import OpusConnectionConfigError, OpusInvalidArgumentError, register_secret
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -291,6 +291,7 @@ def _service_key(conn: Connection) -> str:
             f"Opus connection {conn.conn_id!r} has no service key: set its password (shown as "
             "'Service key') to an API key from Opus (My Organization > API Keys)."
         )
+    register_secret(service_key)  # before any other field is checked: a message may quote the key typed there
     bad = next((index for index, char in enumerate(service_key) if not " " <= char <= "~"), None)
     if bad is not None:
         # Never the key itself, nor the character: only where it is.

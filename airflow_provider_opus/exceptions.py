@@ -9,6 +9,7 @@ task fails at once instead of burning its Airflow retries.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
@@ -17,8 +18,52 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
+#: The secrets every message is cleaned of: the service keys of the connections read in this process.
+_SECRETS: set[str] = set()
+#: Credentials before a host: ``scheme://user:password@`` (any user) or ``user:password@`` without a scheme.
+_USERINFO = re.compile(r"(?<=://)[^\s/?#@'\"<>]*@|(?<![\w.+-])[^\s/?#@'\":<>]+:[^\s/?#@'\"<>]*@")
+#: A URL's query and fragment (a presigned URL's signature, a proxy's token).
+_QUERY = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s?#'\"<>]*)[?#][^\s'\"<>]*")
+
+
+def register_secret(secret: str) -> None:
+    """
+    Remember a secret (a service key) so that :func:`redact` removes it from every message.
+
+    Also hands it to Airflow's secret masker, which cleans task logs.
+
+    :param secret: the secret.
+    """
+    if not secret or secret in _SECRETS:
+        return
+    _SECRETS.add(secret)
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - every supported Airflow has it
+        return
+    mask_secret(secret)
+
+
+def redact(text: str) -> str:
+    """
+    Return ``text`` without secrets: known service keys, URL credentials, URL query strings and fragments.
+
+    The one cleaning of what the provider shows: every :class:`OpusError`'s message goes through it,
+    and so does any other text a user sees (a connection test's answer).
+
+    :param text: a message.
+    """
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _USERINFO.sub("***@", text)
+    return _QUERY.sub(r"\1?***", text)
+
+
 class OpusError(AirflowException):
-    """Base class of every error raised by the Opus provider."""
+    """Base class of every error raised by the Opus provider; its message is cleaned of secrets (:func:`redact`)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class OpusConnectionConfigError(OpusError, AirflowFailException):
@@ -68,13 +113,28 @@ class OpusRequestError(OpusError):
     ) -> None:
         self.method = method
         self.path = path
-        self.reason = reason
+        self.reason = redact(reason)
         self.http_status = status_code
-        self.server_message = server_message
+        self.server_message = None if server_message is None else redact(server_message)
         self.retry_after = retry_after
-        status = f" returned HTTP {status_code}" if status_code is not None else " failed"
-        detail = f": {server_message}" if server_message else ""
-        super().__init__(f"Opus {method} {path}{status}{detail} ({reason})")
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        status = f" returned HTTP {self.http_status}" if self.http_status is not None else " failed"
+        detail = f": {self.server_message}" if self.server_message else ""
+        return f"Opus {self.method} {self.path}{status}{detail} ({self.reason})"
+
+    def with_reason(self, more: str) -> OpusRequestError:
+        """
+        Return a copy of this error, of its class, whose reason (and message) ends with ``more``.
+
+        :param more: what to add, e.g. what the user should check.
+        """
+        copied = type(self).__new__(type(self))  # not copy.copy: it would call __init__ with args
+        copied.__dict__.update(self.__dict__)
+        copied.reason = redact(f"{self.reason}; {more}")
+        copied.args = (copied._message(),)
+        return copied
 
 
 class OpusAuthError(OpusRequestError, AirflowFailException):
@@ -118,6 +178,14 @@ class OpusTransportError(OpusRequestError):
     def __init__(self, method: str, path: str, reason: str, *, request_sent: bool) -> None:
         super().__init__(method, path, reason)
         self.request_sent = request_sent
+
+
+class OpusTLSError(OpusTransportError):
+    """
+    The server's certificate was not trusted: nothing was sent, and retrying in place cannot change that.
+
+    Not retried in place; Airflow's task retry still applies (a certificate can be renewed meanwhile).
+    """
 
 
 class OpusResponseError(OpusRequestError):

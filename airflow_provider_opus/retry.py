@@ -6,9 +6,12 @@ What is retried:
   errors, timeouts, dropped connections, 429 and 5xx; an upload (a fresh presigned URL, then
   the PUT, retried as one) also when storage refuses the URL (401/403: it expired);
 * calls that create or start billed work (``/job/initiate``, ``/job/execute``): only
-  where the server provably did not act: connection refused or connect timeout, 429,
-  and 503. Never after a read timeout, a dropped response or another 5xx, so a retry
-  never bills a second job.
+  where the request provably never reached Opus: connection refused or connect timeout, a
+  proxy that could not be reached or refused the tunnel, and 429. Never after a read timeout,
+  a dropped response or any 5xx (a gateway may answer 502, 503 or 504 after forwarding the
+  call to Opus, which acted), so a retry never bills a second job: :func:`may_have_acted`
+  says which failures leave that open, and the hooks say so in the error;
+* nothing when the server's certificate was not trusted: no retry in place changes it.
 
 Waits grow exponentially with jitter; a ``Retry-After`` header is honoured as given.
 A ``Retry-After`` longer than ``max_retry_after`` is not slept through in the task:
@@ -23,6 +26,7 @@ own first attempt, so attempt numbers, waits and log lines do not change.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,11 +35,15 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 
 from airflow_provider_opus.api import Endpoint, RetrySafety
 from airflow_provider_opus.exceptions import (
+    OpusInvalidArgumentError,
     OpusRateLimitError,
     OpusRequestError,
+    OpusResponseError,
     OpusServerError,
     OpusStorageError,
+    OpusTLSError,
     OpusTransportError,
+    describe_value,
 )
 
 if TYPE_CHECKING:
@@ -54,17 +62,33 @@ def is_retryable(exc: BaseException, endpoint: Endpoint) -> bool:
     :param endpoint: the endpoint called.
     """
     idempotent = endpoint.retry_safety is RetrySafety.IDEMPOTENT
+    if isinstance(exc, OpusTLSError):
+        return False
     if isinstance(exc, OpusTransportError):
         return idempotent or not exc.request_sent
     if isinstance(exc, OpusRateLimitError):
         return True
     if isinstance(exc, OpusServerError):
-        # 503 says the server did not take the request on; other 5xx may have acted.
-        return idempotent or exc.http_status == 503
+        # Any 5xx may come from a gateway that forwarded the call to Opus, which acted.
+        return idempotent
     if isinstance(exc, OpusStorageError):
         # A refused presigned URL has most likely expired: the upload retries with a fresh one.
         return exc.http_status in (401, 403)
     return False
+
+
+def may_have_acted(exc: BaseException) -> bool:
+    """
+    Tell whether a billed call that raised ``exc`` may still have been acted on (a job created or started).
+
+    True unless the request provably never reached Opus or Opus answered with a refusal: a 5xx
+    (perhaps a gateway's, after forwarding), a dropped or late answer, or a 2xx that cannot be read.
+
+    :param exc: the error the call raised.
+    """
+    if isinstance(exc, OpusTransportError):
+        return exc.request_sent
+    return isinstance(exc, (OpusServerError, OpusResponseError))
 
 
 @dataclass(frozen=True)
@@ -85,10 +109,16 @@ class RetryPolicy:
     max_retry_after: float = 300.0
 
     def __post_init__(self) -> None:
-        if self.retry_limit < 0:
-            raise ValueError(f"retry_limit must be 0 or more, got {self.retry_limit}")
-        if self.retry_delay < 0:
-            raise ValueError(f"retry_delay must be 0 or more seconds, got {self.retry_delay}")
+        limit, delay = self.retry_limit, self.retry_delay
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise OpusInvalidArgumentError(
+                f"retry_limit must be a whole number, 0 or more, got {describe_value(limit)}"
+            )
+        number = isinstance(delay, (int, float)) and not isinstance(delay, bool)
+        if not number or not math.isfinite(delay) or delay < 0:  # nan would make every wait nan
+            raise OpusInvalidArgumentError(
+                f"retry_delay must be a number of seconds, 0 or more, got {describe_value(delay)}"
+            )
 
     def should_retry(self, exc: BaseException, endpoint: Endpoint) -> bool:
         """

@@ -23,7 +23,7 @@ import ssl
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opus.connection import verifying_context
-from airflow_provider_opus.exceptions import OpusResponseError, OpusTransportError
+from airflow_provider_opus.exceptions import OpusRequestError, OpusResponseError, OpusTLSError, OpusTransportError
 
 if TYPE_CHECKING:
     from airflow_provider_opus.connection import OpusConnectionSettings
@@ -45,6 +45,10 @@ PROXY_FAILED = (
     "NO_PROXY in the environment of the worker or triggerer",
     False,
 )
+#: A proxy that forwards plain http dropped the connection after the request went to it: Opus may have it.
+PROXY_DROPPED = ("the proxy closed the connection after the request was sent to it", True)
+#: The body arrived but its Content-Encoding could not be decoded: reading it again gives the same bytes.
+NOT_DECODABLE = ("the response body could not be decoded (its Content-Encoding is broken)", True)
 #: The server's certificate was not trusted: the handshake ended before the request was sent.
 TLS_NOT_VERIFIED = (
     "TLS verification failed: the server's certificate is not signed by a trusted CA or does not name the host; "
@@ -53,12 +57,15 @@ TLS_NOT_VERIFIED = (
 )
 
 
-def transport_error(method: str, path: str, exc: BaseException, timeout: float | None = None) -> OpusTransportError:
+def transport_error(method: str, path: str, exc: BaseException, timeout: float | None = None) -> OpusRequestError:
     """
     Name what happened on the wire, and whether the server can have seen the request.
 
     Anything not known here is a dropped connection after the request was sent: the safe
-    assumption for calls that bill.
+    assumption for calls that bill. A proxy's failure counts as "not sent" only when the proxy
+    could not be reached or refused the tunnel; an untrusted certificate is an
+    :class:`~airflow_provider_opus.exceptions.OpusTLSError` (nothing sent, and not retried in place); a
+    body that cannot be decoded an :class:`~airflow_provider_opus.exceptions.OpusResponseError` (not retried).
 
     :param method: the HTTP method called.
     :param path: the path called (no host, no query string with a signature).
@@ -74,16 +81,19 @@ def transport_error(method: str, path: str, exc: BaseException, timeout: float |
         return response_too_slow(method, path, timeout)
     if meaning is None:
         return OpusTransportError(method, path, f"connection dropped ({type(exc).__name__})", request_sent=True)
+    if meaning is NOT_DECODABLE:
+        return OpusResponseError(method, path, NOT_DECODABLE[0])
     reason, request_sent = meaning
-    return OpusTransportError(method, path, reason, request_sent=request_sent)
+    error_class = OpusTLSError if meaning is TLS_NOT_VERIFIED else OpusTransportError
+    return error_class(method, path, reason, request_sent=request_sent)
 
 
 def _requests_failure(exc: BaseException) -> tuple[str, bool] | None:
     import requests
     import urllib3.exceptions as urllib3_errors
 
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return PROXY_FAILED
+    if isinstance(exc, (requests.exceptions.ContentDecodingError, urllib3_errors.DecodeError)):
+        return NOT_DECODABLE
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return ("connect timeout", False)
     if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -94,7 +104,12 @@ def _requests_failure(exc: BaseException) -> tuple[str, bool] | None:
     if isinstance(cause, urllib3_errors.SSLError):
         return TLS_NOT_VERIFIED if cause.args and isinstance(cause.args[0], ssl.SSLCertVerificationError) else None
     if isinstance(cause, urllib3_errors.ProxyError):
-        return PROXY_FAILED
+        # urllib3 says "Unable to connect to proxy" also when a plain-http proxy forwarded the request
+        # and then dropped the connection: only a failed connect or a refused tunnel proves nothing was sent.
+        original = getattr(cause, "original_error", None)
+        refused_tunnel = isinstance(original, OSError) and "Tunnel connection failed" in str(original)
+        connect_failed = isinstance(original, (urllib3_errors.NewConnectionError, urllib3_errors.ConnectTimeoutError))
+        return PROXY_FAILED if refused_tunnel or connect_failed else PROXY_DROPPED
     if isinstance(cause, urllib3_errors.ConnectTimeoutError):  # also NewConnectionError, NameResolutionError
         return COULD_NOT_CONNECT
     if isinstance(cause, urllib3_errors.ReadTimeoutError):
@@ -104,7 +119,12 @@ def _requests_failure(exc: BaseException) -> tuple[str, bool] | None:
 
 def _aiohttp_failure(exc: BaseException) -> tuple[str, bool] | None:
     import aiohttp
+    from aiohttp.http_exceptions import ContentEncodingError
 
+    if isinstance(exc, aiohttp.ClientPayloadError) and (
+        isinstance(exc.__cause__, ContentEncodingError) or "content-encoding" in str(exc).lower()
+    ):
+        return NOT_DECODABLE
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return TLS_NOT_VERIFIED
     if isinstance(exc, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError)):

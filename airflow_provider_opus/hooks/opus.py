@@ -51,12 +51,14 @@ from airflow_provider_opus.exceptions import (
     OpusNotFoundError,
     OpusRequestError,
     OpusTransportError,
+    redact,
 )
 from airflow_provider_opus.get_provider_info import get_provider_info
 from airflow_provider_opus.hooks.base import OpusBaseHook
 from airflow_provider_opus.hooks.opus_async import OpusAsyncHook
 from airflow_provider_opus.hooks.transfers import OpusFileTransfers
 from airflow_provider_opus.polling import check_poll_intervals, check_timeout, next_poll
+from airflow_provider_opus.retry import may_have_acted
 from airflow_provider_opus.status import DEFAULT_STATUS_RULES, StatusRules
 from airflow_provider_opus.transport import (
     READ_CHUNK_BYTES,
@@ -191,7 +193,8 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
                     body.add(chunk)
         except (requests.RequestException, HTTPError) as exc:  # urllib3's own errors come from read1
             error = transport_error(method, path, exc, settings.timeout)
-            if error.request_sent and time.monotonic() > deadline:  # a read that waited out the timeout
+            waited_out = isinstance(error, OpusTransportError) and error.request_sent and time.monotonic() > deadline
+            if waited_out:  # a read that waited out the timeout
                 raise response_too_slow(method, path, settings.timeout) from None
             raise error from None
         return response.status_code, body.content, response.headers.get("Retry-After")
@@ -276,7 +279,15 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
         body = initiate_job_body(
             workflow_id, title, description, version=pin, source=source, ref_user_id=ref_user_id, workspaces=workspaces
         )
-        return job_execution_id_from(self._call(INITIATE_JOB, json_body=body), INITIATE_JOB.path())
+        try:
+            return job_execution_id_from(self._call(INITIATE_JOB, json_body=body), INITIATE_JOB.path())
+        except OpusRequestError as exc:
+            if not may_have_acted(exc):
+                raise
+            raise exc.with_reason(
+                f"Opus may have created the job anyway: look for a job titled {title!r} in Opus before "
+                "running this again, or a second job will be billed"
+            ) from None
 
     def execute_job(
         self,
@@ -307,7 +318,14 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
             body["callbackUrl"] = callback
         if workspaces is not None:
             body["workspaces"] = workspaces_field(workspaces)
-        return self._call(EXECUTE_JOB, json_body=body)
+        try:
+            return self._call(EXECUTE_JOB, json_body=body)
+        except OpusRequestError as exc:
+            if not may_have_acted(exc):
+                raise
+            raise exc.with_reason(
+                f"Opus may have started job {job_execution_id} anyway: check its status in Opus before running it again"
+            ) from None
 
     def get_job_status(self, job_execution_id: str) -> str:
         """
@@ -382,12 +400,16 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """
-        Make two cheap requests and say what they proved.
+        Make two cheap requests and say what they proved (the answer cleaned of secrets, as every message is).
 
         Asks for the status of a job that does not exist, with the key and then without it.
         Only an API that checks the key answers 404 (no such job) to the first and 401 or 403 to
         the second: any web server answers 404 to both, whatever the key.
         """
+        passed, message = self._test_connection()
+        return passed, redact(message)
+
+    def _test_connection(self) -> tuple[bool, str]:
         path = GET_JOB_STATUS.path(job_execution_id=CONNECTION_TEST_JOB_ID)
         try:
             settings = self.settings

@@ -21,7 +21,9 @@ from airflow_provider_opus.hooks import transfers as transfers_module
 from airflow_provider_opus.hooks.opus import OpusAsyncHook, OpusHook
 from airflow_provider_opus.payload import build_job_payload
 from tests.conftest import SERVICE_KEY
+from tests.support.proxy import ForwardProxy
 from tests.support.task_context import VALID_INPUTS
+from tests.support.tls import make_certificates
 
 CATEGORY = "fault_matrix"
 pytestmark = pytest.mark.integration
@@ -60,7 +62,7 @@ FAULTS: dict[str, tuple[Any, str, str]] = {
     "429 Retry-After HTTP date": (lambda: {"status": 429, "retry_after": _http_date_in(1)}, RETRIED_OK, RETRIED_OK),
     "500 burst": (lambda: {"status": 500, "times": 2}, RETRIED_OK, UNSAFE),
     "502 burst": (lambda: {"status": 502, "times": 2}, RETRIED_OK, UNSAFE),
-    "503 burst": (lambda: {"status": 503, "times": 2}, RETRIED_OK, RETRIED_OK),
+    "503 burst": (lambda: {"status": 503, "times": 2}, RETRIED_OK, UNSAFE),
     "504 burst": (lambda: {"status": 504, "times": 2}, RETRIED_OK, UNSAFE),
     "non-JSON 200": (lambda: {"status": 200, "body": "<html>proxy error</html>"}, FAILED, FAILED),
     "JSON of the wrong shape": (lambda: {"status": 200, "json": ["unexpected"]}, FAILED, FAILED),
@@ -237,3 +239,81 @@ def test_matrix_covers_every_endpoint_of_the_hooks():
     modules = (hook_module, async_hook_module, transfers_module)
     names = {value.name for module in modules for value in vars(module).values() if isinstance(value, Endpoint)}
     assert names == set(ENDPOINT_SAFETY)
+
+
+# -- a hop between the provider and Opus that fails after forwarding a billed call ---------------------------
+
+#: hop -> (what the ForwardProxy does once Opus answered, the request goes through a CONNECT tunnel (https)).
+#: Opus acted on each: a retry would bill a second job. A gateway's 5xx looks like Opus's own, so no 5xx
+#: of a billed call is sent again (#20 items 3 and 4).
+HOPS: dict[str, tuple[str | int, bool]] = {
+    "plain proxy drops after forwarding": ("drop", False),
+    "CONNECT proxy drops after forwarding": ("drop", True),
+    "gateway 502 after forwarding": (502, False),
+    "gateway 503 after forwarding": (503, False),
+    "gateway 504 after forwarding": (504, False),
+}
+HOP_CELLS = [(endpoint, hop) for endpoint in ("initiate_job", "execute_job") for hop in HOPS]
+
+
+@pytest.fixture(scope="module")
+def tls_emulator(tmp_path_factory):
+    from airflow_provider_opus.emulator import OpusEmulator
+
+    certificates = make_certificates(tmp_path_factory.mktemp("tls"))
+    with OpusEmulator(
+        service_key=SERVICE_KEY,
+        job_duration=0.1,
+        ssl_certfile=certificates.cert_file,
+        ssl_keyfile=certificates.key_file,
+        api="legacy",
+    ) as running:
+        yield running, certificates.ca_file
+
+
+@pytest.mark.parametrize(("endpoint", "hop"), HOP_CELLS, ids=[f"{e}-{h}" for e, h in HOP_CELLS])
+def test_billed_call_through_a_hop_that_fails_after_forwarding(
+    emulator, tls_emulator, recorder, monkeypatch, endpoint, hop
+):
+    after_forwarding, tunnel = HOPS[hop]
+    server, ca_file = tls_emulator if tunnel else (emulator, None)
+    server.reset()
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    def use(proxy_url: str | None) -> OpusHook:
+        extra = {"proxy_url": proxy_url, "ca_bundle": ca_file} if proxy_url else {"ca_bundle": ca_file}
+        conn = {"conn_type": "opus", "host": server.url, "password": SERVICE_KEY, "extra": extra}
+        monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+        return OpusHook(timeout=2, retry_limit=3, retry_delay=0.01)
+
+    job_id = use(None).initiate_job(DEFAULT_WORKFLOW_ID, "t", "d") if endpoint == "execute_job" else None
+    schema = use(None).get_job_payload_schema(DEFAULT_WORKFLOW_ID)
+
+    def acted() -> bool:  # Opus created (initiate) or started (execute) the job: now the hop fails
+        return any(job["status"] != "NOT STARTED" or job_id is None for job in server.jobs())
+
+    with ForwardProxy(after_forwarding=after_forwarding, acted=acted) as proxy:
+        hook = use(proxy.url)
+        with pytest.raises(OpusError) as info:
+            if job_id is None:
+                hook.initiate_job(DEFAULT_WORKFLOW_ID, "dag_id.task_id", "one logical run")
+            else:
+                hook.execute_job(job_id, build_job_payload(schema, VALID_INPUTS))
+        sent = len(proxy.targets)
+    jobs = server.jobs()
+    executions = sum(job["status"] != "NOT STARTED" for job in jobs)
+    told = "titled 'dag_id.task_id'" if job_id is None else f"may have started job {job_id}"
+    observed = UNSAFE if sent == 1 and told in str(info.value) and SERVICE_KEY not in str(info.value) else GAVE_UP
+    recorder.record(
+        endpoint=f"{endpoint} (sync)",
+        fault=hop,
+        expected=UNSAFE,
+        observed=observed,
+        jobs=len(jobs),
+        executions=executions,
+        passed=observed == UNSAFE and len(jobs) == 1 and executions <= 1,
+    )
+    assert sent == 1, f"sent {sent} times: {info.value}"
+    assert told in str(info.value)
+    assert len(jobs) == 1 and executions <= 1

@@ -8,7 +8,11 @@ import selectors
 import socket
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: How long a connection through the proxy may stay silent before the proxy drops it.
 _IDLE_TIMEOUT = 10.0
@@ -43,10 +47,22 @@ class ForwardProxy:
 
     :param credentials: ``user:password`` the proxy demands in ``Proxy-Authorization``: without
         them a request gets ``407`` and nothing is forwarded. None lets everyone through.
+    :param after_forwarding: what a failing hop does once the server has answered: ``"drop"`` closes
+        the client's connection (tunnel) without relaying the answer; an HTTP status (502, 503, 504)
+        answers with it instead, as a gateway (Envoy, Istio) does after an upstream reset. None relays.
+    :param acted: tells whether the server has acted on the request; until it says so, what the
+        server sends is relayed (a tunnel's TLS handshake). None: fail at the server's first bytes.
     """
 
-    def __init__(self, credentials: str | None = None) -> None:
+    def __init__(
+        self,
+        credentials: str | None = None,
+        after_forwarding: str | int | None = None,
+        acted: Callable[[], bool] | None = None,
+    ) -> None:
         self.credentials = credentials
+        self.after_forwarding = after_forwarding
+        self.acted = acted
         self.forwarded: list[Forwarded] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -166,11 +182,24 @@ class ForwardProxy:
                         data = sock.recv(65536)
                         if not data:
                             return
+                        failing = self.after_forwarding is not None and (self.acted is None or self.acted())
+                        if sock is upstream and failing:
+                            self._fail_after_forwarding(client)  # the server acted; the client never hears
+                            return
                         peers[sock].setblocking(True)
                         peers[sock].sendall(data)
                         peers[sock].setblocking(False)
                     except OSError:
                         return
+
+    def _fail_after_forwarding(self, client: socket.socket) -> None:
+        if self.after_forwarding == "drop":
+            return
+        client.setblocking(True)
+        body = b"upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+        head = f"HTTP/1.1 {self.after_forwarding} Gateway Error\r\nContent-Length: {len(body)}\r\n"
+        head += "Connection: close\r\n\r\n"
+        client.sendall(head.encode() + body)
 
 
 def _read_head(sock: socket.socket) -> tuple[bytes | None, bytes]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from airflow_provider_opus.exceptions import OpusInvalidArgumentError
 from airflow_provider_opus.get_provider_info import get_provider_info
 from airflow_provider_opus.hooks.base import OpusBaseHook
 from airflow_provider_opus.hooks.opus import OpusAsyncHook, OpusHook
@@ -45,10 +48,15 @@ def test_the_arguments_reach_the_retry_policy(hook_class):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"retry_limit": -1}, "retry_limit must be 0 or more, got -1"),
-        ({"retry_delay": -0.5}, "retry_delay must be 0 or more seconds, got -0.5"),
+        ({"retry_limit": -1}, "retry_limit must be a whole number, 0 or more, got int -1"),
+        ({"retry_limit": None}, "retry_limit must be a whole number, 0 or more, got NoneType None"),
+        ({"retry_limit": 2.5}, "retry_limit must be a whole number, 0 or more, got float 2.5"),
+        ({"retry_delay": -0.5}, "retry_delay must be a number of seconds, 0 or more, got float -0.5"),
+        ({"retry_delay": float("nan")}, "retry_delay must be a number of seconds, 0 or more, got float nan"),
+        ({"retry_delay": float("inf")}, "retry_delay must be a number of seconds, 0 or more, got float inf"),
     ],
 )
-def test_negative_retry_settings_are_refused_when_the_hook_is_made(hook_class, kwargs, message):
-    with pytest.raises(ValueError, match=f"^{message}$"):
+def test_bad_retry_settings_are_refused_when_the_hook_is_made(hook_class, kwargs, message):
+    # nan was taken (every wait nan), None raised a bare TypeError (#20 item 17).
+    with pytest.raises(OpusInvalidArgumentError, match=f"^{re.escape(message)}$"):
         hook_class(**kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from airflow_provider_opus.exceptions import OpusResponseError, OpusServerError, OpusTransportError
+from airflow_provider_opus.exceptions import OpusResponseError, OpusServerError, OpusTLSError, OpusTransportError
 from airflow_provider_opus.transport import MAX_RESPONSE_BYTES, ResponseBody, transport_error
 from tests.unit.helpers import BASE, hook
 
@@ -17,7 +17,7 @@ def test_transport_error_says_whether_the_request_was_sent(requests_mock):
     with pytest.raises(OpusTransportError) as info:
         hook().initiate_job("wf", "t", "d")
     assert info.value.request_sent is True
-    assert "POST /job/initiate failed (read timeout)" in str(info.value)
+    assert "POST /job/initiate failed (read timeout; Opus may have created the job" in str(info.value)
 
 
 def _aiohttp_failures():
@@ -188,3 +188,46 @@ def test_a_ca_bundle_is_loaded_once_per_version_of_the_file(tmp_path):
     stat = os.stat(settings.ca_bundle)
     os.utime(settings.ca_bundle, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     assert aiohttp_ssl(settings) is not first
+
+
+def _proxy_error(original: Exception) -> requests.exceptions.ProxyError:
+    from urllib3.exceptions import MaxRetryError, ProxyError
+
+    return requests.exceptions.ProxyError(MaxRetryError(None, "/", ProxyError("Unable to connect to proxy", original)))
+
+
+def test_a_proxy_error_is_not_sent_only_when_the_proxy_was_not_reached_or_refused_the_tunnel():
+    # urllib3 says "Unable to connect to proxy" also when a plain-http proxy forwarded the request and then
+    # dropped the connection: read as "not sent", initiate was retried and billed four jobs (#20 item 3).
+    from http.client import RemoteDisconnected
+
+    from urllib3.exceptions import NewConnectionError
+
+    refused = transport_error("POST", "/job/initiate", _proxy_error(NewConnectionError(None, "refused")))
+    tunnel = transport_error("POST", "/job/initiate", _proxy_error(OSError("Tunnel connection failed: 502 Bad")))
+    dropped = transport_error("POST", "/job/initiate", _proxy_error(RemoteDisconnected("closed")))
+    assert (refused.request_sent, tunnel.request_sent) == (False, False)
+    assert dropped.request_sent is True
+    assert "after the request was sent to it" in dropped.reason
+
+
+def test_an_untrusted_certificate_is_a_tls_error_that_is_not_retried_in_place(requests_mock, sleeps):
+    # It was retried through every delay before the clear error, though nothing can change (#20 item 18).
+    import ssl
+
+    from urllib3.exceptions import MaxRetryError, SSLError
+
+    cause = SSLError(ssl.SSLCertVerificationError(1, "certificate verify failed"))
+    requests_mock.get(f"{BASE}/job/j/status", exc=requests.exceptions.SSLError(MaxRetryError(None, "/", cause)))
+    with pytest.raises(OpusTLSError, match="TLS verification failed"):
+        hook().get_job_status("j")
+    assert requests_mock.call_count == 1
+    assert sleeps.call_count == 0
+
+
+def test_a_body_that_cannot_be_decoded_is_a_response_error_not_a_dropped_connection(requests_mock, sleeps):
+    # It was called "connection dropped" and retried (#20 item 13): the same bytes would come again.
+    requests_mock.get(f"{BASE}/job/j/status", exc=requests.exceptions.ContentDecodingError("bad gzip"))
+    with pytest.raises(OpusResponseError, match="could not be decoded"):
+        hook().get_job_status("j")
+    assert requests_mock.call_count == 1
