@@ -45,6 +45,8 @@ MAX_TIMEOUT = 3600.0
 MAX_CONNECT_TIMEOUT = 10.0
 #: The largest file Opus takes in an upload (10 MB, read as MiB), the default of ``max_upload_bytes``.
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+#: The largest output file downloaded (1 GiB), the default of ``max_download_bytes``.
+DEFAULT_MAX_DOWNLOAD_BYTES = 1024**3
 USER_AGENT = f"airflow-provider-opus/{__version__}"
 #: The environment variables whose proxy applies to a URL of each scheme when the connection
 #: sets no ``proxy_url`` (either case; the lower-case one wins, as in requests and curl).
@@ -77,6 +79,7 @@ class OpusConnectionSettings:
     :param callback_url: the URL Opus POSTs a job's result to when it ends (``callbackUrl`` of
         ``POST /job/execute``), or None to send none; see :func:`checked_callback_url`.
     :param max_upload_bytes: the largest local file an upload may send; larger ones fail before any call.
+    :param max_download_bytes: the largest output file a download writes, as stored (never decompressed).
     """
 
     conn_id: str
@@ -93,6 +96,7 @@ class OpusConnectionSettings:
     # May carry the receiver's own token: never printed.
     callback_url: str | None = field(default=None, repr=False)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
 
     @property
     def connect_timeout(self) -> float:
@@ -131,8 +135,14 @@ class OpusConnectionSettings:
         """
         Tell whether a download from ``url`` may carry the service key: the API's origin or a ``file_hosts`` one.
 
+        Never for a URL that :func:`checked_url` refuses: its host is not surely the one connected to.
+
         :param url: the whole URL of the file.
         """
+        try:
+            checked_url(url, "url")
+        except OpusInvalidArgumentError:
+            return False
         return origin_of(url) in (origin_of(self.base_url), *self.file_hosts)
 
     @classmethod
@@ -172,7 +182,8 @@ class OpusConnectionSettings:
             callback_url = checked_callback_url(_extra_field(extra, "callback_url"), f"{where}: callback_url")
         except OpusInvalidArgumentError as exc:
             raise OpusConnectionConfigError(str(exc)) from None
-        max_upload_bytes = _max_upload_bytes(_extra_field(extra, "max_upload_bytes"), conn_id)
+        max_upload_bytes = _byte_limit(extra, "max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES, "Opus's limit", conn_id)
+        max_download_bytes = _byte_limit(extra, "max_download_bytes", DEFAULT_MAX_DOWNLOAD_BYTES, "1 GiB", conn_id)
         if not verify_tls:
             log.warning(
                 "Opus connection %r has verify_tls off: the certificates of the Opus API and the storage are not "
@@ -194,6 +205,7 @@ class OpusConnectionSettings:
             file_hosts=file_hosts,
             callback_url=callback_url,
             max_upload_bytes=max_upload_bytes,
+            max_download_bytes=max_download_bytes,
         )
 
 
@@ -227,6 +239,52 @@ def checked_callback_url(value: Any, name: str) -> str | None:
     return text
 
 
+def checked_url(url: Any, name: str) -> str:
+    r"""
+    Return ``url`` if the host every parser reads in it is the one the HTTP library connects to.
+
+    A URL is judged by the host the library will connect to: ``http://EVIL\@API/f`` is API to
+    ``urlsplit`` but EVIL to some HTTP libraries, so a check by one parser would send the service key to
+    the other host. Refused: anything but printable ASCII, a space or a backslash, credentials
+    before the host (``user@``), no http(s) scheme or host, a bad port, and any URL that ``urlsplit``,
+    urllib3 (``requests``) and yarl (``aiohttp``) do not all read with the same host and port.
+
+    :param url: a URL from Opus (an output file, a redirect) or a user.
+    :param name: what it is, for the message.
+    :raises OpusInvalidArgumentError: it is not such a URL; the message shows it without query or credentials.
+    """
+    text = url if isinstance(url, str) else ""
+    if not _reads_alike(text):
+        raise OpusInvalidArgumentError(
+            f"{name} {url!r} is not a plain http(s) URL: it must have a host, no credentials before it, and no "
+            "spaces, backslashes or control characters (parsers disagree on the host of such a URL)."
+        )
+    return text
+
+
+def _reads_alike(text: str) -> bool:
+    from urllib3.util import parse_url
+    from yarl import URL
+
+    if not text or not all("!" <= char <= "~" and char != "\\" for char in text):
+        return False
+    try:
+        parts = urlsplit(text)
+        host, port = (parts.hostname or "").lower(), parts.port
+        other = parse_url(text)
+        yarl_url = URL(text)
+    except ValueError:  # a bad port, an unclosed "[", a host urllib3 or yarl refuses
+        return False
+    if parts.scheme.lower() not in ("http", "https") or not host or "@" in parts.netloc:
+        return False
+    return (
+        (other.host or "").lower().strip("[]") == host
+        and other.port == port
+        and (yarl_url.host or "").lower().strip("[]") == host
+        and yarl_url.explicit_port == port
+    )
+
+
 def _is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -236,10 +294,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _max_upload_bytes(value: Any, conn_id: str) -> int:
-    """Read ``max_upload_bytes``: a whole number of bytes above zero; empty keeps Opus's 10 MB limit."""
+def _byte_limit(extra: Mapping[str, Any], name: str, default: int, meaning: str, conn_id: str) -> int:
+    """Read a size limit (``max_upload_bytes``, ``max_download_bytes``): bytes above zero; empty is ``default``."""
+    value = _extra_field(extra, name)
     if value is None or value == "":
-        return DEFAULT_MAX_UPLOAD_BYTES
+        return default
     number = value
     if isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
@@ -247,8 +306,8 @@ def _max_upload_bytes(value: Any, conn_id: str) -> int:
         number = int(number)
     if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
         raise OpusConnectionConfigError(
-            f"Opus connection {conn_id!r}: max_upload_bytes must be a whole number of bytes above 0, got "
-            f"{value!r}; leave it empty for Opus's limit of {DEFAULT_MAX_UPLOAD_BYTES} bytes (10 MB)."
+            f"Opus connection {conn_id!r}: {name} must be a whole number of bytes above 0, got "
+            f"{value!r}; leave it empty for {meaning} of {default} bytes."
         )
     return number
 
@@ -273,11 +332,14 @@ def _file_hosts(value: Any, conn_id: str) -> tuple[str, ...]:
     origins = []
     for entry in entries:
         url = entry if entry is None or "://" in entry else f"https://{entry}"
-        parts = urlsplit(url or "")
-        if url is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        url = url or ""
+        # _reads_alike refuses credentials, spaces and hosts the parsers read differently; "*" is refused here.
+        if "*" in url or urlsplit(url).path not in ("", "/") or not _reads_alike(url):
+            # No wildcards: "*.opus.com" was taken and matched no host; each host is listed as itself.
             raise OpusConnectionConfigError(
                 f"Opus connection {conn_id!r}: file_hosts must list hosts such as files.opus.com (https) or "
-                f"origins such as http://files.internal:8080, separated by commas; got {entry!r}."
+                f"origins such as http://files.internal:8080, separated by commas, each host in full (no "
+                f"wildcards, no credentials); got {entry!r}."
             )
         origins.append(origin_of(url))
     return tuple(origins)

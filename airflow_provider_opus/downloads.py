@@ -22,16 +22,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from airflow_provider_opus.api import DOWNLOAD_FILE, error_for_status
+from airflow_provider_opus.connection import checked_url
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
     OpusInvalidArgumentError,
     OpusNotFoundError,
     OpusRequestError,
+    OpusResponseError,
     OpusStorageError,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 #: Bytes read from the network and written at a time: memory stays flat whatever the file's size.
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
@@ -93,6 +95,66 @@ def check_writable_folder(folder: Destination, name: str = "destination") -> Non
             f"{name} {folder} cannot be written ({type(exc).__name__}: {exc}); choose a folder this worker "
             "can write, or fix its permissions or credentials"
         ) from None
+
+
+def check_destination(target: Destination) -> None:
+    """
+    Check, before any request, that ``target`` can be written: not an existing folder, in a writable folder.
+
+    :param target: the file a download will write.
+    :raises OpusInvalidArgumentError: it is a folder, or its folder cannot be written.
+    """
+    try:
+        is_folder = target.is_dir()
+    except (OSError, ValueError):
+        is_folder = False  # the folder check below says what is wrong
+    if is_folder:
+        raise OpusInvalidArgumentError(
+            f"destination {target} is a folder: give the path of the file to write, e.g. {target / 'report.pdf'}"
+        )
+    check_writable_folder(target.parent)
+
+
+def check_download_size(path: str, content_length: str | None, limit: int) -> None:
+    """
+    Refuse a download whose announced size is over the connection's ``max_download_bytes``, before a byte is read.
+
+    :param path: the file's URL without its query.
+    :param content_length: the ``Content-Length`` header, if any.
+    :param limit: ``max_download_bytes``.
+    :raises OpusResponseError: the file is announced larger than ``limit``.
+    """
+    try:
+        announced = int(content_length) if content_length is not None else 0
+    except ValueError:
+        announced = 0
+    if announced > limit:
+        raise _too_large(path, limit)
+
+
+def raw_chunks(path: str, raw: Any, limit: int) -> Iterator[bytes]:
+    """
+    Yield a download's bytes as the server stored them (never decoded), at most ``limit`` of them.
+
+    :param path: the file's URL without its query.
+    :param raw: the response's undecoded stream (``requests``' ``response.raw``).
+    :param limit: ``max_download_bytes``.
+    :raises OpusResponseError: more than ``limit`` bytes arrived (the partial file is removed by :func:`write_whole`).
+    """
+    size = 0
+    while chunk := raw.read(DOWNLOAD_CHUNK_BYTES, decode_content=False):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(path, limit)
+        yield chunk
+
+
+def _too_large(path: str, limit: int) -> OpusResponseError:
+    return OpusResponseError(
+        DOWNLOAD_FILE.method,
+        path,
+        f"the file is larger than the connection's max_download_bytes ({limit} bytes): raise it if that is expected",
+    )
 
 
 def file_name_for(url: str, taken: set[str]) -> str:
@@ -205,9 +267,10 @@ def redirect_target(url: str, location: str | None, hops: int) -> str:
     if hops >= MAX_REDIRECTS:
         raise OpusStorageError("GET", path, f"more than {MAX_REDIRECTS} redirects")
     target = urljoin(url, location or "")
-    if not location or urlsplit(target).scheme not in ("http", "https"):
-        raise OpusStorageError("GET", path, f"a redirect to {shown_url(target) if location else 'nowhere'}")
-    return target
+    with contextlib.suppress(OpusInvalidArgumentError):  # a URL parsers read differently is no place to go
+        if location:
+            return checked_url(target, "redirect")
+    raise OpusStorageError("GET", path, f"a redirect to {shown_url(target) if location else 'nowhere'}")
 
 
 def shown_url(url: str) -> str:
@@ -217,7 +280,13 @@ def shown_url(url: str) -> str:
 
 
 def download_error_for_status(
-    path: str, status_code: int, body: bytes, retry_after_header: str | None, *, key_sent: bool
+    path: str,
+    status_code: int,
+    body: bytes,
+    retry_after_header: str | None,
+    *,
+    key_sent: bool,
+    redirected: bool = False,
 ) -> OpusRequestError:
     """
     Return the exception for a non-2xx answer to an output-file download.
@@ -230,15 +299,22 @@ def download_error_for_status(
     :param body: the start of the response body.
     :param retry_after_header: the ``Retry-After`` header, if any.
     :param key_sent: whether the request carried the service key.
+    :param redirected: the request followed a redirect (which never carries the key, whatever the host).
     """
     error = error_for_status(DOWNLOAD_FILE, path, status_code, body, retry_after_header)
     if status_code in (401, 403):
-        reason = (
-            "the file host refused the service key"
-            if key_sent
-            else "the file host asks for credentials, and the service key goes only to the API host and the "
-            "connection's file_hosts: add this host to file_hosts if it is Opus's"
-        )
+        if key_sent:
+            reason = "the file host refused the service key"
+        elif redirected:
+            reason = (
+                "the file host asks for credentials after a redirect, and the service key is never sent through "
+                "a redirect (it could carry the key to another host): have Opus link the file where it is served"
+            )
+        else:
+            reason = (
+                "the file host asks for credentials, and the service key goes only to the API host and the "
+                "connection's file_hosts: add this host to file_hosts if it is Opus's"
+            )
         return OpusAuthError(DOWNLOAD_FILE.method, path, reason, status_code=status_code)
     if status_code == 404:
         return OpusNotFoundError(DOWNLOAD_FILE.method, path, "output file not found", status_code=status_code)

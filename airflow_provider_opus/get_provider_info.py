@@ -119,6 +119,12 @@ def get_provider_info() -> dict[str, Any]:
                         "any billed call (default 10485760, Opus's 10 MB limit).",
                         "schema": {"type": ["integer", "null"], "minimum": 1},
                     },
+                    "max_download_bytes": {
+                        "label": "Largest download (bytes)",
+                        "description": "The largest output file the provider downloads, as stored (never "
+                        "decompressed); a larger one fails and leaves no file (default 1073741824, 1 GiB).",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
                     "verify_tls": {
                         "label": "Verify TLS certificates",
                         "description": "Check the certificates of the Opus API and the storage (default on). "

@@ -21,17 +21,18 @@ from airflow_provider_opus.api import (
     storage_error_for_status,
     upload_urls_from,
 )
+from airflow_provider_opus.connection import checked_url
 from airflow_provider_opus.downloads import (
-    DOWNLOAD_CHUNK_BYTES,
     Destination,
     as_destination,
-    check_writable_folder,
+    check_destination,
+    check_download_size,
     download_error_for_status,
+    raw_chunks,
     redirect_target,
     shown_url,
     write_whole,
 )
-from airflow_provider_opus.exceptions import OpusInvalidArgumentError
 from airflow_provider_opus.files import check_local_files, content_type_for, upload_url_request
 from airflow_provider_opus.transport import READ_CHUNK_BYTES, requests_network, transport_error
 
@@ -160,10 +161,9 @@ class OpusFileTransfers:
             ``ObjectStoragePath``. Its folder is created and checked writable before the download.
         :return: the path written, as a ``Path`` or ``ObjectStoragePath``.
         """
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-            raise OpusInvalidArgumentError(f"url must be an http(s) URL of an output file, got {url!r}")
+        url = checked_url(url, "url")
         target = as_destination(destination)
-        check_writable_folder(target.parent)
+        check_destination(target)
         shown = shown_url(url)
         size = self.retry_policy.call(DOWNLOAD_FILE, f"download of {shown}", lambda: self._download_once(url, target))
         self.log.info("Downloaded %s (%d bytes) to %s", shown, size, target)
@@ -171,10 +171,14 @@ class OpusFileTransfers:
 
     def _download_once(self, url: str, target: Destination) -> int:
         import requests
+        from urllib3.exceptions import HTTPError
 
         settings = self.settings
         key_sent = settings.may_send_key_to(url)
-        headers = {SERVICE_KEY_HEADER: settings.service_key} if key_sent else {}
+        # The bytes as stored: a .gz served with Content-Encoding: gzip stays a .gz (nor can a gzip bomb inflate).
+        headers = {"Accept-Encoding": "identity"}
+        if key_sent:
+            headers[SERVICE_KEY_HEADER] = settings.service_key
         hops = 0
         while True:
             path = shown_url(url)
@@ -189,14 +193,22 @@ class OpusFileTransfers:
                     **requests_network(settings, url),
                 ) as response:
                     if response.is_redirect:
-                        url, headers, key_sent = redirect_target(url, response.headers.get("Location"), hops), {}, False
+                        url = redirect_target(url, response.headers.get("Location"), hops)
+                        headers, key_sent = {"Accept-Encoding": "identity"}, False
                         hops += 1
                         continue
                     if not 200 <= response.status_code < 300:
-                        body = next(response.iter_content(READ_CHUNK_BYTES), b"")
+                        body = response.raw.read(READ_CHUNK_BYTES, decode_content=False) or b""
                         raise download_error_for_status(
-                            path, response.status_code, body, response.headers.get("Retry-After"), key_sent=key_sent
+                            path,
+                            response.status_code,
+                            body,
+                            response.headers.get("Retry-After"),
+                            key_sent=key_sent,
+                            redirected=hops > 0,
                         )
-                    return write_whole(target, response.iter_content(DOWNLOAD_CHUNK_BYTES))
-            except requests.RequestException as exc:
+                    limit = settings.max_download_bytes
+                    check_download_size(path, response.headers.get("Content-Length"), limit)
+                    return write_whole(target, raw_chunks(path, response.raw, limit))
+            except (requests.RequestException, HTTPError) as exc:  # urllib3's own errors come from raw reads
                 raise transport_error("GET", path, exc, settings.timeout) from None

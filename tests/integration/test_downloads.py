@@ -6,8 +6,10 @@ CDN); the emulator's own output files are downloaded in test_operators_results.p
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -17,6 +19,7 @@ from airflow_provider_opus.exceptions import (
     OpusConnectionConfigError,
     OpusInvalidArgumentError,
     OpusNotFoundError,
+    OpusResponseError,
     OpusStorageError,
     OpusTransportError,
 )
@@ -27,6 +30,9 @@ from tests.integration.helpers import LoopbackHTTPServer, QuietHandler
 pytestmark = pytest.mark.integration
 
 CONTENT = os.urandom(3 * 1024 * 1024 + 17)
+GZIPPED = gzip.compress(b"report line\n" * 10_000)
+#: 64 MiB of zeros in about 64 KiB: a small gzip bomb (the review's was 1 MB that wrote 1 GiB).
+BOMB = gzip.compress(b"\0" * (64 * 1024 * 1024))
 
 
 class FileServer(LoopbackHTTPServer):
@@ -48,7 +54,7 @@ class FileServer(LoopbackHTTPServer):
             def do_GET(self) -> None:
                 server.requests.append((self.path, dict(self.headers.items())))
                 if self.path.startswith("/redirect?to="):
-                    self._answer(302, b"", {"Location": self.path.split("=", 1)[1]})
+                    self._answer(302, b"", {"Location": unquote(self.path.split("=", 1)[1])})
                 elif self.path == "/cut":
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(CONTENT)))
@@ -57,6 +63,11 @@ class FileServer(LoopbackHTTPServer):
                     self.close_connection = True
                 elif self.path.startswith("/status/"):
                     self._answer(int(self.path.rsplit("/", 1)[1]), b'{"message": "no"}')
+                elif self.path.startswith("/gzip/"):
+                    # A .gz object served as S3 and CDNs do: Content-Encoding: gzip, whatever was asked.
+                    self._answer(200, GZIPPED, {"Content-Encoding": "gzip", "Content-Type": "application/gzip"})
+                elif self.path == "/bomb.gz":
+                    self._answer(200, BOMB, {"Content-Encoding": "gzip"})
                 elif self.path == "/flaky" and flaky["left"]:
                     flaky["left"] -= 1
                     self._answer(503, b"{}")
@@ -170,9 +181,10 @@ def test_a_folder_that_cannot_be_written_fails_before_the_download(files, monkey
     assert files.requests == []
 
 
-@pytest.mark.parametrize("url", ["ftp://host/file", "", None, "/relative/path"])
+@pytest.mark.parametrize("url", ["ftp://host/file", "", None, "/relative/path", "http://[::1/f", "http://h:99999/f"])
 def test_a_url_that_is_not_http_is_refused_before_any_request(url, tmp_path):
-    with pytest.raises(OpusInvalidArgumentError, match="url must be an http"):
+    # A URL that does not parse raised a bare ValueError (#20 item 13).
+    with pytest.raises(OpusInvalidArgumentError, match="is not a plain http\\(s\\) URL"):
         OpusHook().download_file(url, tmp_path / "out.pdf")
 
 
@@ -226,3 +238,98 @@ def test_a_destination_name_the_file_system_cannot_hold_fails_the_task_at_once(f
     with pytest.raises(OpusInvalidArgumentError, match=r"its name has 304 bytes, more than the file system allows"):
         OpusHook(retry_delay=0.01).download_file(f"{files.url}/file.pdf", tmp_path / ("n" * 300 + ".pdf"))
     assert leftovers(tmp_path) == []
+
+
+# -- #20 items 1, 12 and 13 ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:1\\@{host}/file.pdf",  # urlsplit: the API host; an HTTP library: 127.0.0.1:1
+        "http://evil.example@{host}/file.pdf",  # credentials before the host
+        "http://{host}/file.pdf\t",
+        "http://{host} /file.pdf",
+    ],
+)
+def test_a_url_parsers_read_differently_is_refused_before_any_request(files, monkeypatch, tmp_path, url):
+    # download_file("http://EVIL\\@API/files/r.pdf") sent x-service-key to EVIL (#20 item 1).
+    use_connection(monkeypatch, files.url)
+    hook = OpusHook(retry_delay=0.01)
+    bad = url.format(host=files.url.removeprefix("http://"))
+    assert not hook.settings.may_send_key_to(bad)
+    with pytest.raises(OpusInvalidArgumentError, match="is not a plain http") as info:
+        hook.download_file(bad, tmp_path / "out.pdf")
+    assert files.requests == []
+    assert "evil.example" not in str(info.value)  # credentials are redacted from every message
+
+
+def test_a_redirect_to_a_url_parsers_read_differently_is_refused(files, monkeypatch, tmp_path):
+    use_connection(monkeypatch, files.url)
+    target = f"http://127.0.0.1:1\\@{files.url.removeprefix('http://')}/file.pdf"
+    with pytest.raises(OpusStorageError, match="a redirect to"):
+        OpusHook().download_file(f"{files.url}/redirect?to={quote(target)}", tmp_path / "out.pdf")
+    assert len(files.requests) == 1
+
+
+def test_a_gzip_encoded_file_is_written_as_stored(files, monkeypatch, tmp_path):
+    # A .gz served with Content-Encoding: gzip was written decompressed (#20 item 12).
+    use_connection(monkeypatch, files.url)
+    written = OpusHook().download_file(f"{files.url}/gzip/report.gz", tmp_path / "report.gz")
+    assert written.read_bytes() == GZIPPED
+    assert files.requests[0][1]["Accept-Encoding"] == "identity"
+
+
+def test_a_gzip_bomb_writes_its_compressed_bytes_only(files, monkeypatch, tmp_path):
+    use_connection(monkeypatch, files.url)
+    written = OpusHook().download_file(f"{files.url}/bomb.gz", tmp_path / "bomb.gz")
+    assert written.stat().st_size == len(BOMB) < 1024 * 1024
+
+
+@pytest.mark.parametrize("path", ["/file.pdf", "/cut"])
+def test_a_file_over_max_download_bytes_fails_and_leaves_nothing(files, monkeypatch, tmp_path, path):
+    # /file.pdf announces its size (refused before a byte is read); the cap also holds while reading.
+    use_connection(monkeypatch, files.url, max_download_bytes=1024 * 1024)
+    with pytest.raises(OpusResponseError, match="larger than the connection's max_download_bytes"):
+        OpusHook(retry_delay=0.01).download_file(f"{files.url}{path}", tmp_path / "out.pdf")
+    assert len(files.requests) == 1 and leftovers(tmp_path) == []
+
+
+def test_a_file_over_max_download_bytes_without_a_length_is_cut_at_the_limit(monkeypatch, tmp_path):
+    from airflow_provider_opus.downloads import raw_chunks
+
+    class Endless:
+        def read(self, size: int, decode_content: bool) -> bytes:
+            assert decode_content is False
+            return b"x" * size
+
+    with pytest.raises(OpusResponseError, match="max_download_bytes"):
+        for _ in raw_chunks("http://h/f", Endless(), 3 * 1024 * 1024):
+            pass
+
+
+def test_a_destination_that_is_a_folder_fails_before_any_request(files, monkeypatch, tmp_path):
+    # It raised a bare IsADirectoryError, after the whole download (#20 item 13).
+    use_connection(monkeypatch, files.url)
+    with pytest.raises(OpusInvalidArgumentError, match="is a folder: give the path of the file"):
+        OpusHook().download_file(f"{files.url}/file.pdf", tmp_path)
+    assert files.requests == []
+
+
+def test_a_401_after_a_redirect_to_the_api_host_says_the_key_is_not_sent_through_redirects(
+    files, monkeypatch, tmp_path
+):
+    # It told the user to add the API host to file_hosts (#20 item 13).
+    use_connection(monkeypatch, files.url)
+    with pytest.raises(OpusAuthError, match="never sent through a redirect") as info:
+        OpusHook().download_file(f"{files.url}/redirect?to={files.url}/status/401", tmp_path / "out.pdf")
+    assert "file_hosts" not in str(info.value)
+
+
+@pytest.mark.parametrize("file_hosts", ["*.opus.com", "https://*.opus.com", "user:secret@files.opus.com"])
+def test_wildcards_and_credentials_in_file_hosts_are_refused(monkeypatch, file_hosts):
+    # "*.opus.com" was taken and never matched a host (#20 item 13); a password was echoed (item 11).
+    use_connection(monkeypatch, "https://api.opus.example", file_hosts=file_hosts)
+    with pytest.raises(OpusConnectionConfigError, match="no wildcards, no credentials") as info:
+        OpusHook().settings  # noqa: B018
+    assert "secret" not in str(info.value)
