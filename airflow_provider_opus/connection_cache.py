@@ -9,7 +9,9 @@ override) are kept for ``[opus] connection_cache_seconds`` (environment:
 while a read is under way wait for that read.
 
 A change to the connection (a rotated key) reaches the triggers that start at most that long after
-it; a call the API refuses with 401 or 403 drops the kept settings at once. An error is never kept.
+it, and at once any hook whose call the API refuses with 401 or 403: it reads the connection again
+past the cache (:meth:`ConnectionSettingsCache.reread`) and, if the key changed, calls again with the
+new one (kept for the triggers that come next). An error is never kept.
 The settings are frozen data, kept for the whole process; only a read under way belongs to a loop
 (it is a task of that loop). Their repr leaves the service key out, and nothing here logs them.
 """
@@ -120,6 +122,22 @@ class ConnectionSettingsCache:
             del self._reading[(loop, key)]
         if not task.cancelled():
             task.exception()  # retrieved: a waiter cancelled meanwhile must not leave "never retrieved" behind
+
+    async def reread(
+        self, conn_id: str, timeout: float | None, refused: OpusConnectionSettings
+    ) -> OpusConnectionSettings:
+        """
+        Return settings read after the API refused the key of ``refused``: never ``refused`` itself.
+
+        Hooks refused together share one read (a rotation refuses every running trigger at once),
+        and the settings read are kept for the triggers that start next.
+
+        :param conn_id: the connection id.
+        :param timeout: the timeout override the settings were read with.
+        :param refused: the settings whose key was refused.
+        """
+        self.discard(conn_id, timeout, refused)
+        return await self.get(conn_id, timeout)
 
     def discard(self, conn_id: str, timeout: float | None, settings: OpusConnectionSettings) -> None:
         """

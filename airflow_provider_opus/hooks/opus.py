@@ -209,9 +209,21 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
         path = endpoint.path(**(path_params or {}))
         if query:
             path += "?" + urlencode(query)
-        return self.retry_policy.call(
-            endpoint, f"{endpoint.method} {path}", lambda: self._send_once(endpoint, path, json_body)
-        )
+        description = f"{endpoint.method} {path}"
+        try:
+            return self.retry_policy.call(endpoint, description, lambda: self._send_once(endpoint, path, json_body))
+        except OpusAuthError:
+            # The key may have been rotated since this hook read the connection: a new key gets one more try.
+            if not self._key_changed():
+                raise
+            return self.retry_policy.call(endpoint, description, lambda: self._send_once(endpoint, path, json_body))
+
+    def _key_changed(self) -> bool:
+        """Read the connection again (settings and session); tell whether its service key changed."""
+        refused = self.settings.service_key
+        for name in ("settings", "session"):
+            self.__dict__.pop(name, None)
+        return self.settings.service_key != refused
 
     # -- API ---------------------------------------------------------------------------------
 

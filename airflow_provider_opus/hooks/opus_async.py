@@ -115,9 +115,12 @@ class OpusAsyncHook(OpusBaseHook):
         try:
             return read_response(endpoint, path, status, body.content, retry_after)
         except OpusAuthError:
-            # The key may have been rotated: the next hook on this loop reads the connection again.
-            connection_settings_cache.discard(self.opus_conn_id, self.timeout, settings)
-            raise
+            # The key may have been rotated: read the connection past the cache; a new key gets one more try.
+            fresh = await connection_settings_cache.reread(self.opus_conn_id, self.timeout, settings)
+            if fresh.service_key == settings.service_key:
+                raise
+            self._settings, self._proxy = fresh, fresh.proxy_for(fresh.base_url)
+            return await self._send_once(endpoint, path)
 
     def _call(self, endpoint: Endpoint, path: str) -> Awaitable[Any]:
         # Not a coroutine of its own: one object less per poll for the garbage collector to track.

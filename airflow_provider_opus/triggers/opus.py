@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_opus.exceptions import OpusError, error_event_fields
+from airflow_provider_opus.exceptions import OpusError, OpusInvalidArgumentError, describe_value, error_event_fields
 from airflow_provider_opus.hooks.opus import OpusAsyncHook
 from airflow_provider_opus.polling import check_poll_intervals, next_poll
+from airflow_provider_opus.retry import RetryPolicy
 from airflow_provider_opus.status import JobOutcome, StatusRules
 
 if TYPE_CHECKING:
@@ -62,6 +64,12 @@ class OpusJobTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         check_poll_intervals(poll_interval, max_poll_interval)
+        RetryPolicy(retry_limit, retry_delay)  # refused here, where the task deferred, not in the triggerer
+        number = isinstance(end_time, (int, float)) and not isinstance(end_time, bool)
+        if end_time is not None and not (number and math.isfinite(end_time)):  # nan: a deadline never reached
+            raise OpusInvalidArgumentError(
+                f"end_time must be a Unix time in seconds or None, got {describe_value(end_time)}"
+            )
         self.job_execution_id = job_execution_id
         self.opus_conn_id = opus_conn_id
         self.poll_interval = poll_interval

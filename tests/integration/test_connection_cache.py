@@ -63,7 +63,7 @@ async def test_a_refused_key_is_not_kept_so_the_next_hook_reads_the_rotated_one(
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(rotated))
     async with OpusAsyncHook(retry_delay=0.01) as hook:
         assert await hook.get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
-    assert reads == ["opus_default", "opus_default"]
+    assert reads == ["opus_default"] * 3  # the revoked key, read again past the cache after its 401, the rotated
 
 
 async def test_an_unchanged_connection_is_kept_across_hooks_that_come_and_go(emulator, reads):
@@ -73,3 +73,31 @@ async def test_an_unchanged_connection_is_kept_across_hooks_that_come_and_go(emu
             assert await hook.get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
 
     assert reads == ["opus_default"]
+
+
+async def test_a_rotated_key_reaches_running_and_starting_triggers_at_once(emulator, reads, monkeypatch):
+    # Both got OpusAuthError (a final error, no Airflow retry) with the cached old key (#20 item 5).
+    emulator.configure(job_duration=0.5)
+    job_id = start_job(fast_hook())
+    old = {"conn_type": "opus", "host": emulator.url, "password": REVOKED_KEY}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(old))
+    running = OpusAsyncHook(retry_delay=0.01)
+    await running.get_settings()  # a running trigger read the old key; Opus has since revoked it
+    new = {"conn_type": "opus", "host": emulator.url, "password": SERVICE_KEY}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(new))
+
+    starting = OpusJobTrigger(job_id, poll_interval=0.1)  # 0.1 s later: the cache still holds the old key
+    (event,) = await events_of(starting)
+    assert event["status"] == "success", event
+    assert await running.get_job_status(job_id) == "COMPLETED"
+    assert reads == ["opus_default", "opus_default"]  # the first read, then one past the cache
+
+
+async def test_a_second_refusal_with_the_reread_key_fails(emulator, reads, monkeypatch):
+    job_id = start_job(fast_hook())
+    revoked = {"conn_type": "opus", "host": emulator.url, "password": REVOKED_KEY}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(revoked))
+    async with OpusAsyncHook(retry_delay=0.01) as hook:
+        with pytest.raises(OpusAuthError):
+            await hook.get_job_status(job_id)
+    assert len([r for r in emulator.requests("get_job_status") if r["status"] == 401]) == 1

@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import inspect
 import json
+import re
 import time
 from types import SimpleNamespace
 
@@ -219,3 +220,21 @@ async def test_error_event_carries_the_error_kind(emulator, monkeypatch):
     (event,) = await events_of(trigger_for("some-job"))
     assert (event["status"], event["error_type"], event["http_status"]) == ("error", "OpusAuthError", 401)
     json.dumps(event)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"end_time": float("nan")}, "end_time must be a Unix time in seconds or None, got float nan"),
+        ({"end_time": float("inf")}, "end_time must be a Unix time in seconds or None, got float inf"),
+        ({"end_time": "soon"}, "end_time must be a Unix time in seconds or None, got 'soon'"),
+        ({"retry_limit": None}, "retry_limit must be a whole number, 0 or more, got NoneType None"),
+        ({"retry_delay": float("nan")}, "retry_delay must be a number of seconds, 0 or more, got float nan"),
+    ],
+)
+def test_numbers_that_cannot_work_are_refused_when_the_trigger_is_made(kwargs, message):
+    # end_time=nan never ended; retry_limit=None raised a bare TypeError in the triggerer (#20 item 17).
+    from airflow_provider_opus.exceptions import OpusInvalidArgumentError
+
+    with pytest.raises(OpusInvalidArgumentError, match=f"^{re.escape(message)}$"):
+        OpusJobTrigger("job-1", **kwargs)

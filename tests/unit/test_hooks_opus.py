@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from airflow_provider_opus.exceptions import (
+    OpusAuthError,
     OpusInvalidArgumentError,
     OpusJobTimeoutError,
     OpusNotFoundError,
@@ -218,3 +219,28 @@ def test_wait_for_job_refuses_a_timeout_that_could_never_end_before_any_call(req
     with pytest.raises(OpusInvalidArgumentError, match="timeout must be"):
         hook().wait_for_job("j1", poll_interval=0.01, timeout=timeout)
     assert requests_mock.call_count == 0
+
+
+def test_a_key_rotated_while_the_hook_lives_is_read_again_after_a_401(requests_mock, monkeypatch):
+    # The hook read the connection once and failed with OpusAuthError for good after a rotation (#20 item 5).
+    rotated = "unit-test-rotated-key-654321"
+
+    def by_key(request, context):
+        context.status_code = 200 if request.headers.get("x-service-key") == rotated else 401
+        return {"status": "IN PROGRESS"} if context.status_code == 200 else {"message": "bad key"}
+
+    requests_mock.get(f"{BASE}/job/j1/status", json=by_key)
+    h = hook()
+    h.settings  # noqa: B018 - read before the rotation
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OPUS_DEFAULT", json.dumps({"conn_type": "opus", "host": BASE, "password": rotated})
+    )
+    assert h.get_job_status("j1") == "IN PROGRESS"
+    assert [r.headers["x-service-key"] for r in requests_mock.request_history] == [KEY, rotated]
+
+
+def test_a_second_401_with_an_unchanged_key_fails_at_once(requests_mock):
+    requests_mock.get(f"{BASE}/job/j1/status", status_code=401, json={"message": "bad key"})
+    with pytest.raises(OpusAuthError):
+        hook().get_job_status("j1")
+    assert requests_mock.call_count == 1
