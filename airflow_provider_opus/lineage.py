@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from airflow_provider_opus.api import GET_JOB_RESULTS, checked_job_id
+from airflow_provider_opus.exceptions import redact
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.outputs import job_outputs_from
 
@@ -120,7 +121,7 @@ class LineageFacts:
         """
         if error is None:
             return
-        self.failure = str(error)
+        self.failure = redact(str(error))  # any error, the provider's or a library's: no key, credentials or query
         # OpusJobFailedError's fields, read by name: the exception module need not be imported for lineage.
         job_execution_id = getattr(error, "job_execution_id", None)
         if isinstance(job_execution_id, str) and job_execution_id:

@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+import requests_mock as requests_mock_module
 from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_opus.exceptions import OpusConnectionConfigError
@@ -365,3 +366,46 @@ def test_a_bad_max_upload_bytes_is_refused(monkeypatch, bad):
 def test_the_callback_url_is_never_in_the_settings_repr(monkeypatch):
     settings = settings_of(monkeypatch, callback_url="https://hooks.example.com/cb?token=s3cret")
     assert "s3cret" not in repr(settings)
+
+
+# -- secrets in messages (#20 item 11) ------------------------------------------------------------------------
+
+
+def _connection(monkeypatch, **fields) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps({"conn_type": "opus", "password": KEY, **fields}))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"host": "https://api.opus.example", "extra": {"timeout": KEY}},  # the key typed into the timeout field
+        {"extra": {"proxy_url": "http://proxy.example:3128/?token=proxy-token-secret"}},
+        {"extra": {"file_hosts": "https://user:files-password@files.opus.com/path"}},
+    ],
+)
+def test_connection_errors_show_no_key_credentials_or_query(monkeypatch, fields):
+    _connection(monkeypatch, **fields)
+    with pytest.raises(OpusConnectionConfigError) as info:
+        OpusHook().settings  # noqa: B018
+    message = str(info.value)
+    assert KEY not in message and "proxy-token-secret" not in message and "files-password" not in message
+
+
+def test_connection_tests_success_message_shows_no_credentials_of_the_host(monkeypatch, requests_mock):
+    _connection(monkeypatch, host="https://admin:host-password@opus.test")
+    requests_mock.get(
+        "https://admin:host-password@opus.test/job/airflow-connection-test/status",
+        [{"status_code": 404, "json": {"message": "no job"}}, {"status_code": 401, "json": {"message": "key"}}],
+    )
+    passed, message = OpusHook().test_connection()
+    assert passed, message
+    assert "host-password" not in message and "admin" not in message
+
+
+def test_connection_tests_message_shows_no_key_typed_into_the_host(monkeypatch, requests_mock):
+    import requests
+
+    _connection(monkeypatch, host=KEY)  # read as https://<key>: a host that cannot be reached
+    requests_mock.get(requests_mock_module.ANY, exc=requests.exceptions.ConnectionError("refused"))
+    passed, message = OpusHook().test_connection()
+    assert not passed and KEY not in message and "***" in message

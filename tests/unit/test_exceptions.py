@@ -60,3 +60,19 @@ def test_other_errors_are_left_to_airflow_retries(error):
 
 def test_an_event_without_an_error_type_is_no_final_error():
     assert error_from_event({"status": "error", "message": "HTTP 401"}) is None
+
+
+def test_every_message_is_cleaned_of_the_key_credentials_and_query_strings():
+    # A 401 body echoing the key, a presigned URL's signature, a proxy's token, a host's password each
+    # reached an exception, a lineage FAIL event or dag.test() output (#20 item 11).
+    from airflow_provider_opus.exceptions import OpusAuthError, OpusInvalidArgumentError, redact, register_secret
+
+    register_secret("exceptions-test-key-0123456789")
+    echoed = OpusAuthError("GET", "/job/j/status", "refused", server_message="bad key exceptions-test-key-0123456789")
+    assert "exceptions-test-key" not in str(echoed) and "exceptions-test-key" not in (echoed.server_message or "")
+    signed = OpusInvalidArgumentError("url 'https://b.s3.amazonaws.com/f.pdf?X-Amz-Signature=abc123' is wrong")
+    assert "abc123" not in str(signed) and "https://b.s3.amazonaws.com/f.pdf?***" in str(signed)
+    assert redact("proxy http://u:pw@proxy:3128/?token=t1 and files u2:pw2@files.opus.com") == (
+        "proxy http://***@proxy:3128/?*** and files ***@files.opus.com"
+    )
+    assert redact("ref_user_id someone@example.com") == "ref_user_id someone@example.com"  # no password: kept

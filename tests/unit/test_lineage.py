@@ -86,6 +86,13 @@ def test_a_failed_jobs_error_gives_its_id_status_and_audit_tail():
     assert "Job failed: the invoice is unreadable" in str(facts.failure)
 
 
+def test_a_failures_message_in_lineage_is_cleaned_of_secrets():
+    # A library's error (not an OpusError) carried a presigned URL's signature into errorMessage (#20 item 11).
+    facts = LineageFacts()
+    facts.record_failure(ValueError("GET https://u:pw@b.s3.example/f.pdf?X-Amz-Signature=sig123 failed"))
+    assert facts.failure == "GET https://***@b.s3.example/f.pdf?*** failed"
+
+
 def test_another_error_gives_its_message_only():
     facts = LineageFacts(job_execution_id="J1")
     facts.record_failure(ValueError("boom"))
