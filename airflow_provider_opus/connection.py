@@ -182,8 +182,8 @@ class OpusConnectionSettings:
             callback_url = checked_callback_url(_extra_field(extra, "callback_url"), f"{where}: callback_url")
         except OpusInvalidArgumentError as exc:
             raise OpusConnectionConfigError(str(exc)) from None
-        max_upload_bytes = _byte_limit(extra, "max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES, "Opus's limit", conn_id)
-        max_download_bytes = _byte_limit(extra, "max_download_bytes", DEFAULT_MAX_DOWNLOAD_BYTES, "1 GiB", conn_id)
+        max_upload_bytes = _byte_limit(extra, "max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES, "limit of Opus", conn_id)
+        max_download_bytes = _byte_limit(extra, "max_download_bytes", DEFAULT_MAX_DOWNLOAD_BYTES, "default", conn_id)
         if not verify_tls:
             log.warning(
                 "Opus connection %r has verify_tls off: the certificates of the Opus API and the storage are not "
@@ -307,7 +307,7 @@ def _byte_limit(extra: Mapping[str, Any], name: str, default: int, meaning: str,
     if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
         raise OpusConnectionConfigError(
             f"Opus connection {conn_id!r}: {name} must be a whole number of bytes above 0, got "
-            f"{value!r}; leave it empty for {meaning} of {default} bytes."
+            f"{value!r}; leave it empty for the {meaning} of {default} bytes."
         )
     return number
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 #: The secrets every message is cleaned of: the service keys of the connections read in this process.
 _SECRETS: set[str] = set()
 #: Credentials before a host: ``scheme://user:password@`` (any user) or ``user:password@`` without a scheme.
-_USERINFO = re.compile(r"(?<=://)[^\s/?#@'\"<>]*@|(?<![\w.+-])[^\s/?#@'\":<>]+:[^\s/?#@'\"<>]*@")
+_USERINFO = re.compile(r"(?<=://)[^\s/?#@'\"<>]*@|(?<![\w.+-])[^\s/?#@'\":<>]+:[^\s/?#@'\"<>]*@(?=[\w\[])")
 #: A URL's query and fragment (a presigned URL's signature, a proxy's token).
 _QUERY = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s?#'\"<>]*)[?#][^\s'\"<>]*")
 

@@ -24,6 +24,7 @@ from airflow_provider_opus.operators.opus import (
 )
 from airflow_provider_opus.payload import JobPayloadSchema
 from airflow_provider_opus.sensors.opus import OpusJobSensor
+from airflow_provider_opus.triggers.opus import OpusJobTrigger
 from tests.conftest import SERVICE_KEY
 from tests.integration.helpers import RecordingServer
 from tests.support.task_context import VALID_INPUTS, make_context
@@ -406,7 +407,7 @@ CASES = [
         "hook: download URL that is not http",
         lambda tmp: OpusHook().download_file("ftp://files.opus.com/a.pdf", tmp / "a.pdf"),
         "'ftp://files.opus.com/a.pdf'",
-        "url must be an http(s) URL",
+        "is not a plain http(s) URL",
     ),
     Case(
         "connection: file_hosts with a path",
@@ -786,6 +787,61 @@ CASES = [
         )(tmp),
         "its name has 304 bytes",
         "choose a shorter name",
+    ),
+    # -- issue #20, round 2: URLs parsers read differently (item 1), misleading errors (13), numbers (17)
+    Case(
+        "hook: download URL with a backslash before @ (another host to urllib3)",
+        lambda tmp: OpusHook().download_file("http://evil.example\\@api.opus.com/files/r.pdf", tmp / "r.pdf"),
+        "'http://***@api.opus.com/files/r.pdf'",
+        "no spaces, backslashes or control characters",
+    ),
+    Case(
+        "hook: download URL with credentials before the host",
+        lambda tmp: OpusHook().download_file("https://user:pw@files.opus.com/r.pdf?X-Amz-Signature=s", tmp / "r.pdf"),
+        "'https://***@files.opus.com/r.pdf?***'",
+        "no credentials before it",
+    ),
+    Case(
+        "hook: download URL that does not parse",
+        lambda tmp: OpusHook().download_file("http://[::1/r.pdf", tmp / "r.pdf"),
+        "'http://[::1/r.pdf'",
+        "is not a plain http(s) URL",
+    ),
+    Case(
+        "hook: download to an existing folder",
+        lambda tmp: OpusHook().download_file("https://files.opus.com/r.pdf", tmp),
+        "is a folder",
+        "give the path of the file to write",
+    ),
+    Case(
+        "connection: file_hosts with a wildcard",
+        with_network(lambda: OpusHook().settings, file_hosts="*.opus.com"),
+        "'*.opus.com'",
+        "each host in full (no wildcards, no credentials)",
+    ),
+    Case(
+        "connection: max_download_bytes zero",
+        with_network(lambda: OpusHook().settings, max_download_bytes=0),
+        "max_download_bytes",
+        "must be a whole number of bytes above 0",
+    ),
+    Case(
+        "hook: retry_delay nan",
+        lambda tmp: OpusHook(retry_delay=float("nan")),
+        "retry_delay",
+        "must be a number of seconds, 0 or more, got float nan",
+    ),
+    Case(
+        "hook: retry_limit None",
+        lambda tmp: OpusHook(retry_limit=None),  # type: ignore[arg-type]
+        "retry_limit",
+        "must be a whole number, 0 or more, got NoneType None",
+    ),
+    Case(
+        "trigger: end_time nan",
+        lambda tmp: OpusJobTrigger("job-1", end_time=float("nan")),
+        "end_time",
+        "must be a Unix time in seconds or None, got float nan",
     ),
     # -- the async hooks' connection-settings cache (issue #14)
     Case(
