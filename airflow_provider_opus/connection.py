@@ -262,7 +262,7 @@ def checked_url(url: Any, name: str) -> str:
     return text
 
 
-def _reads_alike(text: str) -> bool:
+def _reads_alike(text: str, *, credentials: bool = False) -> bool:
     from urllib3.util import parse_url
     from yarl import URL
 
@@ -275,7 +275,7 @@ def _reads_alike(text: str) -> bool:
         yarl_url = URL(text)
     except ValueError:  # a bad port, an unclosed "[", a host urllib3 or yarl refuses
         return False
-    if parts.scheme.lower() not in ("http", "https") or not host or "@" in parts.netloc:
+    if parts.scheme.lower() not in ("http", "https") or not host or ("@" in parts.netloc and not credentials):
         return False
     return (
         (other.host or "").lower().strip("[]") == host
@@ -379,7 +379,9 @@ def _base_url(conn: Connection) -> str:
         host = f"{scheme}://{host}"
     host = host.rstrip("/")
     parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    # Credentials before the host are the user's own here (sent to it by design, never shown); the parsers
+    # must still agree on the host, which gets the key on every call, for requests and aiohttp alike.
+    if parts.scheme not in ("http", "https") or not parts.hostname or not _reads_alike(host, credentials=True):
         raise OpusConnectionConfigError(
             f"Opus connection {conn.conn_id!r}: host {conn.host!r} is not an http(s) URL. "
             f"Set it to the API base URL, e.g. {DEFAULT_BASE_URL}, or leave it empty for that default."
