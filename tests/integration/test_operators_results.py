@@ -306,11 +306,15 @@ def test_names_that_survive_the_xcom_url_are_keys(key):
 
 
 class NamedFiles(LoopbackHTTPServer):
-    """Serves every path with its own bytes: the path itself, so two files of one name differ."""
+    """Serves every path with its own bytes: the path itself, so two files of one name differ; records the paths."""
 
     def __init__(self) -> None:
+        self.requests: list[str] = []
+        server = self
+
         class Handler(QuietHandler):
             def do_GET(self) -> None:
+                server.requests.append(self.path)
                 body = self.path.encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
@@ -456,3 +460,17 @@ def test_outputs_that_share_a_display_name_are_all_pushed_and_the_log_says_why(e
     assert context["ti"].xcom == {"score": 0.91, "quality_score": 0.12}
     assert output_value(out, "quality_score") == 0.12
     assert "2 outputs have the display name 'Score' ('score', 'quality_score')" in capsys.readouterr().out
+
+
+def test_an_output_file_url_the_parsers_read_differently_is_refused_before_any_download(emulator, tmp_path):
+    # "http://EVIL\@API/files/r.pdf" in outputFiles with download_to sent x-service-key to EVIL (#20 item 1).
+    with NamedFiles() as evil:
+        api = emulator.url.removeprefix("http://")
+        url = f"{evil.url}\\@{api}/media/r.pdf"
+        emulator.inject("get_job_results", {"status": 200, "json": results_of("J1", [url])})
+        with pytest.raises(OpusInvalidArgumentError, match="is not a plain http") as info:
+            OpusGetJobResultsOperator(
+                task_id="r", job_execution_id="J1", include_audit_log=False, download_to=str(tmp_path)
+            ).execute(make_context())
+        assert evil.requests == []
+    assert SERVICE_KEY not in str(info.value)
