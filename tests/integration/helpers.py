@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
@@ -228,6 +231,37 @@ def drip_body(send) -> None:
     head, _, body = DRIPPED_ANSWER.partition(b"\r\n\r\n")
     if send(head + b"\r\n\r\n"):
         send(body, interval=0.5)
+
+
+def run_dag_file(emulator, tmp_path, dag_file: str, runner: str) -> str:
+    """
+    Run a DAG file with ``runner`` (Python code given the DAGs folder as argv[1]) in a child process.
+
+    The child gets an AIRFLOW_HOME of its own, migrated first, with ``opus_default`` pointing at the
+    emulator: a real task runner's ``dag.test()``, apart from this test process's Airflow state.
+
+    :return: the child's output and error output together.
+    """
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "dag_under_test.py").write_text(dag_file)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "home"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_OPUS_DEFAULT": emulator.connection_json(),
+    }
+    migrate = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+    done = subprocess.run(
+        [sys.executable, "-c", runner, str(dags)], env=env, capture_output=True, text=True, timeout=240
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    return output
 
 
 def in_dag(tmp_path, **dag_kwargs) -> DAG:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
 
 from airflow_provider_opus.emulator import DEFAULT_WORKFLOW_ID
+from tests.integration.helpers import run_dag_file
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,24 +50,8 @@ def test_a_task_that_fails_on_a_bad_input_logs_no_xcom_error_for_its_link(
 ) -> None:
     # dag.test() in a child process: the task runner's end-of-task step asks every extra link for its
     # URL, and reading the link's XCom that the failed try never stored logged "[error] XCom not found".
-    (tmp_path / "dags").mkdir()
-    (tmp_path / "dags" / "bad_input.py").write_text(DAG_FILE)
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(tmp_path / "home"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW_CONN_OPUS_DEFAULT": emulator.connection_json(),
-    }
-    migrate = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=240
-    )
-    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_DAG, str(tmp_path / "dags")], env=env, capture_output=True, text=True, timeout=240
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0 and "STATE failed" in output, output[-3000:]
+    output = run_dag_file(emulator, tmp_path, DAG_FILE, RUN_DAG)
+    assert "STATE failed" in output, output[-3000:]
     assert "No such input" in output  # it failed for the bad input name, before any job started
     assert emulator.requests("initiate_job") == []
     assert "XCom not found" not in output, output[-3000:]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from urllib.parse import quote
 
@@ -20,7 +18,7 @@ from airflow_provider_opus.operators.opus import OpusGetJobResultsOperator
 from airflow_provider_opus.operators.results import xcom_key_problem
 from airflow_provider_opus.outputs import output_value
 from tests.conftest import SERVICE_KEY
-from tests.integration.helpers import LoopbackHTTPServer, QuietHandler, execute_op, in_dag, render_task
+from tests.integration.helpers import LoopbackHTTPServer, QuietHandler, execute_op, in_dag, render_task, run_dag_file
 from tests.support.task_context import make_context
 
 pytestmark = pytest.mark.integration
@@ -232,29 +230,9 @@ def test_names_from_opus_never_become_another_xcom_in_a_real_task_run(emulator, 
     # "Verdict?draft=1" was stored as "Verdict", and an empty name failed the task.
     body = {"jobExecutionId": "J1", "status": "COMPLETED", "jobResultsPayloadSchema": HOSTILE_NAMES}
     emulator.inject("get_job_results", {"status": 200, "json": body})
-    (tmp_path / "dags").mkdir()
-    (tmp_path / "dags" / "output_names.py").write_text(XCOM_DAG_FILE)
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(tmp_path / "home"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW_CONN_OPUS_DEFAULT": emulator.connection_json(),
-    }
-    migrate = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=240
-    )
-    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_XCOM_DAG, str(tmp_path / "dags")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0 and "STATE success" in output, output[-3000:]
-    (line,) = [line for line in done.stdout.splitlines() if line.startswith("XCOMS ")]
+    output = run_dag_file(emulator, tmp_path, XCOM_DAG_FILE, RUN_XCOM_DAG)
+    assert "STATE success" in output, output[-3000:]
+    (line,) = [line for line in output.splitlines() if line.startswith("XCOMS ")]
     stored = json.loads(line.removeprefix("XCOMS "))
     assert stored["victim/return_value"] == "ORIGINAL"
     assert stored["results/Verdict"] == "PASS" and stored["results/Notes"] == "public notes"
