@@ -30,7 +30,15 @@ LEFT, RIGHT, TOP, BOTTOM = 70, 320, 44, 56  # margins: the legend sits on the ri
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 MARKERS = ("circle", "square", "diamond", "triangle", "circle", "square", "diamond")
 #: Variants in the order (and the colours) every scale chart uses.
-VARIANT_ORDER = ("aiohttp_shared", "trigger", "trigger_uncached", "httpx_shared", "to_thread", "aiohttp_per_job")
+VARIANT_ORDER = (
+    "aiohttp_shared",
+    "trigger",
+    "trigger_uncached",
+    "httpx_shared",
+    "to_thread",
+    "aiohttp_per_job",
+    "trigger_before",
+)
 VARIANT_NAMES = {
     "aiohttp_shared": "raw aiohttp, shared session (floor)",
     "trigger": "OpusJobTrigger",
@@ -38,6 +46,7 @@ VARIANT_NAMES = {
     "httpx_shared": "raw httpx, shared client",
     "to_thread": "sync hook via asyncio.to_thread",
     "aiohttp_per_job": "raw aiohttp, session per job",
+    "trigger_before": "OpusJobTrigger of the --before commit",
 }
 
 Points = list[tuple[float, float]]
