@@ -48,9 +48,12 @@ def test_execute_waits_and_returns_the_job_id(emulator):
     assert context["ti"].xcom["job_execution_id"] == job_id
     # The emulator's connection points app_url at its own workflow pages.
     assert context["ti"].xcom["_link_OpusWorkflowLink"] == f"{emulator.app_url}/app/workflow/{DEFAULT_WORKFLOW_ID}"
-    # Stored before the execute call (a retry reattaches), forgotten once the task succeeded.
-    assert context["task_state_store"].history[0] == ("set", "opus_job_execution_id", job_id)
-    assert context["task_state_store"].history[-1] == ("delete", "opus_job_execution_id", None)
+    if HAS_TASK_STATE_STORE:
+        # Stored before the execute call (a retry reattaches), forgotten once the task succeeded.
+        assert context["task_state_store"].history[0] == ("set", "opus_job_execution_id", job_id)
+        assert context["task_state_store"].history[-1] == ("delete", "opus_job_execution_id", None)
+    else:  # durable has no effect below 3.3 (common-compat's stand-in): nothing stored, even given a store
+        assert context["task_state_store"].history == []
     assert job["title"] == "opus_dag.run"
     assert "manual__2026-01-01" in job["description"]
 
@@ -206,7 +209,8 @@ def test_retry_after_completion_returns_at_once(emulator):
 def test_retry_after_a_failed_job_starts_a_new_one(emulator):
     emulator.configure(job_duration=5)
     store = FakeTaskStateStore()
-    first_id = fail_while_waiting(emulator, store)
+    fail_while_waiting(emulator, store)
+    (first_id,) = [job["jobExecutionId"] for job in emulator.jobs()]  # below 3.3 the store keeps no id
     emulator.set_job_status(first_id, "FAILED")
     emulator.configure(job_duration=0)
     second_id = execute_op().execute(make_context(store))
