@@ -24,6 +24,12 @@ _SECRETS: set[str] = set()
 _USERINFO = re.compile(r"(?<=://)[^\s/?#@'\"<>]*@|(?<![\w.+-])[^\s/?#@'\":<>]+:[^\s/?#@'\"<>]*@(?=[\w\[])")
 #: A URL's query and fragment (a presigned URL's signature, a proxy's token).
 _QUERY = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s?#'\"<>]*)[?#][^\s'\"<>]*")
+#: Signing parameters outside a whole URL: a path with its query, or a storage error body echoing them
+#: (S3's ``X-Amz-Signature=...``, ``<SignatureProvided>...</SignatureProvided>``; others' ``Signature=``).
+_SIGNING = re.compile(
+    r"((?:X-Amz-|X-Goog-)?(?:Signature|Credential|Security-Token)(?:Provided)?[=>])[^\s&'\"<]+",
+    re.IGNORECASE,
+)
 
 
 def register_secret(secret: str) -> None:
@@ -56,7 +62,7 @@ def redact(text: str) -> str:
     for secret in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(secret, "***")
     text = _USERINFO.sub("***@", text)
-    return _QUERY.sub(r"\1?***", text)
+    return _SIGNING.sub(r"\1***", _QUERY.sub(r"\1?***", text))
 
 
 class OpusError(AirflowException):

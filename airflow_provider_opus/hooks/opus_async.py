@@ -93,7 +93,7 @@ class OpusAsyncHook(OpusBaseHook):
             self._settings = settings
         return self._settings
 
-    async def _send_once(self, endpoint: Endpoint, path: str) -> Any:
+    async def _send_once(self, endpoint: Endpoint, path: str, *, may_reread_key: bool = True) -> Any:
         import aiohttp
 
         settings = self._settings or await self.get_settings()
@@ -115,12 +115,15 @@ class OpusAsyncHook(OpusBaseHook):
         try:
             return read_response(endpoint, path, status, body.content, retry_after)
         except OpusAuthError:
-            # The key may have been rotated: read the connection past the cache; a new key gets one more try.
+            # The key may have been rotated: read the connection past the cache; a new key gets one more
+            # try, and only one (a secrets backend handing out a new bad key each time must not loop).
+            if not may_reread_key:
+                raise
             fresh = await connection_settings_cache.reread(self.opus_conn_id, self.timeout, settings)
             if fresh.service_key == settings.service_key:
                 raise
             self._settings, self._proxy = fresh, fresh.proxy_for(fresh.base_url)
-            return await self._send_once(endpoint, path)
+            return await self._send_once(endpoint, path, may_reread_key=False)
 
     def _call(self, endpoint: Endpoint, path: str) -> Awaitable[Any]:
         # Not a coroutine of its own: one object less per poll for the garbage collector to track.

@@ -101,3 +101,20 @@ async def test_a_second_refusal_with_the_reread_key_fails(emulator, reads, monke
         with pytest.raises(OpusAuthError):
             await hook.get_job_status(job_id)
     assert len([r for r in emulator.requests("get_job_status") if r["status"] == 401]) == 1
+
+
+async def test_a_connection_that_hands_out_a_new_bad_key_each_read_is_reread_only_once(emulator, monkeypatch):
+    # A secrets backend rotating on every read must not make a loop of 401s: one re-read per call.
+    from airflow.sdk import BaseHook, Connection
+
+    job_id = start_job(fast_hook())
+    keys = iter(f"bad-key-{number:04d}-0123456789abcdef" for number in range(1000))
+
+    async def new_key_each_time(conn_id: str) -> Connection:
+        return Connection(conn_id=conn_id, conn_type="opus", host=emulator.url, password=next(keys))
+
+    monkeypatch.setattr(BaseHook, "aget_connection", new_key_each_time)
+    async with OpusAsyncHook(retry_delay=0.01) as hook:
+        with pytest.raises(OpusAuthError):
+            await hook.get_job_status(job_id)
+    assert len([r for r in emulator.requests("get_job_status") if r["status"] == 401]) == 2

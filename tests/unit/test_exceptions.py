@@ -20,6 +20,7 @@ from airflow_provider_opus.exceptions import (
     OpusTransportError,
     error_event_fields,
     error_from_event,
+    redact,
 )
 
 FINAL = [
@@ -76,3 +77,18 @@ def test_every_message_is_cleaned_of_the_key_credentials_and_query_strings():
         "proxy http://***@proxy:3128/?*** and files ***@files.opus.com"
     )
     assert redact("ref_user_id someone@example.com") == "ref_user_id someone@example.com"  # no password: kept
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PUT /bucket/o.pdf?X-Amz-Signature=SIGSECRET&X-Amz-Credential=CREDSECRET failed",
+        "<SignatureProvided>SIGSECRET</SignatureProvided><Url>/b/o.pdf?X-Amz-Signature=SIGSECRET</Url>",
+        "X-Goog-Signature=SIGSECRET; Signature=SIGSECRET",
+    ],
+)
+def test_signing_parameters_outside_a_whole_url_are_redacted(text):
+    # A storage host's error body or a path with its query carries the presigned URL's signature.
+    cleaned = redact(text)
+    assert "SIGSECRET" not in cleaned and "CREDSECRET" not in cleaned
+    assert "***" in cleaned
