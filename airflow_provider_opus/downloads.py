@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from airflow_provider_opus.api import DOWNLOAD_FILE, error_for_status
-from airflow_provider_opus.connection import checked_url
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
     OpusInvalidArgumentError,
@@ -31,6 +30,7 @@ from airflow_provider_opus.exceptions import (
     OpusResponseError,
     OpusStorageError,
 )
+from airflow_provider_opus.urls import checked_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

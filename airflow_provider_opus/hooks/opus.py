@@ -41,7 +41,7 @@ from airflow_provider_opus.api import (
 )
 from airflow_provider_opus.audit import AuditLog, audit_log_from
 from airflow_provider_opus.compat import connection_form_widgets, connection_ui_field_behaviour
-from airflow_provider_opus.connection import USER_AGENT, OpusConnectionSettings, checked_callback_url
+from airflow_provider_opus.connection import USER_AGENT, OpusConnectionSettings
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
     OpusBadRequestError,
@@ -67,6 +67,7 @@ from airflow_provider_opus.transport import (
     response_too_slow,
     transport_error,
 )
+from airflow_provider_opus.urls import checked_callback_url
 from airflow_provider_opus.workflows import (
     WORKFLOW_ID_HINT,
     WorkflowVersion,

@@ -21,7 +21,6 @@ from airflow_provider_opus.api import (
     storage_error_for_status,
     upload_urls_from,
 )
-from airflow_provider_opus.connection import checked_url
 from airflow_provider_opus.downloads import (
     Destination,
     as_destination,
@@ -35,6 +34,7 @@ from airflow_provider_opus.downloads import (
 )
 from airflow_provider_opus.files import check_local_files, content_type_for, upload_url_request
 from airflow_provider_opus.transport import READ_CHUNK_BYTES, requests_network, transport_error
+from airflow_provider_opus.urls import checked_url
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

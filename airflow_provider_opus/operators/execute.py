@@ -12,7 +12,6 @@ from airflow.providers.common.compat.sdk import AirflowTaskTimeout, conf
 
 from airflow_provider_opus.api import GET_WORKFLOW
 from airflow_provider_opus.compat import ResumableJobMixin, task_state_store
-from airflow_provider_opus.connection import checked_callback_url
 from airflow_provider_opus.exceptions import (
     OpusBadRequestError,
     OpusConnectionConfigError,
@@ -33,6 +32,7 @@ from airflow_provider_opus.operators.base import (
 from airflow_provider_opus.payload import JobPayloadSchema
 from airflow_provider_opus.polling import check_poll_intervals, check_timeout
 from airflow_provider_opus.status import JobOutcome
+from airflow_provider_opus.urls import checked_callback_url
 from airflow_provider_opus.workflows import (
     WORKFLOW_ID_HINT,
     WorkflowVersion,
