@@ -1,37 +1,20 @@
-"""The one retry policy of the provider, used by the sync and the async hook alike.
+"""The one retry policy of the provider, used by the sync and the async hook alike (long form: docs/retries.md).
 
-What is retried:
-
-* idempotent calls (GETs, the upload-URL request, the presigned PUT): connection
-  errors, timeouts, dropped connections, 429 and 5xx; an upload (a fresh presigned URL, then
-  the PUT, retried as one) also when storage refuses the URL (401/403: it expired);
-* calls that create or start billed work (``/job/initiate``, ``/job/execute``): only
-  where the request provably never reached Opus: connection refused or connect timeout, a
-  proxy that could not be reached or refused the tunnel, and 429. Never after a read timeout,
-  a dropped response or any 5xx (a gateway may answer 502, 503 or 504 after forwarding the
-  call to Opus, which acted), so a retry never bills a second job: :func:`may_have_acted`
-  says which failures leave that open, and the hooks say so in the error;
-* nothing when the server's certificate was not trusted: no retry in place changes it.
-
-Waits grow exponentially with jitter; a ``Retry-After`` header is honoured as given.
-A ``Retry-After`` longer than ``max_retry_after`` is not slept through in the task:
-the error is raised so that Airflow's own task retry (which frees the worker) takes over.
-
-The first attempt runs outside tenacity: almost every call succeeds at once, and a
-triggerer polling thousands of jobs should not build the retry machinery for each poll.
-The machinery is built when that attempt fails, and the failure is handed to it as its
-own first attempt, so attempt numbers, waits and log lines do not change.
+Idempotent calls are retried after a transport error, 429 or 5xx (an upload also when storage refuses
+its URL with 401/403: it expired). Billed calls (``/job/initiate``, ``/job/execute``) are retried only when
+the request provably never reached Opus, or after a 429: :func:`may_have_acted` says which failures leave
+a job open. An untrusted certificate is never retried in place. Waits grow exponentially with jitter; a
+``Retry-After`` over ``max_retry_after`` is raised, for Airflow's task retry to take over.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+import tenacity
 
 from airflow_provider_opus.api import Endpoint, RetrySafety
 from airflow_provider_opus.exceptions import (
@@ -66,29 +49,35 @@ def is_retryable(exc: BaseException, endpoint: Endpoint) -> bool:
         return False
     if isinstance(exc, OpusTransportError):
         return idempotent or not exc.request_sent
-    if isinstance(exc, OpusRateLimitError):
-        return True
-    if isinstance(exc, OpusServerError):
-        # Any 5xx may come from a gateway that forwarded the call to Opus, which acted.
+    if isinstance(exc, OpusServerError):  # perhaps a gateway's, after it forwarded the call to Opus
         return idempotent
-    if isinstance(exc, OpusStorageError):
-        # A refused presigned URL has most likely expired: the upload retries with a fresh one.
+    if isinstance(exc, OpusStorageError):  # a refused presigned URL has most likely expired
         return exc.http_status in (401, 403)
-    return False
+    return isinstance(exc, OpusRateLimitError)
 
 
 def may_have_acted(exc: BaseException) -> bool:
     """
-    Tell whether a billed call that raised ``exc`` may still have been acted on (a job created or started).
-
-    True unless the request provably never reached Opus or Opus answered with a refusal: a 5xx
-    (perhaps a gateway's, after forwarding), a dropped or late answer, or a 2xx that cannot be read.
+    Tell whether a billed call that raised ``exc`` may still have created or started a job.
 
     :param exc: the error the call raised.
     """
     if isinstance(exc, OpusTransportError):
         return exc.request_sent
     return isinstance(exc, (OpusServerError, OpusResponseError))
+
+
+def _replaying(failure: Exception, attempt: Callable[[], T]) -> Callable[[], T]:
+    # The first attempt runs outside tenacity: almost every call succeeds at once, and a triggerer polling
+    # thousands of jobs should not build the machinery for each poll. Its failure is tenacity's first attempt.
+    pending = [failure]
+
+    def replay() -> T:
+        if pending:
+            raise pending.pop()
+        return attempt()
+
+    return replay
 
 
 @dataclass(frozen=True)
@@ -114,36 +103,10 @@ class RetryPolicy:
             raise OpusInvalidArgumentError(
                 f"retry_limit must be a whole number, 0 or more, got {describe_value(limit)}"
             )
-        number = isinstance(delay, (int, float)) and not isinstance(delay, bool)
-        if not number or not math.isfinite(delay) or delay < 0:  # nan would make every wait nan
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay < math.inf:  # nan too
             raise OpusInvalidArgumentError(
                 f"retry_delay must be a number of seconds, 0 or more, got {describe_value(delay)}"
             )
-
-    def should_retry(self, exc: BaseException, endpoint: Endpoint) -> bool:
-        """
-        Tell whether to retry ``exc`` (attempt counting is tenacity's).
-
-        :param exc: the error the call raised.
-        :param endpoint: the endpoint called.
-        """
-        if not is_retryable(exc, endpoint):
-            return False
-        retry_after = getattr(exc, "retry_after", None)
-        return retry_after is None or retry_after <= self.max_retry_after
-
-    def wait_seconds(self, attempt_number: int, exc: BaseException | None) -> float:
-        """
-        Return the seconds to wait before the next attempt.
-
-        :param attempt_number: the attempt that just failed, from 1.
-        :param exc: the error it raised.
-        """
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return float(retry_after)
-        backoff = min(self.max_delay, self.retry_delay * 2 ** (attempt_number - 1))
-        return backoff + random.uniform(0, self.retry_delay)
 
     def call(self, endpoint: Endpoint, description: str, attempt: Callable[[], T]) -> T:
         """
@@ -156,14 +119,8 @@ class RetryPolicy:
         try:
             return attempt()
         except Exception as exc:
-            first_failure: Exception | None = exc
-        for retrying in Retrying(**self.tenacity_kwargs(endpoint, description)):
-            with retrying:
-                if first_failure is not None:
-                    failure, first_failure = first_failure, None
-                    raise failure
-                return attempt()
-        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+            failure = exc
+        return tenacity.Retrying(**self.tenacity_kwargs(endpoint, description))(_replaying(failure, attempt))
 
     async def acall(self, endpoint: Endpoint, description: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """
@@ -176,14 +133,13 @@ class RetryPolicy:
         try:
             return await attempt()
         except Exception as exc:
-            first_failure: Exception | None = exc
-        async for retrying in AsyncRetrying(**self.tenacity_kwargs(endpoint, description)):
-            with retrying:
-                if first_failure is not None:
-                    failure, first_failure = first_failure, None
-                    raise failure
-                return await attempt()
-        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+            failure = exc
+        replay = _replaying(failure, attempt)
+
+        async def replayed() -> T:  # tenacity 9 awaits only a coroutine function
+            return await replay()
+
+        return await tenacity.AsyncRetrying(**self.tenacity_kwargs(endpoint, description))(replayed)
 
     def tenacity_kwargs(self, endpoint: Endpoint, description: str) -> dict[str, Any]:
         """
@@ -192,12 +148,18 @@ class RetryPolicy:
         :param endpoint: the endpoint called.
         :param description: what is called, for the log line before each retry (method and path).
         """
+        backoff = tenacity.wait_exponential(multiplier=self.retry_delay, max=self.max_delay)
+        jitter = tenacity.wait_random(0, self.retry_delay)
 
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            return self.wait_seconds(state.attempt_number, exc)
+        def should_retry(exc: BaseException) -> bool:
+            retry_after = getattr(exc, "retry_after", None)
+            return is_retryable(exc, endpoint) and (retry_after is None or retry_after <= self.max_retry_after)
 
-        def before_sleep(state: RetryCallState) -> None:
+        def wait(state: tenacity.RetryCallState) -> float:
+            retry_after = getattr(state.outcome and state.outcome.exception(), "retry_after", None)
+            return backoff(state) + jitter(state) if retry_after is None else float(retry_after)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             reason = exc.reason if isinstance(exc, OpusRequestError) else type(exc).__name__
             status = f"HTTP {exc.http_status}, " if isinstance(exc, OpusRequestError) and exc.http_status else ""
@@ -212,8 +174,8 @@ class RetryPolicy:
             )
 
         return {
-            "retry": retry_if_exception(lambda exc: self.should_retry(exc, endpoint)),
-            "stop": stop_after_attempt(self.retry_limit + 1),
+            "retry": tenacity.retry_if_exception(should_retry),
+            "stop": tenacity.stop_after_attempt(self.retry_limit + 1),
             "wait": wait,
             "before_sleep": before_sleep,
             "reraise": True,

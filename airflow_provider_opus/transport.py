@@ -1,24 +1,14 @@
 """The wire under both hooks: what a failed request means, how large an answer may be, proxy and TLS.
 
-A request that fails before a response arrives raises a library's own exception;
-:func:`transport_error` turns it into an :class:`~airflow_provider_opus.exceptions.OpusTransportError`
-that says what happened and whether the server can have seen the request (what the retry policy
-needs to know before it sends a billed call again).
-
-A response body is read chunk by chunk into a :class:`ResponseBody`, which keeps at most
-:data:`MAX_RESPONSE_BYTES`, so an oversized answer cannot fill the memory. How long a call may
-take is each hook's: the blocking hook checks its deadline between the reads of that loop, the
-async hook's session has ``aiohttp``'s total timeout.
-
-Both hooks take their proxy and CAs from the one rule of the connection settings
-(:meth:`~airflow_provider_opus.connection.OpusConnectionSettings.proxy_for` and
-:attr:`~airflow_provider_opus.connection.OpusConnectionSettings.tls_verify`), put in each
-library's terms here: :func:`requests_network` and :func:`aiohttp_ssl`.
+:func:`transport_error` names a library's failure and says whether Opus can have seen the request;
+:class:`ResponseBody` keeps at most :data:`MAX_RESPONSE_BYTES` of an answer; :func:`requests_network`
+and :func:`aiohttp_ssl` put the connection's proxy and CAs in each library's terms.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -28,44 +18,30 @@ from airflow_provider_opus.exceptions import OpusRequestError, OpusResponseError
 if TYPE_CHECKING:
     from airflow_provider_opus.connection import OpusConnectionSettings
 
-#: The largest response body read, in bytes. Opus answers with small JSON (a results object with
-#: file URLs, an audit trail); a larger body is not an answer to use, and reading it would only
-#: fill the memory of a worker or the triggerer.
+#: The largest response body read, in bytes: Opus answers with small JSON, so more would only fill memory.
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-#: Bytes read at a time, so that memory stays within the limit above while a body arrives.
+#: Bytes read at a time.
 READ_CHUNK_BYTES = 64 * 1024
 
-COULD_NOT_CONNECT = ("could not connect", False)
-READ_TIMEOUT = ("read timeout", True)
-#: Stands for the reason :func:`response_too_slow` words, with the timeout in it.
-TOO_SLOW = ("too slow", True)
-#: The proxy was unreachable or refused the tunnel (a 407 or 502 to CONNECT): nothing reached Opus.
-PROXY_FAILED = (
+_PROXY_FAILED = (
     "could not connect through the proxy: check the connection's proxy_url, or HTTPS_PROXY, HTTP_PROXY and "
-    "NO_PROXY in the environment of the worker or triggerer",
-    False,
+    "NO_PROXY in the environment of the worker or triggerer"
 )
-#: A proxy that forwards plain http dropped the connection after the request went to it: Opus may have it.
-PROXY_DROPPED = ("the proxy closed the connection after the request was sent to it", True)
-#: The body arrived but its Content-Encoding could not be decoded: reading it again gives the same bytes.
-NOT_DECODABLE = ("the response body could not be decoded (its Content-Encoding is broken)", True)
-#: The server's certificate was not trusted: the handshake ended before the request was sent.
-TLS_NOT_VERIFIED = (
+_PROXY_DROPPED = "the proxy closed the connection after the request was sent to it"
+_UNDECODABLE = "the response body could not be decoded (its Content-Encoding is broken)"
+_UNTRUSTED = (
     "TLS verification failed: the server's certificate is not signed by a trusted CA or does not name the host; "
-    "set the connection's ca_bundle to your CA's PEM file",
-    False,
+    "set the connection's ca_bundle to your CA's PEM file"
 )
+#: The failures that prove the request never reached Opus; every other one may have been acted on.
+_NOT_SENT = {"could not connect", "connect timeout", _PROXY_FAILED, _UNTRUSTED}
 
 
 def transport_error(method: str, path: str, exc: BaseException, timeout: float | None = None) -> OpusRequestError:
     """
     Name what happened on the wire, and whether the server can have seen the request.
 
-    Anything not known here is a dropped connection after the request was sent: the safe
-    assumption for calls that bill. A proxy's failure counts as "not sent" only when the proxy
-    could not be reached or refused the tunnel; an untrusted certificate is an
-    :class:`~airflow_provider_opus.exceptions.OpusTLSError` (nothing sent, and not retried in place); a
-    body that cannot be decoded an :class:`~airflow_provider_opus.exceptions.OpusResponseError` (not retried).
+    An unknown failure counts as a connection dropped after the request was sent: the safe assumption.
 
     :param method: the HTTP method called.
     :param path: the path called (no host, no query string with a signature).
@@ -75,76 +51,68 @@ def transport_error(method: str, path: str, exc: BaseException, timeout: float |
     import requests
     from urllib3.exceptions import HTTPError
 
-    requests_failure = isinstance(exc, (requests.RequestException, HTTPError))
-    meaning = _requests_failure(exc) if requests_failure else _aiohttp_failure(exc)
-    if meaning is TOO_SLOW:
-        return response_too_slow(method, path, timeout)
-    if meaning is None:
-        return OpusTransportError(method, path, f"connection dropped ({type(exc).__name__})", request_sent=True)
-    if meaning is NOT_DECODABLE:
-        return OpusResponseError(method, path, NOT_DECODABLE[0])
-    reason, request_sent = meaning
-    error_class = OpusTLSError if meaning is TLS_NOT_VERIFIED else OpusTransportError
-    return error_class(method, path, reason, request_sent=request_sent)
+    if isinstance(exc, (requests.RequestException, HTTPError)):
+        reason = _requests_failure(exc)
+    else:
+        reason = _aiohttp_failure(exc)
+        if reason is None and isinstance(exc, asyncio.TimeoutError):  # the session's total timeout ran out
+            return response_too_slow(method, path, timeout)
+    if reason == _UNDECODABLE:  # reading it again gives the same bytes
+        return OpusResponseError(method, path, reason)
+    reason = reason or f"connection dropped ({type(exc).__name__})"
+    error_class = OpusTLSError if reason == _UNTRUSTED else OpusTransportError
+    return error_class(method, path, reason, request_sent=reason not in _NOT_SENT)
 
 
-def _requests_failure(exc: BaseException) -> tuple[str, bool] | None:
+def _requests_failure(exc: BaseException) -> str | None:
     import requests
-    import urllib3.exceptions as urllib3_errors
+    import urllib3.exceptions as errors
 
-    if isinstance(exc, (requests.exceptions.ContentDecodingError, urllib3_errors.DecodeError)):
-        return NOT_DECODABLE
+    if isinstance(exc, (requests.exceptions.ContentDecodingError, errors.DecodeError)):
+        return _UNDECODABLE
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return ("connect timeout", False)
+        return "connect timeout"
     if isinstance(exc, requests.exceptions.ReadTimeout):
-        return READ_TIMEOUT
+        return "read timeout"
     # requests wraps urllib3's error (a MaxRetryError names its reason), which may wrap the ssl module's.
     inner = exc.args[0] if isinstance(exc, requests.RequestException) and exc.args else exc
     cause = getattr(inner, "reason", None) or inner
-    if isinstance(cause, urllib3_errors.SSLError):
-        return TLS_NOT_VERIFIED if cause.args and isinstance(cause.args[0], ssl.SSLCertVerificationError) else None
-    if isinstance(cause, urllib3_errors.ProxyError):
+    if isinstance(cause, errors.SSLError):
+        return _UNTRUSTED if cause.args and isinstance(cause.args[0], ssl.SSLCertVerificationError) else None
+    if isinstance(cause, errors.ProxyError):
         # urllib3 says "Unable to connect to proxy" also when a plain-http proxy forwarded the request
         # and then dropped the connection: only a failed connect or a refused tunnel proves nothing was sent.
         original = getattr(cause, "original_error", None)
         refused_tunnel = isinstance(original, OSError) and "Tunnel connection failed" in str(original)
-        connect_failed = isinstance(original, (urllib3_errors.NewConnectionError, urllib3_errors.ConnectTimeoutError))
-        return PROXY_FAILED if refused_tunnel or connect_failed else PROXY_DROPPED
-    if isinstance(cause, urllib3_errors.ConnectTimeoutError):  # also NewConnectionError, NameResolutionError
-        return COULD_NOT_CONNECT
-    if isinstance(cause, urllib3_errors.ReadTimeoutError):
-        return READ_TIMEOUT
-    return None
+        connect_failed = isinstance(original, (errors.NewConnectionError, errors.ConnectTimeoutError))
+        return _PROXY_FAILED if refused_tunnel or connect_failed else _PROXY_DROPPED
+    if isinstance(cause, errors.ConnectTimeoutError):  # also NewConnectionError, NameResolutionError
+        return "could not connect"
+    return "read timeout" if isinstance(cause, errors.ReadTimeoutError) else None
 
 
-def _aiohttp_failure(exc: BaseException) -> tuple[str, bool] | None:
+def _aiohttp_failure(exc: BaseException) -> str | None:
     import aiohttp
     from aiohttp.http_exceptions import ContentEncodingError
 
     if isinstance(exc, aiohttp.ClientPayloadError) and (
         isinstance(exc.__cause__, ContentEncodingError) or "content-encoding" in str(exc).lower()
     ):
-        return NOT_DECODABLE
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return TLS_NOT_VERIFIED
-    if isinstance(exc, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError)):
-        return PROXY_FAILED
-    # aiohttp 3.10+ says a connect timeout with a ServerTimeoutError of its own; 3.9 has no such class.
-    if isinstance(exc, (aiohttp.ClientConnectorError, getattr(aiohttp, "ConnectionTimeoutError", ()))):
-        return COULD_NOT_CONNECT
-    if isinstance(exc, aiohttp.ServerTimeoutError):
-        return READ_TIMEOUT
-    if isinstance(exc, asyncio.TimeoutError):  # the session's total timeout ran out
-        return TOO_SLOW
-    return None
+        return _UNDECODABLE
+    # In this order: the first two are ClientConnectorErrors too. aiohttp 3.10+ says a connect timeout
+    # with a ServerTimeoutError of its own, ConnectionTimeoutError; 3.9 has no such class.
+    meanings: list[tuple[Any, str]] = [
+        (aiohttp.ClientConnectorCertificateError, _UNTRUSTED),
+        ((aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError), _PROXY_FAILED),
+        ((aiohttp.ClientConnectorError, getattr(aiohttp, "ConnectionTimeoutError", ())), "could not connect"),
+        (aiohttp.ServerTimeoutError, "read timeout"),
+    ]
+    return next((reason for classes, reason in meanings if isinstance(exc, classes)), None)
 
 
 def response_too_slow(method: str, path: str, timeout: float | None) -> OpusTransportError:
     """
-    Say that the answer did not arrive whole within the call's timeout.
-
-    The request was sent (a timeout while connecting is a connect timeout), so the server may
-    have acted: a call that bills is not sent again.
+    Say that the answer did not arrive whole within the call's timeout (the request was sent).
 
     :param method: the HTTP method called.
     :param path: the path called.
@@ -156,30 +124,24 @@ def response_too_slow(method: str, path: str, timeout: float | None) -> OpusTran
 
 class ResponseBody:
     """
-    A response body read chunk by chunk, of which at most :data:`MAX_RESPONSE_BYTES` are kept.
+    Keep a response body read chunk by chunk, at most :data:`MAX_RESPONSE_BYTES` of it.
 
-    A 2xx answer over the limit is an :class:`~airflow_provider_opus.exceptions.OpusResponseError`
-    (it cannot be used); of an error answer the first bytes are kept for its message, so that the
-    status still decides what the error is and whether it is retried.
+    A 2xx answer over the limit is an :class:`~airflow_provider_opus.exceptions.OpusResponseError`; of an
+    error answer the first bytes are kept for its message, so that its status still decides the error.
 
     :param method: the HTTP method called.
     :param path: the path called.
     :param status_code: the response's HTTP status.
-    :param content_length: the ``Content-Length`` header, if any: a body announced too large is
-        refused before a byte of it is read.
+    :param content_length: the ``Content-Length`` header, if any: a body announced too large is refused unread.
     """
 
     def __init__(self, method: str, path: str, status_code: int, content_length: str | int | None) -> None:
         self._method, self._path, self._status_code = method, path, status_code
-        self._chunks: list[bytes] = []
-        self._size = 0
+        self._body = bytearray()
         self.wants_more = True
-        try:
-            announced = int(content_length) if content_length is not None else None
-        except ValueError:
-            announced = None
-        if announced is not None and announced > MAX_RESPONSE_BYTES:
-            self._over_limit()
+        with contextlib.suppress(TypeError, ValueError):  # no header, or not a number: the bytes are counted
+            if int(content_length) > MAX_RESPONSE_BYTES:  # type: ignore[arg-type]
+                self._over_limit()
 
     def add(self, chunk: bytes) -> bool:
         """
@@ -187,40 +149,30 @@ class ResponseBody:
 
         :param chunk: the next bytes of the body.
         """
-        room = MAX_RESPONSE_BYTES - self._size
+        room = MAX_RESPONSE_BYTES - len(self._body)
         if len(chunk) > room:
-            chunk = chunk[:room]
             self._over_limit()
-        self._chunks.append(chunk)
-        self._size += len(chunk)
+        self._body += chunk[:room]
         return self.wants_more
 
     @property
     def content(self) -> bytes:
-        """The body read (cut at the limit for an error answer)."""
-        return b"".join(self._chunks)
+        """The body read."""
+        return bytes(self._body)
 
     def _over_limit(self) -> None:
         self.wants_more = False
         if 200 <= self._status_code < 300:
-            raise OpusResponseError(
-                self._method,
-                self._path,
-                f"the response was larger than {MAX_RESPONSE_BYTES} bytes, more than any Opus answer",
-                status_code=self._status_code,
-            )
-
-
-# -- proxy and TLS, from the connection settings, for each library ------------------------------
+            message = f"the response was larger than {MAX_RESPONSE_BYTES} bytes, more than any Opus answer"
+            raise OpusResponseError(self._method, self._path, message, status_code=self._status_code)
 
 
 def requests_network(settings: OpusConnectionSettings, url: str) -> dict[str, Any]:
     """
     Return the proxy and TLS arguments of a ``requests`` call to ``url``, by the connection's rules.
 
-    Given with every request, as the async hook gives its proxy (``settings.proxy_for``): the
-    sessions do not read the environment (``trust_env`` is off), so that no ``~/.netrc``
-    credentials are added.
+    Given with every request: the sessions do not read the environment (``trust_env`` is off, so no
+    ``~/.netrc`` credentials are added).
 
     :param settings: the connection settings.
     :param url: the whole URL of the request (the API's or a presigned storage URL).
@@ -233,9 +185,8 @@ def aiohttp_ssl(settings: OpusConnectionSettings) -> ssl.SSLContext | bool:
     """
     Return the ``ssl`` argument of the async hook's connector: the same trust as :func:`requests_network`.
 
-    The CA bundle when the connection sets one, else certifi's public CAs (what ``requests``
-    trusts), so that a certificate the blocking hook accepts is accepted in the triggerer too;
-    False when ``verify_tls`` is off. Loaded once per file, not per session.
+    The CA bundle when the connection sets one, else certifi's CAs (what ``requests`` trusts); False
+    when ``verify_tls`` is off. Loaded once per file, not per session.
 
     :param settings: the connection settings.
     """
