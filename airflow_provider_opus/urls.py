@@ -1,8 +1,8 @@
-"""What a URL is, judged once for every place the provider takes one: which host it reaches, and how it is shown.
+"""What a URL is, judged once: the host the HTTP library connects to, and how the URL is shown.
 
-A URL is judged by the host the HTTP library will connect to (:func:`checked_url`): the service key
-goes only where the connection allows (:func:`origin_of`), a callback URL must be one Opus can reach
-(:func:`checked_callback_url`), and a URL in a message loses its credentials (:func:`redacted_url`).
+The service key goes only to a URL whose host every parser reads alike (:func:`checked_url`, :func:`origin_of`);
+a callback URL must be one Opus can reach (:func:`checked_callback_url`); a URL in a message loses its
+credentials (:func:`redacted_url`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,7 @@ from airflow_provider_opus.exceptions import OpusInvalidArgumentError
 
 def checked_callback_url(value: Any, name: str) -> str | None:
     """
-    Return a callback URL fit to send as ``callbackUrl``, or None when none is set.
-
-    Opus POSTs the job's result to it, so it must be a whole URL Opus can reach: ``https``, or
-    ``http`` only to a loopback host (a local emulator or a test receiver).
+    Return a callback URL fit to send as ``callbackUrl``: ``https``, or ``http`` to a loopback host; None if unset.
 
     :param value: the URL as given (the connection's ``callback_url`` or an operator's argument).
     :param name: where it was given, for the message.
@@ -28,51 +25,45 @@ def checked_callback_url(value: Any, name: str) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     text = value.strip() if isinstance(value, str) else ""
+    host = urlsplit(text).hostname if reads_alike(text, credentials=True) else None
     try:
-        parts = urlsplit(text)
-        host_ok = bool(parts.hostname) and parts.port != 0
-    except ValueError:  # a bad port or an unclosed "[" in the host
-        parts, host_ok = urlsplit(""), False
-    printable = all("!" <= char <= "~" for char in text)
-    loopback_http = parts.scheme == "http" and _is_loopback(parts.hostname or "")
-    if not (printable and host_ok and (parts.scheme == "https" or loopback_http)):
-        shown = redacted_url(text) if text else value
+        loopback = host == "localhost" or ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        loopback = False
+    if not host or not (text.lower().startswith("https:") or loopback):
         raise OpusInvalidArgumentError(
-            f"{name} {shown!r} is not a URL Opus can send the job's result to: give an absolute https URL of an "
-            "endpoint you control, e.g. https://hooks.example.com/opus (http only to localhost, for tests)."
+            f"{name} {redacted_url(text) if text else value!r} is not a URL Opus can send the job's result to: give "
+            "an absolute https URL of an endpoint you control, e.g. https://hooks.example.com/opus (http only to "
+            "localhost, for tests)."
         )
     return text
 
 
 def checked_url(url: Any, name: str) -> str:
     r"""
-    Return ``url`` if the host every parser reads in it is the one the HTTP library connects to.
+    Return ``url`` if urlsplit, urllib3 (``requests``) and yarl (``aiohttp``) all read one host in it.
 
-    A URL is judged by the host the library will connect to: ``http://EVIL\@API/f`` is API to
-    ``urlsplit`` but EVIL to some HTTP libraries, so a check by one parser would send the service key to
-    the other host. Refused: anything but printable ASCII, a space or a backslash, credentials
-    before the host (``user@``), no http(s) scheme or host, a bad port, and any URL that ``urlsplit``,
-    urllib3 (``requests``) and yarl (``aiohttp``) do not all read with the same host and port.
+    ``http://EVIL\@API/f`` is API to ``urlsplit`` but EVIL to some HTTP libraries: a check by one parser
+    would send the service key to the other host.
 
     :param url: a URL from Opus (an output file, a redirect) or a user.
     :param name: what it is, for the message.
-    :raises OpusInvalidArgumentError: it is not such a URL; the message shows it without query or credentials.
+    :raises OpusInvalidArgumentError: it is not such a URL (see :func:`reads_alike`).
     """
-    text = url if isinstance(url, str) else ""
-    if not reads_alike(text):
+    if not isinstance(url, str) or not reads_alike(url):
         raise OpusInvalidArgumentError(
             f"{name} {url!r} is not a plain http(s) URL: it must have a host, no credentials before it, and no "
             "spaces, backslashes or control characters (parsers disagree on the host of such a URL)."
         )
-    return text
+    return url
 
 
 def reads_alike(text: str, *, credentials: bool = False) -> bool:
     """
-    Tell whether ``urlsplit``, urllib3 and yarl read one http(s) host and port in ``text``, and nothing odd.
+    Tell whether urlsplit, urllib3 and yarl read one http(s) host and port (not 0) in ``text``, and nothing odd.
 
     :param text: a URL.
-    :param credentials: allow ``user:password@`` before the host (a connection's host may carry them).
+    :param credentials: allow ``user:password@`` before the host (a connection's host or proxy may carry them).
     """
     from urllib3.util import parse_url
     from yarl import URL
@@ -80,29 +71,18 @@ def reads_alike(text: str, *, credentials: bool = False) -> bool:
     if not text or not all("!" <= char <= "~" and char != "\\" for char in text):
         return False
     try:
-        parts = urlsplit(text)
+        parts, other, yarl_url = urlsplit(text), parse_url(text), URL(text)
         host, port = (parts.hostname or "").lower(), parts.port
-        other = parse_url(text)
-        yarl_url = URL(text)
     except ValueError:  # a bad port, an unclosed "[", a host urllib3 or yarl refuses
         return False
-    if parts.scheme.lower() not in ("http", "https") or not host or ("@" in parts.netloc and not credentials):
-        return False
     return (
-        (other.host or "").lower().strip("[]") == host
-        and other.port == port
-        and (yarl_url.host or "").lower().strip("[]") == host
-        and yarl_url.explicit_port == port
+        parts.scheme.lower() in ("http", "https")
+        and bool(host)
+        and port != 0
+        and (credentials or "@" not in parts.netloc)
+        and (other.host or "").lower().strip("[]") == (yarl_url.host or "").lower().strip("[]") == host
+        and other.port == yarl_url.explicit_port == port
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def origin_of(url: str) -> str:
@@ -119,7 +99,7 @@ def redacted_url(url: str) -> str:
     """
     Return ``url`` with whatever precedes its host (where credentials go) replaced by ``***``.
 
-    :param url: a proxy URL as given, which may hold ``user:password@``.
+    :param url: a URL as given, which may hold ``user:password@``.
     """
     if "@" not in url:
         return url
