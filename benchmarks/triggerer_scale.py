@@ -119,13 +119,11 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
         # A triggerer has read a connection and built its TLS context long before: keep those one-off costs
         # of a fresh process (Airflow's secrets backends, requests, certifi's CAs: tens of ms) out of the
         # run. On a loop of its own, so the measured loop starts with nothing kept.
-        from airflow_provider_opus import connection_cache
+        from airflow_provider_opus.connection_cache import connection_settings_cache
         from airflow_provider_opus.transport import aiohttp_ssl
 
-        aiohttp_ssl(asyncio.run(connection_cache.read_settings("opus_default", None)))
-        # Settings kept per process (since #19) would otherwise be kept from this read: none at the start.
-        if hasattr(connection_cache, "connection_settings_cache"):
-            connection_cache.connection_settings_cache.clear()
+        aiohttp_ssl(asyncio.run(connection_settings_cache.get("opus_default")))
+        connection_settings_cache.clear()  # the settings are kept per process: none kept at the start
 
     if gc_freeze or os.environ.get("OPUS_BENCH_GC_FREEZE") == "1":
         gc.collect()

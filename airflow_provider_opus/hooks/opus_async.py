@@ -1,10 +1,8 @@
-"""The async hook: the Opus API on ``aiohttp``, for the trigger.
+"""
+The async hook: the Opus API on ``aiohttp``, for the trigger (import it from :mod:`airflow_provider_opus.hooks.opus`).
 
-It is the twin of :class:`~airflow_provider_opus.hooks.opus.OpusHook` for the calls a trigger
-makes (``_send_once``, ``_call`` and the job reads exist in both because one blocks and one
-awaits); what they decide lives in :mod:`airflow_provider_opus.api`,
-:mod:`airflow_provider_opus.retry` and :mod:`airflow_provider_opus.transport`, used by both.
-Import it from :mod:`airflow_provider_opus.hooks.opus`.
+The hooks of an event loop share one session per connection settings: a triggerer polling thousands of
+jobs keeps one pool of keep-alive connections. It stays open while the loop runs and closes at its shutdown.
 """
 
 from __future__ import annotations
@@ -22,30 +20,62 @@ from airflow_provider_opus.api import (
     read_response,
     status_from,
 )
-from airflow_provider_opus.async_sessions import client_session, open_session
 from airflow_provider_opus.audit import AuditLog, audit_log_from
 from airflow_provider_opus.connection_cache import connection_settings_cache
 from airflow_provider_opus.exceptions import OpusAuthError
 from airflow_provider_opus.hooks.base import OpusBaseHook
-from airflow_provider_opus.transport import READ_CHUNK_BYTES, ResponseBody, transport_error
+from airflow_provider_opus.transport import READ_CHUNK_BYTES, ResponseBody, aiohttp_ssl, transport_error
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import AsyncGenerator, Awaitable
 
     import aiohttp
 
     from airflow_provider_opus.connection import OpusConnectionSettings
 
+_Sessions = dict["OpusConnectionSettings", "aiohttp.ClientSession"]
+
+#: Each running loop's sessions, and the async generator that closes them when asyncio.run (or another
+#: caller of shutdown_asyncgens) shuts the loop down; it also drops the entry, so that the loop can be freed.
+_by_loop: dict[asyncio.AbstractEventLoop, tuple[_Sessions, AsyncGenerator[None, None]]] = {}
+
+
+def _loop_session(settings: OpusConnectionSettings) -> aiohttp.ClientSession | None:
+    try:
+        session = _by_loop[asyncio.get_running_loop()][0][settings]
+    except (RuntimeError, KeyError):  # no running loop, or no session for these settings on it
+        return None
+    return None if session.closed else session
+
+
+async def _new_session(settings: OpusConnectionSettings) -> aiohttp.ClientSession:
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    if loop not in _by_loop:
+        sessions: _Sessions = {}
+        _by_loop[loop] = (sessions, _close_at_shutdown(loop, sessions))
+        await _by_loop[loop][1].__anext__()  # its first step registers it with the loop
+    # total: a whole call's deadline, body included; sock_connect finds a dead host fast. No trust_env: the
+    # proxy is settings.proxy_for's, and nothing else (no ~/.netrc credentials) comes from the environment.
+    timeout = aiohttp.ClientTimeout(total=settings.timeout, sock_connect=settings.connect_timeout)
+    connector = aiohttp.TCPConnector(ssl=aiohttp_ssl(settings))
+    session = aiohttp.ClientSession(headers=settings.api_headers, timeout=timeout, connector=connector)
+    _by_loop[loop][0][settings] = session
+    return session
+
+
+async def _close_at_shutdown(loop: asyncio.AbstractEventLoop, sessions: _Sessions) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        del _by_loop[loop]
+        await asyncio.gather(*(session.close() for session in sessions.values()), return_exceptions=True)
+
 
 class OpusAsyncHook(OpusBaseHook):
     """
     Read the Opus API on ``aiohttp``, for triggers: nothing here blocks the event loop.
-
-    Hooks on the same event loop and connection share one ``aiohttp`` session
-    (:mod:`~airflow_provider_opus.async_sessions`), so a triggerer polling thousands of jobs keeps
-    one pool of at most 100 keep-alive connections. A hook uses the running loop's session at each
-    call (so also under a new loop); the session stays open for the loop's next hooks and is closed
-    when the loop shuts down.
 
     :param opus_conn_id: the Airflow connection of type ``opus``.
     :param timeout: seconds a whole call may take, answer included; overrides the connection's ``timeout``.
@@ -53,17 +83,8 @@ class OpusAsyncHook(OpusBaseHook):
     :param retry_delay: base delay between retries in seconds.
     """
 
-    def __init__(
-        self,
-        opus_conn_id: str = OpusBaseHook.default_conn_name,
-        timeout: float | None = None,
-        retry_limit: int = 3,
-        retry_delay: float = 1.0,
-    ) -> None:
-        super().__init__(opus_conn_id, timeout, retry_limit, retry_delay)
-        self._settings: OpusConnectionSettings | None = None
-        #: The proxy of every call: all go to the API's origin, so it is worked out once, not at each poll.
-        self._proxy: str | None = None
+    _settings: OpusConnectionSettings | None = None
+    _proxy: str | None = None  # every call goes to the API's origin: worked out once, not at each poll
 
     async def __aenter__(self) -> OpusAsyncHook:
         return self
@@ -72,37 +93,28 @@ class OpusAsyncHook(OpusBaseHook):
         await self.close()
 
     async def close(self) -> None:
-        """Nothing to release: the session is the loop's, kept warm for later hooks, closed with the loop."""
+        """Release nothing: the session is the loop's, kept warm for later hooks, closed with the loop."""
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
-        """The running loop's session for this hook's connection, once the hook has called."""
-        return None if self._settings is None else open_session(self._settings)
+        """The running loop's open session for this hook's connection, once the hook has called."""
+        return None if self._settings is None else _loop_session(self._settings)
 
     async def get_settings(self) -> OpusConnectionSettings:
-        """
-        Return the checked connection settings, read without blocking the event loop.
-
-        Read once per hook, through the running loop's connection-settings cache
-        (``airflow_provider_opus.connection_cache``): hooks that start within
-        ``[opus] connection_cache_seconds`` of each other share one read.
-        """
+        """Return the checked connection settings, read once per hook through the process's cache."""
         if self._settings is None:
             settings = await connection_settings_cache.get(self.opus_conn_id, self.timeout)
-            self._proxy = settings.proxy_for(settings.base_url)
-            self._settings = settings
+            self._settings, self._proxy = settings, settings.proxy_for(settings.base_url)
         return self._settings
 
     async def _send_once(self, endpoint: Endpoint, path: str, *, may_reread_key: bool = True) -> Any:
         import aiohttp
 
         settings = self._settings or await self.get_settings()
-        # Asked for at each call: the hook may be used again under another event loop.
-        session = open_session(settings) or await client_session(settings)
+        # Looked up at each call: the hook may be used again under another event loop.
+        session = _loop_session(settings) or await _new_session(settings)
         method, url = endpoint.method, settings.base_url + path
         try:
-            # The session's total timeout is the deadline of the whole call, body included; its
-            # connector checks certificates as the blocking hook does (transport.aiohttp_ssl).
             async with session.request(method, url, allow_redirects=False, proxy=self._proxy) as response:
                 body = ResponseBody(method, path, response.status, response.content_length)
                 if body.wants_more:
@@ -115,12 +127,10 @@ class OpusAsyncHook(OpusBaseHook):
         try:
             return read_response(endpoint, path, status, body.content, retry_after)
         except OpusAuthError:
-            # The key may have been rotated: read the connection past the cache; a new key gets one more
+            # The key may have been rotated: read the connection past the cache. A new key gets one more
             # try, and only one (a secrets backend handing out a new bad key each time must not loop).
-            if not may_reread_key:
-                raise
-            fresh = await connection_settings_cache.reread(self.opus_conn_id, self.timeout, settings)
-            if fresh.service_key == settings.service_key:
+            fresh = may_reread_key and await connection_settings_cache.get(self.opus_conn_id, self.timeout, settings)
+            if not fresh or fresh.service_key == settings.service_key:
                 raise
             self._settings, self._proxy = fresh, fresh.proxy_for(fresh.base_url)
             return await self._send_once(endpoint, path, may_reread_key=False)

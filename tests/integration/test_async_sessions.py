@@ -1,4 +1,4 @@
-"""async_sessions.py: the aiohttp sessions the async hooks share, per event loop and connection settings,
+"""hooks/opus_async.py: the aiohttp sessions the async hooks share, per event loop and connection settings,
 against the emulator over real loopback HTTP."""
 
 from __future__ import annotations

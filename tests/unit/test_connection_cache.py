@@ -13,12 +13,12 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_opus.connection_cache import (
     CONFIG_ENV,
-    DEFAULT_SECONDS,
     ConnectionSettingsCache,
     cache_seconds,
     connection_settings_cache,
 )
 from airflow_provider_opus.exceptions import OpusConnectionConfigError
+from airflow_provider_opus.get_provider_info import CONNECTION_CACHE_SECONDS as DEFAULT_SECONDS
 from airflow_provider_opus.hooks.opus import OpusAsyncHook
 from tests.unit.helpers import BASE, KEY
 
@@ -216,16 +216,25 @@ async def test_a_bad_option_is_a_clear_error_and_nothing_is_read(monkeypatch, re
     assert reads == []
 
 
-async def test_discard_forgets_only_the_settings_that_failed(reads):
+async def test_refused_settings_are_read_again_but_newer_ones_stay(reads):
     cache = ConnectionSettingsCache(Clock())
     stale = await cache.get("opus_default")
 
-    cache.discard("opus_default", None, stale)
-    fresh = await cache.get("opus_default")
-    cache.discard("opus_default", None, stale)  # already replaced: the fresh settings stay
+    fresh = await cache.get("opus_default", refused=stale)
+    again = await cache.get("opus_default", refused=stale)  # already replaced: the fresh settings stay
 
-    assert fresh is not stale
+    assert fresh is not stale and again is fresh
     assert await cache.get("opus_default") is fresh
+    assert len(reads) == 2
+
+
+async def test_hooks_refused_together_share_one_read(reads):
+    cache = ConnectionSettingsCache(Clock())
+    stale = await cache.get("opus_default")
+
+    fresh = await asyncio.gather(*(cache.get("opus_default", refused=stale) for _ in range(50)))
+
+    assert all(each is fresh[0] and each is not stale for each in fresh)
     assert len(reads) == 2
 
 
