@@ -1,9 +1,7 @@
-"""The Airflow connection of type ``opus``: what the hooks need from it, read and checked once.
+"""The Airflow connection of type ``opus``, read and checked once: :class:`OpusConnectionSettings`.
 
-Both hooks and the presigned upload take their network from it: the connection's ``proxy_url`` for every
-request, else ``HTTPS_PROXY``/``HTTP_PROXY`` except the hosts ``NO_PROXY`` lists
-(:meth:`OpusConnectionSettings.proxy_for`), and certificates checked against ``ca_bundle`` or certifi's CAs
-unless ``verify_tls`` is false. Nothing else comes from the environment (no ``~/.netrc``, no ``REQUESTS_CA_BUNDLE``).
+Its proxy (:meth:`~OpusConnectionSettings.proxy_for`) and CAs (:attr:`~OpusConnectionSettings.tls_verify`) apply
+alike to both hooks and the presigned upload; nothing else comes from the environment (see the connection docs).
 """
 
 from __future__ import annotations
@@ -143,61 +141,50 @@ class OpusConnectionSettings:
             value = extra.get(name, extra.get(f"extra__opus__{name}"))
             return None if isinstance(value, str) and not value.strip() else value
 
-        given = get("timeout") if timeout is None else timeout
-        try:
-            seconds = DEFAULT_CALL_TIMEOUT if given is None else float(given)
-        except (TypeError, ValueError):
-            seconds = -1.0
-        if not 0 < seconds <= MAX_TIMEOUT:  # also false for nan
-            raise _error(
+        try:  # each check names its field; the connection is added here
+            given = get("timeout") if timeout is None else timeout
+            try:
+                seconds = DEFAULT_CALL_TIMEOUT if given is None else float(given)
+            except (TypeError, ValueError):
+                seconds = -1.0
+            if not 0 < seconds <= MAX_TIMEOUT:  # also false for nan
+                raise OpusInvalidArgumentError(
+                    f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:g} (one hour), got {given!r}."
+                )
+            verify_tls = True if get("verify_tls") is None else _FLAGS.get(str(get("verify_tls")).strip().lower())
+            if verify_tls is None:
+                raise OpusInvalidArgumentError(f"verify_tls must be true or false, got {get('verify_tls')!r}.")
+            proxy_url = None if get("proxy_url") is None else _proxy_url(get("proxy_url"), "proxy_url")
+            found = {} if proxy_url else urllib.request.getproxies_environment()  # lower-case names win, as in curl
+            settings = cls(
                 conn_id,
-                f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:g} (one hour), got {given!r}.",
+                _base_url(conn),
+                service_key,
+                seconds,
+                str(get("app_url") or DEFAULT_APP_URL).rstrip("/"),
+                proxy_url=proxy_url,
+                ca_bundle=_ca_bundle(get("ca_bundle")),
+                verify_tls=verify_tls,
+                environment_proxies=tuple(
+                    (scheme, _proxy_url(found[scheme], f"{scheme.upper()}_PROXY in the environment"))
+                    for scheme in ("https", "http")
+                    if found.get(scheme)
+                ),
+                no_proxy=tuple(entry.lower() for entry in found.get("no", "").replace(",", " ").split()),
+                file_hosts=_file_hosts(get("file_hosts")),
+                callback_url=checked_callback_url(get("callback_url"), "callback_url"),
+                max_upload_bytes=_byte_limit(get("max_upload_bytes"), "max_upload_bytes"),
+                max_download_bytes=_byte_limit(get("max_download_bytes"), "max_download_bytes"),
             )
-        verify_tls = True if get("verify_tls") is None else _FLAGS.get(str(get("verify_tls")).strip().lower())
-        if verify_tls is None:
-            raise _error(conn_id, f"verify_tls must be true or false, got {get('verify_tls')!r}.")
-        proxy_url = None if get("proxy_url") is None else _proxy_url(get("proxy_url"), "proxy_url", conn_id)
-        found = {} if proxy_url else urllib.request.getproxies_environment()  # lower-case names win, as in curl
-        try:
-            callback_url = checked_callback_url(get("callback_url"), f"Opus connection {conn_id!r}: callback_url")
         except OpusInvalidArgumentError as exc:
-            raise OpusConnectionConfigError(str(exc)) from None
-        settings = cls(
-            conn_id,
-            _base_url(conn),
-            service_key,
-            seconds,
-            str(get("app_url") or DEFAULT_APP_URL).rstrip("/"),
-            proxy_url=proxy_url,
-            ca_bundle=_ca_bundle(get("ca_bundle"), conn_id),
-            verify_tls=verify_tls,
-            environment_proxies=tuple(
-                (scheme, _proxy_url(found[scheme], f"{scheme.upper()}_PROXY in the environment", conn_id))
-                for scheme in ("https", "http")
-                if found.get(scheme)
-            ),
-            no_proxy=tuple(entry.lower() for entry in found.get("no", "").replace(",", " ").split()),
-            file_hosts=_file_hosts(get("file_hosts"), conn_id),
-            callback_url=callback_url,
-            max_upload_bytes=_byte_limit(
-                get("max_upload_bytes"), "max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES, "limit of Opus", conn_id
-            ),
-            max_download_bytes=_byte_limit(
-                get("max_download_bytes"), "max_download_bytes", DEFAULT_MAX_DOWNLOAD_BYTES, "default", conn_id
-            ),
-        )
+            raise OpusConnectionConfigError(f"Opus connection {conn_id!r}: {exc}") from None
         if not verify_tls:
             log.warning(
-                "Opus connection %r has verify_tls off: the certificates of the Opus API and the storage are not "
-                "checked, so anyone on the network path can read the service key and the files. Set ca_bundle to "
-                "your CA's PEM file instead.",
+                "Opus connection %r has verify_tls off: anyone on the network path can read the service key and "
+                "the files; set ca_bundle to your CA's PEM file instead.",
                 conn_id,
             )
         return settings
-
-
-def _error(conn_id: str, problem: str) -> OpusConnectionConfigError:
-    return OpusConnectionConfigError(f"Opus connection {conn_id!r}: {problem}")
 
 
 def _service_key(conn: Connection) -> str:
@@ -210,10 +197,9 @@ def _service_key(conn: Connection) -> str:
     register_secret(service_key)
     bad = next((index for index, char in enumerate(service_key) if not " " <= char <= "~"), None)
     if bad is not None:  # never the key itself, nor the character: only where it is
-        raise _error(
-            conn.conn_id,
-            f"the service key has a control or non-ASCII character at position {bad + 1} of {len(service_key)}, "
-            "which cannot be sent in a header: paste the key again as Opus showed it.",
+        raise OpusConnectionConfigError(
+            f"Opus connection {conn.conn_id!r}: the service key has a control or non-ASCII character at position "
+            f"{bad + 1} of {len(service_key)}, which cannot be sent in a header: paste the key again as Opus showed it."
         )
     return service_key
 
@@ -227,33 +213,31 @@ def _base_url(conn: Connection) -> str:
     host = host.rstrip("/")
     # Credentials before the host are the user's own (sent to it by design); the parsers must agree on the host.
     if not reads_alike(host, credentials=True):
-        raise _error(
-            conn.conn_id,
+        raise OpusInvalidArgumentError(
             f"host {conn.host!r} is not an http(s) URL. Set it to the API base URL, e.g. {DEFAULT_BASE_URL}, "
-            "or leave it empty for that default.",
+            "or leave it empty for that default."
         )
     return f"{host}:{conn.port}" if conn.port and urlsplit(host).port is None else host
 
 
-def _proxy_url(value: Any, name: str, conn_id: str) -> str:
+def _proxy_url(value: Any, name: str) -> str:
     text = value.strip() if isinstance(value, str) else ""
     if text and "://" not in text:
         text = "http://" + text  # "proxy:3128", as requests and curl take it
     if reads_alike(text, credentials=True) and urlsplit(text)[2:] in (("", "", ""), ("/", "", "")):
         return text.rstrip("/")
     fix = (
-        "or leave it empty to use HTTPS_PROXY and HTTP_PROXY from the environment"
+        "leave it empty to use HTTPS_PROXY and HTTP_PROXY from the environment"
         if name == "proxy_url"
-        else "or unset it, or set the connection's proxy_url (which the environment does not override)"
+        else "unset it, or set the connection's proxy_url (which the environment does not override)"
     )
-    raise _error(
-        conn_id,
+    raise OpusInvalidArgumentError(
         f"{name} {redacted_url(text) if text else value!r} is not an http(s) proxy URL. Set it to one like "
-        f"http://proxy.example.com:3128 (with user:password@ before the host if the proxy asks for them), {fix}.",
+        f"http://proxy.example.com:3128 (with user:password@ before the host if the proxy asks for them), or {fix}."
     )
 
 
-def _ca_bundle(value: Any, conn_id: str) -> str | None:
+def _ca_bundle(value: Any) -> str | None:
     if value is None:
         return None
     path = os.path.expanduser(value.strip()) if isinstance(value, str) else value
@@ -266,49 +250,43 @@ def _ca_bundle(value: Any, conn_id: str) -> str | None:
             problem = f"holds no PEM certificate that loads ({exc.reason or exc})"
         except OSError as exc:
             problem = _FILE_PROBLEMS.get(exc.errno or 0, f"cannot be read ({exc.strerror or type(exc).__name__})")
-    raise _error(
-        conn_id,
+    raise OpusInvalidArgumentError(
         f"ca_bundle {path!r} {problem}. Set it to the path of a PEM file with your CA's certificates, present on "
-        "every worker and the triggerer.",
+        "every worker and the triggerer."
     )
 
 
-def _file_hosts(value: Any, conn_id: str) -> tuple[str, ...]:
+def _file_hosts(value: Any) -> tuple[str, ...]:
     entries = value.replace(",", " ").split() if isinstance(value, str) else [] if value is None else value
     origins = []
     for entry in entries if isinstance(entries, list) else [entries]:
         url = entry if not isinstance(entry, str) or "://" in entry else f"https://{entry}"
         # No wildcards: "*.opus.com" was once taken and matched no host; each host is listed as itself.
         if not isinstance(url, str) or not reads_alike(url) or "*" in url or urlsplit(url).path not in ("", "/"):
-            raise _error(
-                conn_id,
+            raise OpusInvalidArgumentError(
                 "file_hosts must list hosts such as files.opus.com (https) or origins such as "
                 "http://files.internal:8080, separated by commas, each host in full (no wildcards, no credentials); "
-                f"got {entry!r}.",
+                f"got {entry!r}."
             )
         origins.append(origin_of(url))
     return tuple(origins)
 
 
-def _byte_limit(value: Any, name: str, default: int, meaning: str, conn_id: str) -> int:
+def _byte_limit(value: Any, name: str) -> int:
+    default = DEFAULT_MAX_UPLOAD_BYTES if name == "max_upload_bytes" else DEFAULT_MAX_DOWNLOAD_BYTES
     if value is None:
         return default
     with contextlib.suppress(TypeError, ValueError, OverflowError):  # not a number, or not a finite one
         if not isinstance(value, bool) and float(value).is_integer() and int(value) > 0:
             return int(value)
-    raise _error(
-        conn_id,
-        f"{name} must be a whole number of bytes above 0, got {value!r}; leave it empty for the {meaning} of "
-        f"{default} bytes.",
+    raise OpusInvalidArgumentError(
+        f"{name} must be a whole number of bytes above 0, got {value!r}; leave it empty for the default, {default}."
     )
 
 
 def verifying_context(cafile: str) -> ssl.SSLContext:
     """
-    Return an SSL context that checks certificates against the CAs in ``cafile``.
-
-    Loading takes tens of milliseconds (of the triggerer's event loop, for the async hook), so each version
-    of a file (path, modification time, size) is loaded once per process.
+    Return an SSL context trusting the CAs in ``cafile``, loaded once per version of the file (it takes tens of ms).
 
     :param cafile: a PEM file of CA certificates.
     :raises OSError: the file cannot be read, or (:class:`ssl.SSLError`) holds no certificate that loads.
