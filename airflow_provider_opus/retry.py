@@ -1,9 +1,8 @@
 """The one retry policy of the provider, used by the sync and the async hook alike (long form: docs/retries.md).
 
-Idempotent calls are retried after a transport error, 429 or 5xx (an upload also when storage refuses
-its URL with 401/403: it expired). Billed calls (``/job/initiate``, ``/job/execute``) are retried only when
-the request provably never reached Opus, or after a 429: :func:`may_have_acted` says which failures leave
-a job open. An untrusted certificate is never retried in place. Waits grow exponentially with jitter; a
+Idempotent calls are retried after a transport error, 429 or 5xx, an upload also when storage refuses its URL
+(401/403: expired); billed calls (``/job/initiate``, ``/job/execute``) only when the request provably never
+reached Opus, or after a 429; no call after an untrusted certificate. Waits grow exponentially with jitter; a
 ``Retry-After`` over ``max_retry_after`` is raised, for Airflow's task retry to take over.
 """
 
@@ -45,10 +44,8 @@ def is_retryable(exc: BaseException, endpoint: Endpoint) -> bool:
     :param endpoint: the endpoint called.
     """
     idempotent = endpoint.retry_safety is RetrySafety.IDEMPOTENT
-    if isinstance(exc, OpusTLSError):
-        return False
-    if isinstance(exc, OpusTransportError):
-        return idempotent or not exc.request_sent
+    if isinstance(exc, OpusTransportError):  # no retry in place makes a certificate trusted
+        return not isinstance(exc, OpusTLSError) and (idempotent or not exc.request_sent)
     if isinstance(exc, OpusServerError):  # perhaps a gateway's, after it forwarded the call to Opus
         return idempotent
     if isinstance(exc, OpusStorageError):  # a refused presigned URL has most likely expired
@@ -65,19 +62,6 @@ def may_have_acted(exc: BaseException) -> bool:
     if isinstance(exc, OpusTransportError):
         return exc.request_sent
     return isinstance(exc, (OpusServerError, OpusResponseError))
-
-
-def _replaying(failure: Exception, attempt: Callable[[], T]) -> Callable[[], T]:
-    # The first attempt runs outside tenacity: almost every call succeeds at once, and a triggerer polling
-    # thousands of jobs should not build the machinery for each poll. Its failure is tenacity's first attempt.
-    pending = [failure]
-
-    def replay() -> T:
-        if pending:
-            raise pending.pop()
-        return attempt()
-
-    return replay
 
 
 @dataclass(frozen=True)
@@ -116,11 +100,18 @@ class RetryPolicy:
         :param description: what is called, for the retry log lines (method and path).
         :param attempt: one attempt at the call.
         """
+        # The first attempt runs outside tenacity: almost every call succeeds at once, and a triggerer polling
+        # thousands of jobs should not build the machinery for each poll. Its failure is tenacity's first attempt.
         try:
             return attempt()
         except Exception as exc:
-            failure = exc
-        return tenacity.Retrying(**self.tenacity_kwargs(endpoint, description))(_replaying(failure, attempt))
+            pending = [exc]
+        for retrying in tenacity.Retrying(**self.tenacity_kwargs(endpoint, description)):
+            with retrying:
+                if pending:
+                    raise pending.pop()
+                return attempt()
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     async def acall(self, endpoint: Endpoint, description: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """
@@ -133,13 +124,13 @@ class RetryPolicy:
         try:
             return await attempt()
         except Exception as exc:
-            failure = exc
-        replay = _replaying(failure, attempt)
-
-        async def replayed() -> T:  # tenacity 9 awaits only a coroutine function
-            return await replay()
-
-        return await tenacity.AsyncRetrying(**self.tenacity_kwargs(endpoint, description))(replayed)
+            pending = [exc]
+        async for retrying in tenacity.AsyncRetrying(**self.tenacity_kwargs(endpoint, description)):
+            with retrying:
+                if pending:
+                    raise pending.pop()
+                return await attempt()
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def tenacity_kwargs(self, endpoint: Endpoint, description: str) -> dict[str, Any]:
         """

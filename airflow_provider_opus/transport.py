@@ -124,7 +124,7 @@ def response_too_slow(method: str, path: str, timeout: float | None) -> OpusTran
 
 class ResponseBody:
     """
-    Keep a response body read chunk by chunk, at most :data:`MAX_RESPONSE_BYTES` of it.
+    A response body read chunk by chunk, of which at most :data:`MAX_RESPONSE_BYTES` are kept.
 
     A 2xx answer over the limit is an :class:`~airflow_provider_opus.exceptions.OpusResponseError`; of an
     error answer the first bytes are kept for its message, so that its status still decides the error.
@@ -139,8 +139,8 @@ class ResponseBody:
         self._method, self._path, self._status_code = method, path, status_code
         self._body = bytearray()
         self.wants_more = True
-        with contextlib.suppress(TypeError, ValueError):  # no header, or not a number: the bytes are counted
-            if int(content_length) > MAX_RESPONSE_BYTES:  # type: ignore[arg-type]
+        with contextlib.suppress(ValueError):  # not a number: the bytes are counted as they come
+            if int(content_length or 0) > MAX_RESPONSE_BYTES:
                 self._over_limit()
 
     def add(self, chunk: bytes) -> bool:
