@@ -142,11 +142,9 @@ class OpusConnectionSettings:
             return None if isinstance(value, str) and not value.strip() else value
 
         try:  # each check names its field; the connection is added here
-            given = get("timeout") if timeout is None else timeout
-            try:
+            given, seconds = get("timeout") if timeout is None else timeout, -1.0
+            with contextlib.suppress(TypeError, ValueError):  # not a number: refused below
                 seconds = DEFAULT_CALL_TIMEOUT if given is None else float(given)
-            except (TypeError, ValueError):
-                seconds = -1.0
             if not 0 < seconds <= MAX_TIMEOUT:  # also false for nan
                 raise OpusInvalidArgumentError(
                     f"timeout must be a positive number of seconds up to {MAX_TIMEOUT:g} (one hour), got {given!r}."
@@ -180,8 +178,9 @@ class OpusConnectionSettings:
             raise OpusConnectionConfigError(f"Opus connection {conn_id!r}: {exc}") from None
         if not verify_tls:
             log.warning(
-                "Opus connection %r has verify_tls off: anyone on the network path can read the service key and "
-                "the files; set ca_bundle to your CA's PEM file instead.",
+                "Opus connection %r has verify_tls off: the certificates of the Opus API and the storage are not "
+                "checked, so anyone on the network path can read the service key and the files. Set ca_bundle to "
+                "your CA's PEM file instead.",
                 conn_id,
             )
         return settings

@@ -1,12 +1,8 @@
-"""What a URL is, judged once: the host the HTTP library connects to, and how the URL is shown.
-
-The service key goes only to a URL whose host every parser reads alike (:func:`checked_url`, :func:`origin_of`);
-a callback URL must be one Opus can reach (:func:`checked_callback_url`); a URL in a message loses its
-credentials (:func:`redacted_url`).
-"""
+"""What a URL is, judged once: the host every HTTP parser reads in it (:func:`reads_alike`), and how it is shown."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,10 +22,9 @@ def checked_callback_url(value: Any, name: str) -> str | None:
         return None
     text = value.strip() if isinstance(value, str) else ""
     host = urlsplit(text).hostname if reads_alike(text, credentials=True) else None
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        loopback = False
+    loopback = host == "localhost"
+    with contextlib.suppress(ValueError):  # not an IP address
+        loopback = loopback or ipaddress.ip_address(host or "").is_loopback
     if not host or not (text.lower().startswith("https:") or loopback):
         raise OpusInvalidArgumentError(
             f"{name} {redacted_url(text) if text else value!r} is not a URL Opus can send the job's result to: give "
@@ -41,10 +36,7 @@ def checked_callback_url(value: Any, name: str) -> str | None:
 
 def checked_url(url: Any, name: str) -> str:
     r"""
-    Return ``url`` if urlsplit, urllib3 (``requests``) and yarl (``aiohttp``) all read one host in it.
-
-    ``http://EVIL\@API/f`` is API to ``urlsplit`` but EVIL to some HTTP libraries: a check by one parser
-    would send the service key to the other host.
+    Return ``url`` if it passes :func:`reads_alike`: ``http://EVIL\@API/f`` is API to urlsplit but EVIL to urllib3.
 
     :param url: a URL from Opus (an output file, a redirect) or a user.
     :param name: what it is, for the message.
