@@ -191,10 +191,8 @@ def aiohttp_ssl(settings: OpusConnectionSettings) -> ssl.SSLContext | bool:
     :param settings: the connection settings.
     """
     verify = settings.tls_verify
-    if verify is False:
-        return False
     if verify is True:
         from requests.utils import DEFAULT_CA_BUNDLE_PATH  # certifi's, which requests trusts
 
         verify = DEFAULT_CA_BUNDLE_PATH
-    return verifying_context(verify)
+    return verifying_context(verify) if verify else False
