@@ -1,8 +1,7 @@
 """
 The async hooks' checked connection settings, kept per process for ``[opus] connection_cache_seconds``.
 
-Reading a connection is most of a trigger's start (docs/benchmarks.md). The settings are frozen data; only
-a read under way belongs to an event loop. An error is never kept.
+Only a read under way belongs to an event loop (the settings are frozen data); an error is never kept.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from airflow.providers.common.compat.sdk import conf
@@ -35,16 +35,14 @@ def cache_seconds() -> float:
     :raises OpusConnectionConfigError: the option is not a finite number of seconds, 0 or more.
     """
     value = conf.get("opus", "connection_cache_seconds", fallback=None) or ""
-    try:
+    with suppress(ValueError):
         seconds = float(value) if value.strip() else CONNECTION_CACHE_SECONDS
-    except ValueError:
-        seconds = math.nan
-    if not 0 <= seconds < math.inf:
-        raise OpusConnectionConfigError(
-            f"[opus] connection_cache_seconds (environment: {CONFIG_ENV}) must be a number of seconds, 0 or more "
-            f"(0 reads the connection for every trigger); got {show_value(value)}."
-        )
-    return seconds
+        if 0 <= seconds < math.inf:
+            return seconds
+    raise OpusConnectionConfigError(
+        f"[opus] connection_cache_seconds (environment: {CONFIG_ENV}) must be a number of seconds, 0 or more "
+        f"(0 reads the connection for every trigger); got {show_value(value)}."
+    )
 
 
 class ConnectionSettingsCache:

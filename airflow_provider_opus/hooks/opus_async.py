@@ -1,8 +1,7 @@
 """
 The async hook: the Opus API on ``aiohttp``, for the trigger (import it from :mod:`airflow_provider_opus.hooks.opus`).
 
-The hooks of an event loop share one session per connection settings: a triggerer polling thousands of
-jobs keeps one pool of keep-alive connections. It stays open while the loop runs and closes at its shutdown.
+The hooks of an event loop share one session (one connection pool) per connection settings, until the loop shuts down.
 """
 
 from __future__ import annotations
@@ -33,11 +32,11 @@ if TYPE_CHECKING:
 
     from airflow_provider_opus.connection import OpusConnectionSettings
 
-_Sessions = dict["OpusConnectionSettings", "aiohttp.ClientSession"]
-
 #: Each running loop's sessions, and the async generator that closes them when asyncio.run (or another
 #: caller of shutdown_asyncgens) shuts the loop down; it also drops the entry, so that the loop can be freed.
-_by_loop: dict[asyncio.AbstractEventLoop, tuple[_Sessions, AsyncGenerator[None, None]]] = {}
+_by_loop: dict[
+    asyncio.AbstractEventLoop, tuple[dict[OpusConnectionSettings, aiohttp.ClientSession], AsyncGenerator[None, None]]
+] = {}
 
 
 def _loop_session(settings: OpusConnectionSettings) -> aiohttp.ClientSession | None:
@@ -53,8 +52,7 @@ async def _new_session(settings: OpusConnectionSettings) -> aiohttp.ClientSessio
 
     loop = asyncio.get_running_loop()
     if loop not in _by_loop:
-        sessions: _Sessions = {}
-        _by_loop[loop] = (sessions, _close_at_shutdown(loop, sessions))
+        _by_loop[loop] = ({}, _close_at_shutdown(loop))
         await _by_loop[loop][1].__anext__()  # its first step registers it with the loop
     # total: a whole call's deadline, body included; sock_connect finds a dead host fast. No trust_env: the
     # proxy is settings.proxy_for's, and nothing else (no ~/.netrc credentials) comes from the environment.
@@ -65,12 +63,12 @@ async def _new_session(settings: OpusConnectionSettings) -> aiohttp.ClientSessio
     return session
 
 
-async def _close_at_shutdown(loop: asyncio.AbstractEventLoop, sessions: _Sessions) -> AsyncGenerator[None, None]:
+async def _close_at_shutdown(loop: asyncio.AbstractEventLoop) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
-        del _by_loop[loop]
-        await asyncio.gather(*(session.close() for session in sessions.values()), return_exceptions=True)
+        sessions = _by_loop.pop(loop)[0].values()
+        await asyncio.gather(*(session.close() for session in sessions), return_exceptions=True)
 
 
 class OpusAsyncHook(OpusBaseHook):
