@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -78,13 +79,9 @@ def reads_alike(text: str, *, credentials: bool = False) -> bool:
 
 
 def origin_of(url: str) -> str:
-    """Return ``scheme://host:port`` of an http(s) URL, the port explicit and the host in lower case."""
-    parts = urlsplit(url.strip())
-    try:
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    except ValueError:
-        port = 0  # a port out of range: an origin nothing matches
-    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+    """Return ``scheme://host:port`` of a URL :func:`reads_alike` accepts, the port explicit."""
+    parts = urlsplit(url)  # the scheme and host in lower case
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
 def redacted_url(url: str) -> str:
@@ -93,8 +90,4 @@ def redacted_url(url: str) -> str:
 
     :param url: a URL as given, which may hold ``user:password@``.
     """
-    if "@" not in url:
-        return url
-    scheme, sep, _ = url.partition("://")
-    host = url.rpartition("@")[2]
-    return f"{scheme}://***@{host}" if sep else f"***@{host}"
+    return re.sub(r"^(.*?://)?.*@", r"\1***@", url, flags=re.DOTALL)
