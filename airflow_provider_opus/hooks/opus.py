@@ -1,44 +1,20 @@
-"""Hooks for the Opus Job Operator API.
+"""
+Hooks for the Opus Job Operator API.
 
-:class:`OpusHook` (``requests``) serves operators and the blocking sensor;
-:class:`OpusAsyncHook` (``aiohttp``) serves the trigger. Both read the endpoint table and
-response rules of :mod:`airflow_provider_opus.api`, the connection of
-:mod:`airflow_provider_opus.connection`, and retry by the one policy of
-:mod:`airflow_provider_opus.retry`; transport failures of either library mean the same
-by :mod:`airflow_provider_opus.transport`.
-
-The two hooks are twins where both read the API: each has its own ``_send_once`` and
-``_call`` and its own ``get_job_status``, ``get_job_results`` and ``get_job_audit_log``,
-because one blocks and one awaits; everything they decide is in the modules above.
-:class:`OpusAsyncHook` lives in :mod:`airflow_provider_opus.hooks.opus_async` and is
-importable from here; the file transfers of :class:`OpusHook` (``get_upload_url``, ``upload_file``,
-``download_file``) live in :mod:`airflow_provider_opus.hooks.transfers`.
+:class:`OpusHook` (``requests``) serves operators and the blocking sensor; :class:`OpusAsyncHook`
+(``aiohttp``, in :mod:`airflow_provider_opus.hooks.opus_async`, importable from here) serves the trigger.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from contextlib import suppress
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import urlencode, urlsplit
 
-from airflow_provider_opus.api import (
-    DEFAULT_APP_URL,
-    DEFAULT_BASE_URL,
-    EXECUTE_JOB,
-    GET_JOB_AUDIT_LOG,
-    GET_JOB_RESULTS,
-    GET_JOB_STATUS,
-    GET_WORKFLOW,
-    INITIATE_JOB,
-    SERVICE_KEY_HEADER,
-    Endpoint,
-    checked_job_id,
-    job_execution_id_from,
-    job_results_from,
-    read_response,
-    status_from,
-)
+from airflow_provider_opus import api, downloads, transport, workflows
 from airflow_provider_opus.audit import AuditLog, audit_log_from
 from airflow_provider_opus.compat import connection_form_widgets, connection_ui_field_behaviour
 from airflow_provider_opus.connection import USER_AGENT, OpusConnectionSettings
@@ -46,36 +22,21 @@ from airflow_provider_opus.exceptions import (
     OpusAuthError,
     OpusBadRequestError,
     OpusConnectionConfigError,
-    OpusInvalidArgumentError,
     OpusJobTimeoutError,
     OpusNotFoundError,
     OpusRequestError,
     OpusTransportError,
     redact,
 )
+from airflow_provider_opus.files import check_local_files, content_type_for, upload_url_request
 from airflow_provider_opus.get_provider_info import get_provider_info
 from airflow_provider_opus.hooks.base import OpusBaseHook
 from airflow_provider_opus.hooks.opus_async import OpusAsyncHook
-from airflow_provider_opus.hooks.transfers import OpusFileTransfers
 from airflow_provider_opus.polling import check_poll_intervals, check_timeout, next_poll
 from airflow_provider_opus.retry import may_have_acted
 from airflow_provider_opus.status import DEFAULT_STATUS_RULES, StatusRules
-from airflow_provider_opus.transport import (
-    READ_CHUNK_BYTES,
-    ResponseBody,
-    requests_network,
-    response_too_slow,
-    transport_error,
-)
-from airflow_provider_opus.urls import checked_callback_url
-from airflow_provider_opus.workflows import (
-    WORKFLOW_ID_HINT,
-    WorkflowVersion,
-    initiate_job_body,
-    is_uuid,
-    job_payload_schema_from,
-    workspaces_field,
-)
+from airflow_provider_opus.urls import checked_callback_url, checked_url
+from airflow_provider_opus.workflows import WorkflowVersion
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -87,9 +48,9 @@ __all__ = ["CONNECTION_TEST_JOB_ID", "OpusAsyncHook", "OpusHook"]
 CONNECTION_TEST_JOB_ID = "airflow-connection-test"
 
 
-class OpusHook(OpusFileTransfers, OpusBaseHook):
+class OpusHook(OpusBaseHook):
     """
-    Call the Opus Job Operator API, one method per endpoint, with retries.
+    Call the Opus Job Operator API, one method per endpoint, with retries; upload and download files.
 
     :param opus_conn_id: the Airflow connection of type ``opus``: host is the API base URL
         (empty for https://operator.opus.com), password the service key.
@@ -98,9 +59,8 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
     :param retry_delay: base delay between retries in seconds (grows exponentially, with jitter).
     """
 
-    # Airflow 3.1 builds the connection form from these two methods, and only from a hook class's
-    # own (not inherited ones); 3.2+ reads the provider info and does not call them. Both are built
-    # from that provider info, so the form is the same on every minor.
+    # Airflow 3.1 builds the connection form from these two, and only from a hook class's own;
+    # 3.2+ reads the provider info, which both are built from, so the form is the same on every minor.
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
@@ -130,7 +90,7 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
 
     @cached_property
     def storage_session(self) -> requests.Session:
-        """A bare session for presigned uploads: no service key, no connection headers, no credentials."""
+        """A bare session for storage hosts: no service key, no connection headers, no credentials."""
         session = _session_without_environment()
         session.headers.clear()
         session.headers["User-Agent"] = USER_AGENT
@@ -138,34 +98,9 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
 
     # -- transport ---------------------------------------------------------------------------
 
-    def _send_once(self, endpoint: Endpoint, path: str, json_body: Any = None) -> Any:
-        url = self.settings.base_url + path
-        status, body, retry_after = self._exchange(self.session, endpoint.method, url, path, json=json_body)
-        return read_response(endpoint, path, status, body, retry_after)
-
     def _exchange(
         self, session: requests.Session, method: str, url: str, path: str, *, upload: bool = False, **kwargs: Any
     ) -> tuple[int, bytes, str | None]:
-        """
-        Send one request and read its answer whole within the connection's timeout, up to a size limit.
-
-        ``requests`` bounds the connect and each socket read by the timeout; the deadline of the
-        whole call is checked here between the reads of the body, each at most one socket read
-        (``read1``), so a server that drips bytes ends the call at the latest about one timeout past
-        the deadline (the last read may wait that long). For an upload the deadline counts from
-        when the answer starts: sending the file takes as long as it is large. The status line and
-        headers are bounded per read only: a server that drips those is held to each read's timeout,
-        not to the deadline. The body is kept up to
-        :data:`~airflow_provider_opus.transport.MAX_RESPONSE_BYTES`.
-
-        :param session: the API session or the bare storage session.
-        :param method: the HTTP method.
-        :param url: the whole URL.
-        :param path: the path, for errors (no host, no signature).
-        :param upload: the request streams a file.
-        :param kwargs: more arguments of ``requests.Session.request`` (the body).
-        :return: the status, the body and the ``Retry-After`` header.
-        """
         import requests
         from urllib3.exceptions import HTTPError
 
@@ -176,81 +111,72 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
                 method,
                 url,
                 timeout=(settings.connect_timeout, settings.timeout),
-                # A redirect could carry the service key to another host: never follow one.
-                allow_redirects=False,
+                allow_redirects=False,  # a redirect could carry the service key to another host
                 stream=True,
-                **requests_network(settings, url),  # the proxy and the CAs, as the async hook's
+                **transport.requests_network(settings, url),
                 **kwargs,
             ) as response:
+                # requests bounds each socket read; the whole call's deadline is checked between body
+                # reads (one read1 each), so a dripping server is cut off at most one read past it. The
+                # status line and headers are bounded per read only. An upload's deadline starts here.
                 if upload:
                     deadline = time.monotonic() + settings.timeout
-                body = ResponseBody(method, path, response.status_code, response.headers.get("Content-Length"))
+                body = transport.ResponseBody(
+                    method, path, response.status_code, response.headers.get("Content-Length")
+                )
                 while body.wants_more:
                     if time.monotonic() > deadline:
-                        raise response_too_slow(method, path, settings.timeout)
-                    chunk = response.raw.read1(READ_CHUNK_BYTES, decode_content=True)
+                        raise transport.response_too_slow(method, path, settings.timeout)
+                    chunk = response.raw.read1(transport.READ_CHUNK_BYTES, decode_content=True)
                     if not chunk:
                         break
                     body.add(chunk)
         except (requests.RequestException, HTTPError) as exc:  # urllib3's own errors come from read1
-            error = transport_error(method, path, exc, settings.timeout)
-            waited_out = isinstance(error, OpusTransportError) and error.request_sent and time.monotonic() > deadline
-            if waited_out:  # a read that waited out the timeout
-                raise response_too_slow(method, path, settings.timeout) from None
+            error = transport.transport_error(method, path, exc, settings.timeout)
+            if isinstance(error, OpusTransportError) and error.request_sent and time.monotonic() > deadline:
+                raise transport.response_too_slow(method, path, settings.timeout) from None  # a read waited it out
             raise error from None
         return response.status_code, body.content, response.headers.get("Retry-After")
 
-    def _call(
-        self,
-        endpoint: Endpoint,
-        path_params: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        query: Mapping[str, str] | None = None,
-    ) -> Any:
-        path = endpoint.path(**(path_params or {}))
-        if query:
-            path += "?" + urlencode(query)
-        description = f"{endpoint.method} {path}"
+    def _send_once(self, endpoint: api.Endpoint, path: str, json_body: Any = None) -> Any:
+        url = self.settings.base_url + path
+        status, body, retry_after = self._exchange(self.session, endpoint.method, url, path, json=json_body)
+        return api.read_response(endpoint, path, status, body, retry_after)
+
+    def _call(self, endpoint: api.Endpoint, path: str, json_body: Any = None) -> Any:
+        send = partial(self._send_once, endpoint, path, json_body)
         try:
-            return self.retry_policy.call(endpoint, description, lambda: self._send_once(endpoint, path, json_body))
+            return self.retry_policy.call(endpoint, f"{endpoint.method} {path}", send)
         except OpusAuthError:
             # The key may have been rotated since this hook read the connection: a new key gets one more try.
-            if not self._key_changed():
+            refused = self.settings.service_key
+            for name in ("settings", "session"):
+                self.__dict__.pop(name, None)
+            if self.settings.service_key == refused:
                 raise
-            return self.retry_policy.call(endpoint, description, lambda: self._send_once(endpoint, path, json_body))
-
-    def _key_changed(self) -> bool:
-        """Read the connection again (settings and session); tell whether its service key changed."""
-        refused = self.settings.service_key
-        for name in ("settings", "session"):
-            self.__dict__.pop(name, None)
-        return self.settings.service_key != refused
+            return self.retry_policy.call(endpoint, f"{endpoint.method} {path}", send)
 
     # -- API ---------------------------------------------------------------------------------
 
     def get_workflow(self, workflow_id: str, version: int | str | WorkflowVersion | None = None) -> dict:
         """
-        Return the whole details object of a workflow, as Opus sent it (a ``jobPayloadSchema``, or a v2 graph).
+        Return a workflow's whole details object as Opus sent it (a ``jobPayloadSchema``, or a v2 graph).
 
-        :param workflow_id: the workflow id, as in ``app.opus.com/app/workflow/{workflow_id}``: a UUID, or
-            an older 16-character id.
+        :param workflow_id: the id in ``app.opus.com/app/workflow/{workflow_id}``: a UUID, or an older 16-character id.
         :param version: describe this version (a number, or a version's UUID); None for the latest active one.
         """
-        if not isinstance(workflow_id, str) or not workflow_id.strip():
-            raise OpusInvalidArgumentError(f"workflow_id must be a non-empty string, got {workflow_id!r}")
+        path = api.GET_WORKFLOW.path(workflow_id=workflow_id)  # checks the id first
         pin = version if isinstance(version, WorkflowVersion) else WorkflowVersion.parse(version, "version")
+        if pin:
+            path += "?" + urlencode(pin.query)
         try:
-            return self._call(GET_WORKFLOW, {"workflow_id": workflow_id}, query=pin.query if pin else None)
+            return self._call(api.GET_WORKFLOW, path)
         except (OpusNotFoundError, OpusBadRequestError) as exc:
-            if is_uuid(workflow_id):
+            if workflows.is_uuid(workflow_id):
                 raise
             # Opus's v2 workflows are known by UUIDs only: an older id is the likely mistake.
-            raise type(exc)(
-                exc.method,
-                exc.path,
-                f"{exc.reason}: workflow {workflow_id!r} is not a UUID, and v2 workflows use UUIDs: {WORKFLOW_ID_HINT}",
-                status_code=exc.http_status,
-                server_message=exc.server_message,
+            raise exc.with_reason(
+                f"workflow {workflow_id!r} is not a UUID, and v2 workflows use UUIDs: {workflows.WORKFLOW_ID_HINT}"
             ) from None
 
     def get_job_payload_schema(self, workflow_id: str, version: int | str | WorkflowVersion | None = None) -> dict:
@@ -260,8 +186,8 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
         :param workflow_id: the workflow id.
         :param version: the version to read (see :meth:`get_workflow`).
         """
-        path = GET_WORKFLOW.path(workflow_id=workflow_id)
-        return job_payload_schema_from(self.get_workflow(workflow_id, version), path)
+        path = api.GET_WORKFLOW.path(workflow_id=workflow_id)
+        return workflows.job_payload_schema_from(self.get_workflow(workflow_id, version), path)
 
     def initiate_job(
         self,
@@ -289,11 +215,12 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
         :return: the jobExecutionId.
         """
         pin = version if isinstance(version, WorkflowVersion) else WorkflowVersion.parse(version, "version")
-        body = initiate_job_body(
+        body = workflows.initiate_job_body(
             workflow_id, title, description, version=pin, source=source, ref_user_id=ref_user_id, workspaces=workspaces
         )
+        path = api.INITIATE_JOB.path()
         try:
-            return job_execution_id_from(self._call(INITIATE_JOB, json_body=body), INITIATE_JOB.path())
+            return api.job_execution_id_from(self._call(api.INITIATE_JOB, path, body), path)
         except OpusRequestError as exc:
             if not may_have_acted(exc):
                 raise
@@ -314,14 +241,14 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
         Start an initiated job with its inputs. Retried only where Opus provably did not act.
 
         :param job_execution_id: the job from :meth:`initiate_job`.
-        :param job_payload_schema_instance: ``{variable_name: {"value": ..., "type": ...}}``;
-            build it with :mod:`airflow_provider_opus.payload` to have it checked first.
-        :param callback_url: the https URL Opus POSTs the job's result to (``callbackUrl``, required by
-            today's Opus); None takes the connection's ``callback_url``, and sends none if it has none.
+        :param job_payload_schema_instance: ``{variable_name: {"value": ..., "type": ...}}``, as
+            :mod:`airflow_provider_opus.payload` builds and checks it.
+        :param callback_url: the https URL Opus POSTs the result to (required by today's Opus); None takes
+            the connection's ``callback_url``, if any.
         :param workspaces: workspace ids Opus checks access against.
         :return: Opus's answer (success, message, jobExecutionId, ...).
         """
-        checked_job_id(job_execution_id)
+        api.checked_job_id(job_execution_id)
         callback = checked_callback_url(callback_url, "callback_url") or self.settings.callback_url
         body: dict[str, Any] = {
             "jobExecutionId": job_execution_id,
@@ -330,9 +257,9 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
         if callback:
             body["callbackUrl"] = callback
         if workspaces is not None:
-            body["workspaces"] = workspaces_field(workspaces)
+            body["workspaces"] = workflows.workspaces_field(workspaces)
         try:
-            return self._call(EXECUTE_JOB, json_body=body)
+            return self._call(api.EXECUTE_JOB, api.EXECUTE_JOB.path(), body)
         except OpusRequestError as exc:
             if not may_have_acted(exc):
                 raise
@@ -346,8 +273,8 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
 
         :param job_execution_id: the job.
         """
-        params = checked_job_id(job_execution_id)
-        return status_from(self._call(GET_JOB_STATUS, params), GET_JOB_STATUS.path(**params))
+        path = api.GET_JOB_STATUS.path(**api.checked_job_id(job_execution_id))
+        return api.status_from(self._call(api.GET_JOB_STATUS, path), path)
 
     def get_job_results(self, job_execution_id: str) -> dict:
         """
@@ -355,8 +282,8 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
 
         :param job_execution_id: the job.
         """
-        params = checked_job_id(job_execution_id)
-        return job_results_from(self._call(GET_JOB_RESULTS, params), GET_JOB_RESULTS.path(**params))
+        path = api.GET_JOB_RESULTS.path(**api.checked_job_id(job_execution_id))
+        return api.job_results_from(self._call(api.GET_JOB_RESULTS, path), path)
 
     def get_job_audit_log(self, job_execution_id: str) -> AuditLog:
         """
@@ -364,8 +291,8 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
 
         :param job_execution_id: the job.
         """
-        params = checked_job_id(job_execution_id)
-        return audit_log_from(self._call(GET_JOB_AUDIT_LOG, params), GET_JOB_AUDIT_LOG.path(**params))
+        path = api.GET_JOB_AUDIT_LOG.path(**api.checked_job_id(job_execution_id))
+        return audit_log_from(self._call(api.GET_JOB_AUDIT_LOG, path), path)
 
     def wait_for_job(
         self,
@@ -381,17 +308,14 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
         :param job_execution_id: the job.
         :param poll_interval: seconds between status checks.
         :param timeout: seconds to wait at most; None waits as long as the job runs.
-        :param max_poll_interval: let the wait between checks grow with the time waited, up to this
-            many seconds (see :mod:`airflow_provider_opus.polling`); None keeps ``poll_interval``.
-        :param status_rules: what each status means (see :mod:`airflow_provider_opus.status`);
-            a status in no list keeps the wait going, with a warning.
+        :param max_poll_interval: let the wait grow with the time waited, up to this; None keeps ``poll_interval``.
+        :param status_rules: what each status means (:mod:`airflow_provider_opus.status`); an unknown one waits on.
         :return: the final status as Opus spelled it (``COMPLETED`` or a failed status).
         :raises OpusJobTimeoutError: the timeout passed; the job keeps running in Opus.
         """
         check_poll_intervals(poll_interval, max_poll_interval)
         check_timeout(timeout)
         started = time.monotonic()
-        deadline = None if timeout is None else started + timeout
         last_status: str | None = None
         warned: set[str] = set()
         final = False
@@ -403,72 +327,189 @@ class OpusHook(OpusFileTransfers, OpusBaseHook):
             if status_rules.poll_outcome(job_execution_id, status, warned, self.log).is_final:
                 return status
             if final:
-                raise OpusJobTimeoutError(job_execution_id, last_status, timeout)
-            now = time.monotonic()
-            step = next_poll(
-                poll_interval, max_poll_interval, now - started, None if deadline is None else deadline - now
+                raise OpusJobTimeoutError(job_execution_id, status, timeout)
+            waited = time.monotonic() - started
+            wait, final = next_poll(
+                poll_interval, max_poll_interval, waited, None if timeout is None else timeout - waited
             )
-            final = step.final
-            time.sleep(step.wait)
+            time.sleep(wait)
 
     def test_connection(self) -> tuple[bool, str]:
         """
-        Make two cheap requests and say what they proved (the answer cleaned of secrets, as every message is).
+        Ask for a job that does not exist, with the key and then without it, and say what that proved.
 
-        Asks for the status of a job that does not exist, with the key and then without it.
-        Only an API that checks the key answers 404 (no such job) to the first and 401 or 403 to
-        the second: any web server answers 404 to both, whatever the key.
+        Only an API that checks the key answers 404 to the first and 401 or 403 to the second; any
+        web server answers 404 to both.
         """
-        passed, message = self._test_connection()
-        return passed, redact(message)
-
-    def _test_connection(self) -> tuple[bool, str]:
-        path = GET_JOB_STATUS.path(job_execution_id=CONNECTION_TEST_JOB_ID)
+        path = api.GET_JOB_STATUS.path(job_execution_id=CONNECTION_TEST_JOB_ID)
+        ok = False
         try:
-            settings = self.settings
-            self._send_once(GET_JOB_STATUS, path)
-        except OpusConnectionConfigError as exc:
-            return False, str(exc)
-        except OpusNotFoundError:
-            return self._key_proven(settings, path)
-        except OpusAuthError as exc:
-            return (
-                False,
-                f"{settings.base_url} refused the service key (HTTP {exc.http_status}): check the password.",
-            )
-        except OpusTransportError as exc:
-            return False, f"Could not reach {settings.base_url}: {exc.reason}."
-        except OpusRequestError as exc:
-            return False, f"{settings.base_url} answered unexpectedly, so the key is unproven: {exc}"
-        return self._key_proven(settings, path)
-
-    def _key_proven(self, settings: OpusConnectionSettings, path: str) -> tuple[bool, str]:
-        """Tell whether the host refuses ``path`` without the key: only then did its 404 with the key prove the key."""
-        try:
+            base = self.settings.base_url
+            with suppress(OpusNotFoundError):
+                self._send_once(api.GET_JOB_STATUS, path)
             # None drops the session's key header for this one request.
-            status_code, _, _ = self._exchange(
-                self.session, "GET", settings.base_url + path, path, headers={SERVICE_KEY_HEADER: None}
+            status, _, _ = self._exchange(
+                self.session, "GET", base + path, path, headers={api.SERVICE_KEY_HEADER: None}
             )
+        except OpusConnectionConfigError as exc:
+            message = str(exc)
+        except OpusAuthError as exc:
+            message = f"{base} refused the service key (HTTP {exc.http_status}): check the password."
         except OpusTransportError as exc:
-            return False, f"Could not reach {settings.base_url}: {exc.reason}."
-        if status_code in (401, 403):
-            return True, f"Connected to {settings.base_url}: the service key was accepted."
-        return (
-            False,
-            f"{settings.base_url} is not the Opus API: it answered HTTP {status_code} to a request without "
-            f"the service key, where Opus refuses it. Check the connection's host: the API is {DEFAULT_BASE_URL} "
-            f"(the web app, {DEFAULT_APP_URL}, is not).",
+            message = f"Could not reach {base}: {exc.reason}."
+        except OpusRequestError as exc:
+            message = f"{base} answered unexpectedly, so the key is unproven: {exc}"
+        else:
+            ok = status in (401, 403)
+            message = (
+                f"Connected to {base}: the service key was accepted."
+                if ok
+                else f"{base} is not the Opus API: it answered HTTP {status} to a request without the service "
+                f"key, where Opus refuses it. Check the connection's host: the API is {api.DEFAULT_BASE_URL} "
+                f"(the web app, {api.DEFAULT_APP_URL}, is not)."
+            )
+        return ok, redact(message)
+
+    # -- files -------------------------------------------------------------------------------
+
+    def get_upload_url(
+        self,
+        file_extension: str,
+        access_scope: str | None = "organization",
+        *,
+        original_name: str | None = None,
+        workspace_id: str | None = None,
+    ) -> dict:
+        """
+        Ask for a presigned upload URL and the fileUrl that will refer to the file.
+
+        :param file_extension: the file's extension, e.g. ``.pdf``.
+        :param access_scope: who may read the file: all, user, workspace or organization; None for unlisted.
+        :param original_name: the file's name, shown in the Opus file library.
+        :param workspace_id: the workspace that owns the file (required for the ``workspace`` scope).
+        :return: ``{"presignedUrl": ..., "fileUrl": ...}``, both checked to be URL strings.
+        """
+        request = upload_url_request(file_extension, access_scope, original_name, workspace_id)
+        body = self._call(api.GET_UPLOAD_URL, api.GET_UPLOAD_URL.path(), request)
+        api.upload_urls_from(body, api.GET_UPLOAD_URL.path())
+        return body
+
+    def upload_file(
+        self,
+        path: str | os.PathLike[str],
+        access_scope: str | None = "organization",
+        content_type: str | None = None,
+        *,
+        workspace_id: str | None = None,
+    ) -> str:
+        """
+        Check a local file and stream it to a presigned URL; a retry asks for a fresh URL.
+
+        The PUT goes through :attr:`storage_session`, so the service key never reaches the storage host.
+
+        :param path: the local file (its name goes along as ``originalName``).
+        :param access_scope: who may read the file: all, user, workspace or organization; None for unlisted.
+        :param content_type: the Content-Type to send; by default from the extension.
+        :param workspace_id: the workspace that owns the file (required for the ``workspace`` scope).
+        :return: the fileUrl to use as the value of a ``file`` input.
+        """
+        local_path = os.fspath(path)
+        check_local_files([local_path], self.settings.max_upload_bytes)
+        extension = os.path.splitext(local_path)[1]
+        request = upload_url_request(extension, access_scope, os.path.basename(local_path), workspace_id)
+        headers = {"Content-Type": content_type or content_type_for(extension)}
+
+        def upload_once() -> str:
+            urls = self._send_once(api.GET_UPLOAD_URL, api.GET_UPLOAD_URL.path(), request)
+            presigned_url, file_url = api.upload_urls_from(urls, api.GET_UPLOAD_URL.path())
+            storage_path = urlsplit(presigned_url).path  # no query: it holds the signature
+            with open(local_path, "rb") as stream:
+                self._put_stream(presigned_url, storage_path, stream, headers)
+            return file_url
+
+        file_url = self.retry_policy.call(api.STORAGE_PUT, f"upload of {local_path}", upload_once)
+        self.log.info("Uploaded %s (%d bytes) to %s", local_path, os.path.getsize(local_path), file_url)
+        return file_url
+
+    def _put_stream(self, url: str, path: str, stream: BinaryIO, headers: Mapping[str, str]) -> None:
+        status, body, retry_after = self._exchange(
+            self.storage_session, api.STORAGE_PUT.method, url, path, upload=True, data=stream, headers=dict(headers)
         )
+        if not 200 <= status < 300:
+            raise api.storage_error_for_status(path, status, body, retry_after)
+
+    def download_file(
+        self, url: str, destination: str | os.PathLike[str] | downloads.Destination
+    ) -> downloads.Destination:
+        """
+        Stream an output file to a local path or an ``ObjectStoragePath``; a retry starts over.
+
+        The service key goes only to the API's host and the connection's ``file_hosts``, never through a
+        redirect; the file is written whole or not at all (:mod:`airflow_provider_opus.downloads`).
+
+        :param url: the file's URL, e.g. one of a job's ``output_files``.
+        :param destination: the file to write: a path, a URL such as ``s3://bucket/key``, or an
+            ``ObjectStoragePath``. Its folder is created and checked writable before the download.
+        :return: the path written, as a ``Path`` or ``ObjectStoragePath``.
+        """
+        url = checked_url(url, "url")
+        target = downloads.as_destination(destination)
+        downloads.check_destination(target)
+        shown = downloads.shown_url(url)
+        size = self.retry_policy.call(
+            api.DOWNLOAD_FILE, f"download of {shown}", lambda: self._download_once(url, target)
+        )
+        self.log.info("Downloaded %s (%d bytes) to %s", shown, size, target)
+        return target
+
+    def _download_once(self, url: str, target: downloads.Destination) -> int:
+        import requests
+        from urllib3.exceptions import HTTPError
+
+        settings = self.settings
+        key_sent = settings.may_send_key_to(url)
+        hops = 0
+        while True:
+            path = downloads.shown_url(url)
+            # The bytes as stored: a .gz served with Content-Encoding: gzip stays a .gz (nor can a gzip bomb inflate).
+            headers = {"Accept-Encoding": "identity"}
+            if key_sent:
+                headers[api.SERVICE_KEY_HEADER] = settings.service_key
+            try:
+                # No total deadline: a large file takes its time; each read waits at most the timeout.
+                with self.storage_session.get(
+                    url,
+                    headers=headers,
+                    timeout=(settings.connect_timeout, settings.timeout),
+                    allow_redirects=False,  # followed here, without the key
+                    stream=True,
+                    **transport.requests_network(settings, url),
+                ) as response:
+                    if response.is_redirect:
+                        url, key_sent = downloads.redirect_target(url, response.headers.get("Location"), hops), False
+                        hops += 1
+                        continue
+                    if not 200 <= response.status_code < 300:
+                        raise downloads.download_error_for_status(
+                            path,
+                            response.status_code,
+                            response.raw.read(transport.READ_CHUNK_BYTES, decode_content=False) or b"",
+                            response.headers.get("Retry-After"),
+                            key_sent=key_sent,
+                            redirected=hops > 0,
+                        )
+                    limit = settings.max_download_bytes
+                    downloads.check_download_size(path, response.headers.get("Content-Length"), limit)
+                    return downloads.write_whole(target, downloads.raw_chunks(path, response.raw, limit))
+            except (requests.RequestException, HTTPError) as exc:  # urllib3's own errors come from raw reads
+                raise transport.transport_error("GET", path, exc, settings.timeout) from None
 
 
 def _session_without_environment() -> requests.Session:
-    """Return a ``requests`` session that reads nothing from the environment, above all no credentials."""
     import requests  # imported on first use: it costs DAG files that only build operators
 
     session = requests.Session()
-    # A trusting session adds ~/.netrc credentials (a `default` entry fits every host) as an
-    # Authorization header: to the storage host, or next to the key to the API host. The aiohttp
-    # sessions of the async hook never read the environment either (aiohttp's default). Proxies
-    # from the environment apply by the connection's rule, given with each request.
+    # A trusting session sends ~/.netrc credentials (a `default` entry fits every host) as an Authorization
+    # header, to the storage host or beside the key. Environment proxies apply by the connection's rule.
     session.trust_env = False
     return session

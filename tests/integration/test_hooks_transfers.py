@@ -1,4 +1,4 @@
-"""hooks/transfers.py: OpusHook's uploads against the emulator over real loopback HTTP: retries, expired URLs,
+"""OpusHook's uploads against the emulator over real loopback HTTP: retries, expired URLs,
 answers of the wrong shape, a storage answer cut at the timeout (downloads: test_downloads.py)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""hooks/transfers.py: OpusHook's uploads at the edges a real server does not easily produce."""
+"""OpusHook's uploads at the edges a real server does not easily produce."""
 
 from __future__ import annotations
 
