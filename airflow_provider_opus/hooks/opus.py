@@ -422,18 +422,18 @@ class OpusHook(OpusBaseHook):
         def upload_once() -> str:
             urls = self._send_once(api.GET_UPLOAD_URL, api.GET_UPLOAD_URL.path(), request)
             presigned_url, file_url = api.upload_urls_from(urls, api.GET_UPLOAD_URL.path())
-            storage_path = urlsplit(presigned_url).path  # no query: it holds the signature
             with open(local_path, "rb") as stream:
-                self._put_stream(presigned_url, storage_path, stream, headers)
+                self._put_stream(presigned_url, stream, headers)
             return file_url
 
         file_url = self.retry_policy.call(api.STORAGE_PUT, f"upload of {local_path}", upload_once)
         self.log.info("Uploaded %s (%d bytes) to %s", local_path, os.path.getsize(local_path), file_url)
         return file_url
 
-    def _put_stream(self, url: str, path: str, stream: BinaryIO, headers: Mapping[str, str]) -> None:
+    def _put_stream(self, url: str, stream: BinaryIO, headers: dict[str, str]) -> None:
+        path = urlsplit(url).path  # no query: it holds the signature
         status, body, retry_after = self._exchange(
-            self.storage_session, api.STORAGE_PUT.method, url, path, upload=True, data=stream, headers=dict(headers)
+            self.storage_session, api.STORAGE_PUT.method, url, path, upload=True, data=stream, headers=headers
         )
         if not 200 <= status < 300:
             raise api.storage_error_for_status(path, status, body, retry_after)
