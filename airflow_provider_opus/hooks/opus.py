@@ -116,9 +116,9 @@ class OpusHook(OpusBaseHook):
                 **transport.requests_network(settings, url),
                 **kwargs,
             ) as response:
-                # requests bounds each socket read; the whole call's deadline is checked between body
-                # reads (one read1 each), so a dripping server is cut off at most one read past it. The
-                # status line and headers are bounded per read only. An upload's deadline starts here.
+                # requests bounds each socket read; the call's deadline is checked between body reads (one
+                # read1 each), so a dripping server is cut off within one read past it. The status line and
+                # headers are bounded per read only. An upload's deadline starts at its answer (a file takes long).
                 if upload:
                     deadline = time.monotonic() + settings.timeout
                 body = transport.ResponseBody(
