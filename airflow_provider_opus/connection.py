@@ -279,7 +279,8 @@ def _byte_limit(value: Any, name: str) -> int:
         if not isinstance(value, bool) and float(value).is_integer() and int(value) > 0:
             return int(value)
     raise OpusInvalidArgumentError(
-        f"{name} must be a whole number of bytes above 0, got {value!r}; leave it empty for {default} bytes."
+        f"{name} must be a whole number of bytes above 0, got {value!r}; leave it empty for the default of "
+        f"{default} bytes."
     )
 
 
