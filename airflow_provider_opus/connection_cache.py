@@ -81,9 +81,8 @@ class ConnectionSettingsCache:
             if seconds == 0:
                 return await self._read(key, seconds)
             reading = self._reading[(loop, key)] = loop.create_task(self._read(key, seconds))
-            reading.add_done_callback(lambda _: self._reading.pop((loop, key)))
-        # A waiter's cancellation cancels its wait, not the read others wait for; the shield also retrieves
-        # the read's error if no waiter is left.
+            reading.add_done_callback(lambda task: self._read_done(loop, key, task))
+        # Through a shield: a waiter's cancellation cancels its wait, not the read the others wait for.
         return await asyncio.shield(reading)
 
     async def _read(self, key: _Key, seconds: float) -> OpusConnectionSettings:
@@ -91,6 +90,11 @@ class ConnectionSettingsCache:
         if seconds:
             self._kept[key] = (settings, self._clock() + seconds)  # an error propagates and is not kept
         return settings
+
+    def _read_done(self, loop: asyncio.AbstractEventLoop, key: _Key, task: asyncio.Task) -> None:
+        del self._reading[(loop, key)]
+        if not task.cancelled():
+            task.exception()  # retrieved: with every waiter cancelled, no "Task exception was never retrieved"
 
     def clear(self) -> None:
         """Forget everything kept (reads under way still finish)."""

@@ -138,6 +138,26 @@ async def test_a_waiter_cancelled_during_the_shared_read_does_not_cancel_it_for_
     assert await cache.get("opus_default") is settings
 
 
+def test_a_failed_read_whose_waiters_were_cancelled_leaves_no_unretrieved_error(monkeypatch):
+    async def unreadable(conn_id: str):
+        await asyncio.sleep(0.01)
+        raise RuntimeError("the secrets backend is down")
+
+    monkeypatch.setattr(BaseHook, "aget_connection", unreadable)
+    reported: list[dict] = []
+
+    async def cancel_the_only_waiter() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: reported.append(context))
+        waiter = asyncio.ensure_future(ConnectionSettingsCache(Clock()).get("opus_default"))
+        await asyncio.sleep(0)
+        waiter.cancel()
+        await asyncio.sleep(0.05)  # the read fails meanwhile, with nobody left to await it
+        gc.collect()
+
+    asyncio.run(cancel_the_only_waiter())
+    assert reported == []  # no "Task exception was never retrieved"
+
+
 def test_settings_are_kept_across_event_loops_and_a_finished_loop_is_not_kept_alive(reads):
     cache = ConnectionSettingsCache(Clock())
     loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
