@@ -632,6 +632,8 @@ def _scale_tables(summary: dict[str, Any], fill: Callable[..., list[str]]) -> st
             jobs += "aiohttp's 15 s idle timeout"
         elif first.get("arrival_window") == 0:
             jobs += ", all arriving at once"
+        if first.get("gc_collect_first"):
+            jobs += ", a full collection (`gc.collect()`) in the client just before they arrive"
         if first.get("gc_frozen"):
             jobs += ", the client's heap frozen (`gc.freeze()`) before the run"
         lines = []

@@ -20,11 +20,20 @@ provider's trigger, every waiter waits one interval before its first poll):
 * ``trigger_uncached``: the same with ``[opus] connection_cache_seconds`` 0: every trigger reads its Airflow
   connection when it starts (the trigger before that cache);
 * ``to_thread``: a sync ``OpusHook`` per waiter called through ``asyncio.to_thread`` (the naive provider);
-* ``trigger_before``: ``trigger`` as another commit has it (``--before REF``), its client run from that
-  commit's source tree, in the same rounds: a change measured against the code before it on the same
-  machine state.
+* ``trigger_before``: ``trigger`` as another commit has it (``--before REF``): this client, the same
+  measuring code, with that commit's ``airflow_provider_opus`` first on ``sys.path``, in the same rounds: a
+  change measured against the code before it on the same machine state.
 
-Scenarios are named by N (``1000``), or ``1000-burst`` for 1,000 waiters that all arrive at once.
+Scenarios are named by N (``1000``), or ``1000-burst`` for 1,000 waiters that all arrive at once, and
+``1000-burst-collected`` for the same after a ``gc.collect()`` just before they arrive.
+
+Why the second burst: a fresh client has just imported Airflow, and whether its first full (generation 2)
+collection, 100-250 ms over Airflow's heap, falls while the waiters start or just after (at their first polls)
+is decided by a few objects more or less, in the imports or in a start. ``1000-burst`` keeps that as it falls;
+``1000-burst-collected`` starts every variant from the same collector state, so its stall is the starts' own
+work. Each run also counts the collections of each generation begun while the waiters start
+(``start_gc_gen0`` ...): more young collections per start is more allocation per start, the cost that moves a
+full collection into the window.
 
 Reproduce (the whole plan, or e.g. one size and three variants, or the burst)::
 
@@ -96,7 +105,9 @@ def _idle_loop_cpu(seconds: float = 0.5) -> float:
     return (time.process_time() - cpu0) / (time.perf_counter() - t0)
 
 
-def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: float, gc_freeze: bool) -> None:
+def _client_main(
+    variant: str, poll_interval: float, time_cap: float, arrival: float, gc_freeze: bool, gc_collect_first: bool = False
+) -> None:
     import gc
     import logging
 
@@ -110,8 +121,11 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
     import aiohttp
     import httpx
 
+    import airflow_provider_opus
     from airflow_provider_opus.hooks.opus import OpusHook
     from airflow_provider_opus.triggers.opus import OpusJobTrigger
+
+    package = os.path.dirname(airflow_provider_opus.__file__)
 
     # The trigger logs each status change, as in a triggerer; keep it, but off the terminal.
     logging.getLogger("airflow_provider_opus").setLevel(logging.INFO)
@@ -155,14 +169,16 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
             second = int(expected - begin)
             lag_by_second[second] = max(lag, lag_by_second.get(second, 0.0))
 
-    gc_pauses: list[tuple[int, float]] = []  # (generation, seconds) of each collection in the run
+    gc_pauses: list[tuple[int, float, float]] = []  # (generation, seconds, began after t0) of each collection
     gc_started: list[float] = [0.0]
+    burst_t0: list[float] = [0.0]
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             gc_started[0] = time.perf_counter()
         else:
-            gc_pauses.append((info["generation"], time.perf_counter() - gc_started[0]))
+            began = gc_started[0]
+            gc_pauses.append((info["generation"], time.perf_counter() - began, began - burst_t0[0]))
 
     def done(job_id: str, outcome: str) -> None:
         events[job_id] = time.time()
@@ -222,6 +238,10 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
             if variant == "httpx_shared"
             else None
         )
+        if gc_collect_first:
+            gc.collect()  # the same collector state for every variant: no import garbage pending
+        # The collector's state as the waiters arrive (outside the measured window).
+        gc_at_start = {"count": gc.get_count(), "objects_by_generation": [len(gc.get_objects(g)) for g in range(3)]}
         stop = asyncio.Event()
         tick_task = asyncio.create_task(ticker(stop))
         gc.callbacks.append(on_gc)
@@ -249,6 +269,7 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
             coros = [to_thread(i, o) for i, o in zip(ids, offsets, strict=True)]
         else:
             raise ValueError(variant)
+        burst_t0[0] = time.perf_counter()
         tasks = [asyncio.create_task(coro) for coro in coros]
         finished, pending = await asyncio.wait(tasks, timeout=time_cap)
         for task in pending:
@@ -264,7 +285,10 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
         gc.callbacks.remove(on_gc)
         stop.set()
         await tick_task
+        start_window = 0.8 * poll_interval  # as start_lag_max_ms: before any waiter can poll
+        start_gc = Counter(gen for gen, _, began in gc_pauses if began < start_window)
         return {
+            "package": package,
             # Net of what the idle loop and the ticker cost on their own, so small N is not dominated by them.
             "cpu_seconds": max(0.0, cpu - idle_cpu_per_second * wall),
             "cpu_seconds_raw": cpu,
@@ -290,9 +314,16 @@ def _client_main(variant: str, poll_interval: float, time_cap: float, arrival: f
             # While the waiters start, before any can poll (a waiter's first poll is an interval after its start).
             "start_lag_max_ms": max((lag for at, lag in lags if at < 0.8 * poll_interval), default=0.0) * 1000,
             "ticks": len(lags),
-            "gc_collections": dict(Counter(str(gen) for gen, _ in gc_pauses)),
-            "gc_max_pause_ms": max((p for _, p in gc_pauses), default=0.0) * 1000,
-            "gc_gen2_pauses_ms": [round(p * 1000, 1) for gen, p in gc_pauses if gen == 2],
+            "gc_collections": dict(Counter(str(gen) for gen, _, _ in gc_pauses)),
+            "gc_max_pause_ms": max((p for _, p, _ in gc_pauses), default=0.0) * 1000,
+            "gc_gen2_pauses_ms": [round(p * 1000, 1) for gen, p, _ in gc_pauses if gen == 2],
+            # Collections begun while the waiters start (the window of start_lag_max_ms), by generation.
+            "gc_collect_first": gc_collect_first,
+            "gc_at_start": gc_at_start,
+            **{f"start_gc_gen{gen}": start_gc.get(gen, 0) for gen in range(3)},
+            "start_gc_gen2_pauses_ms": [
+                round(p * 1000, 1) for gen, p, began in gc_pauses if gen == 2 and began < start_window
+            ],
             "lag_max_ms_by_second": [round(lag_by_second.get(i, 0.0) * 1000, 1) for i in range(int(wall) + 1)],
         }
 
@@ -346,6 +377,10 @@ def _killed_result(pid: int, cpu_at_ready: float, started: float) -> dict[str, A
         "gc_collections": {},
         "gc_max_pause_ms": None,
         "gc_gen2_pauses_ms": [],
+        "start_gc_gen0": None,
+        "start_gc_gen1": None,
+        "start_gc_gen2": None,
+        "start_gc_gen2_pauses_ms": [],
     }
 
 
@@ -361,15 +396,17 @@ def run_once(
     arrival: float | None = None,
     gc_freeze: bool = False,
     before: str | None = None,
+    gc_collect_first: bool = False,
 ) -> dict[str, Any]:
     """One client process, one variant, N jobs; returns the client's and the emulator's figures."""
     emulator.call("reset")
     log_path = ROOT / "benchmarks" / "results" / f"triggerer-{variant}-{n}.log"
-    root = ROOT
+    package_root: list[str] = []
     if variant == BEFORE:
         if before is None:
             raise ValueError(f"the variant {BEFORE} needs --before")
-        root = source_tree(before)
+        # This client (the same measuring code for both) with that commit's package first on sys.path.
+        package_root = ["--package-root", str(source_tree(before))]
     with open(log_path, "w") as log:
         client = emulator.start_client(
             "benchmarks.triggerer_scale",
@@ -378,9 +415,10 @@ def run_once(
                 *("--poll-interval", str(poll_interval), "--time-cap", str(time_cap)),
                 *("--arrival", str(poll_interval if arrival is None else arrival)),
                 *(["--gc-freeze"] if gc_freeze else []),
+                *(["--gc-collect-first"] if gc_collect_first else []),
+                *package_root,
             ],
             log,
-            root,
         )
         assert client.stdin is not None and client.stdout is not None
         try:
@@ -388,7 +426,7 @@ def run_once(
             if not ready:
                 raise RuntimeError(f"client {variant} died: see {log_path}")
             cpu_at_ready = _process_cpu(client.pid)
-            before = emulator.call("stats")
+            stats_before = emulator.call("stats")
             created = emulator.call("create_jobs", n=n, duration=duration, jitter=jitter)
             steady_until = created["executed_at"] + duration - 0.2
             request = {"ids": created["ids"], "url": emulator.url, "seed": seed, "steady_until": steady_until}
@@ -410,6 +448,8 @@ def run_once(
     os.unlink(log_path)
     result = json.loads(line)
     result.setdefault("killed", False)
+    if package_root and not result["killed"] and not result["package"].startswith(package_root[1]):
+        raise RuntimeError(f"{BEFORE} imported {result['package']}, not the package in {package_root[1]}")
     after = emulator.call("stats")
     jobs = {job["id"]: job for job in emulator.call("jobs")["jobs"]}
     polls = after["requests"].get("get_job_status", 0)
@@ -426,7 +466,7 @@ def run_once(
     events = result.pop("events")
     delays = [events[job_id] - jobs[job_id]["finishes_at"] for job_id in events]
     last_finish = max(job["finishes_at"] for job in jobs.values())
-    emulator_cpu = after["cpu_seconds"] - before["cpu_seconds"]
+    emulator_cpu = after["cpu_seconds"] - stats_before["cpu_seconds"]
     result.update(
         {
             "variant": variant,
@@ -468,6 +508,8 @@ class Scenario:
     arrival: float | None = None
     #: ``gc.freeze()`` in the client before the run: Airflow's heap is then left out of every collection
     gc_freeze: bool = False
+    #: ``gc.collect()`` in the client just before the waiters start: every variant from the same collector state
+    gc_collect_first: bool = False
 
 
 #: The ``make bench`` plan. Rounds interleave the variants, so the ratios to the floor are taken within a
@@ -487,6 +529,10 @@ DEFAULT_PLAN: dict[str, Scenario] = {
 #: another's triggers): how long the loop stalls while they start, before any polls.
 BURST = "1000-burst"
 BURST_SCENARIO = Scenario(1000, 1.0, 5.0, 4.0, dict.fromkeys(CORE, 3), arrival=0.0)
+#: The same burst after a full collection in the client: the starts' own stall, whatever the fresh process's
+#: imports left for its first full collection (a triggerer imported long before a burst reaches it).
+BURST_COLLECTED = "1000-burst-collected"
+BURST_COLLECTED_SCENARIO = dataclasses.replace(BURST_SCENARIO, gc_collect_first=True)
 #: Keep-alive at long intervals: aiohttp closes a pooled connection after 15 s idle (the emulator after 5 s),
 #: so a trigger with a session of its own that polls less often reconnects every time; a shared pool
 #: reconnects once per wave of polls. 200 triggers arriving within 1 s, polls 16 s apart, jobs of 17-19 s:
@@ -501,6 +547,7 @@ FULL_PLAN: dict[str, Scenario] = {
     **DEFAULT_PLAN,
     GC_FROZEN: GC_FROZEN_SCENARIO,
     BURST: BURST_SCENARIO,
+    BURST_COLLECTED: BURST_COLLECTED_SCENARIO,
     str(KEEPALIVE_N): KEEPALIVE,
 }
 
@@ -524,7 +571,7 @@ def run(plan: dict[str, Scenario], before: str | None = None) -> dict[str, Any]:
                     result = run_once(
                         emulator,
                         *(variant, n, interval, duration, jitter, time_cap, repeat + 1),
-                        *(scenario.arrival, scenario.gc_freeze, before),
+                        *(scenario.arrival, scenario.gc_freeze, before, scenario.gc_collect_first),
                     )
                     result.update(
                         scenario=name,
@@ -542,6 +589,8 @@ def run(plan: dict[str, Scenario], before: str | None = None) -> dict[str, Any]:
                         f"  conns {result['connections']:5d}  lag p99 {nums['steady_lag_p99_ms']:7.1f}"
                         f" (all {nums['lag_p99_ms']:7.1f}) ms  wall {result['wall_seconds']:5.1f} s"
                         f"  rss +{nums['rss_growth_mib']:.0f} MiB  start stall {nums['start_lag_max_ms']:.0f} ms"
+                        f" (collections {nums['start_gc_gen0']}/{nums['start_gc_gen1']}/{nums['start_gc_gen2']}"
+                        " of gen 0/1/2)"
                         f"  events {result['events_received']}/{n}"
                         + ("  KILLED at the time cap" if result["killed"] else ""),
                         flush=True,
@@ -573,6 +622,9 @@ SUMMARY_FIELDS = (
     "lag_p99_ms",
     "lag_max_ms",
     "start_lag_max_ms",
+    "start_gc_gen0",
+    "start_gc_gen1",
+    "start_gc_gen2",
     "gc_max_pause_ms",
     "rss_growth_mib",
     "emulator_busy_fraction",
@@ -601,6 +653,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
             row: dict[str, Any] = {
                 "n": mine[0]["n"],
                 "gc_frozen": mine[0].get("gc_frozen", False),
+                "gc_collect_first": mine[0].get("gc_collect_first", False),
                 "rounds": len(mine),
                 "arrival_window": mine[0].get("arrival_window"),
                 "poll_interval": mine[0]["poll_interval"],
@@ -628,6 +681,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--time-cap", type=float, default=60.0, help=argparse.SUPPRESS)
     parser.add_argument("--gc-freeze", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--gc-collect-first", action="store_true", help=argparse.SUPPRESS)
+    # trigger_before's client: this client with another commit's package first on sys.path (see --before).
+    parser.add_argument("--package-root", help=argparse.SUPPRESS)
     parser.add_argument(
         "--arrival", type=float, help="seconds over which the waiters start; 0: all at once (default: one interval)"
     )
@@ -657,7 +713,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.client:
         arrival = args.poll_interval if args.arrival is None else args.arrival
-        _client_main(args.client, args.poll_interval, args.time_cap, arrival, args.gc_freeze)
+        if args.package_root:
+            sys.path.insert(0, args.package_root)
+        _client_main(args.client, args.poll_interval, args.time_cap, arrival, args.gc_freeze, args.gc_collect_first)
         return 0
     plan = {name: _scenario(name, args) for name in args.scenarios} if args.scenarios else dict(FULL_PLAN)
     if args.before:
