@@ -7,6 +7,7 @@ Only a read under way belongs to an event loop (the settings are frozen data); a
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from contextlib import suppress
@@ -81,7 +82,8 @@ class ConnectionSettingsCache:
             if seconds == 0:
                 return await self._read(key, seconds)
             reading = self._reading[(loop, key)] = loop.create_task(self._read(key, seconds))
-            reading.add_done_callback(lambda task: self._read_done(loop, key, task))
+            # A partial, not a lambda: a closure gives every call of get, so every waiting trigger, three cells.
+            reading.add_done_callback(functools.partial(self._read_done, loop, key))
         # Through a shield: a waiter's cancellation cancels its wait, not the read the others wait for.
         return await asyncio.shield(reading)
 
