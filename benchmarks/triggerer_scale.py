@@ -512,9 +512,10 @@ class Scenario:
     gc_collect_first: bool = False
 
 
-#: The ``make bench`` plan. Rounds interleave the variants, so the ratios to the floor are taken within a
-#: round (same machine state), then the median across rounds. At 5,000 the emulator (one core) caps the
-#: poll rate, so polls are 2.5 s apart and jobs longer, to give each waiter several polls.
+#: The ``make bench`` plan. Rounds interleave the variants (every other round reversed), so the ratios to
+#: the floor are taken within a round (same machine state), then the median across rounds. At 5,000 the
+#: emulator (one core) caps the poll rate, so polls are 2.5 s apart and jobs longer, to give each waiter
+#: several polls.
 CORE = ("aiohttp_shared", "trigger", "trigger_uncached")
 DEFAULT_PLAN: dict[str, Scenario] = {
     "100": Scenario(100, 1.0, 5.0, 4.0, dict.fromkeys(("aiohttp_shared", "httpx_shared", "trigger"), 1)),
@@ -567,7 +568,9 @@ def run(plan: dict[str, Scenario], before: str | None = None) -> dict[str, Any]:
             )
             time_cap = duration + jitter + 3 * interval + 12
             for repeat in range(max(rounds.values())):
-                for variant in (v for v in VARIANTS if rounds.get(v, 0) > repeat):
+                # Every other round in reverse order: no variant always runs first (trigger vs trigger_before).
+                order = VARIANTS if repeat % 2 == 0 else VARIANTS[::-1]
+                for variant in (v for v in order if rounds.get(v, 0) > repeat):
                     result = run_once(
                         emulator,
                         *(variant, n, interval, duration, jitter, time_cap, repeat + 1),
