@@ -33,7 +33,7 @@ from airflow_provider_opus.exceptions import (
 from airflow_provider_opus.urls import checked_url
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import AsyncIterator, Iterable
 
 #: Bytes read from the network and written at a time: memory stays flat whatever the file's size.
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
@@ -132,17 +132,17 @@ def check_download_size(path: str, content_length: str | None, limit: int) -> No
         raise _too_large(path, limit)
 
 
-def raw_chunks(path: str, raw: Any, limit: int) -> Iterator[bytes]:
+async def raw_chunks(path: str, chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
     """
     Yield a download's bytes as the server stored them (never decoded), at most ``limit`` of them.
 
     :param path: the file's URL without its query.
-    :param raw: the response's undecoded stream (``requests``' ``response.raw``).
+    :param chunks: the response's undecoded chunks.
     :param limit: ``max_download_bytes``.
     :raises OpusResponseError: more than ``limit`` bytes arrived (the partial file is removed by :func:`write_whole`).
     """
     size = 0
-    while chunk := raw.read(DOWNLOAD_CHUNK_BYTES, decode_content=False):
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise _too_large(path, limit)

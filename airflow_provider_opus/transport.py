@@ -1,21 +1,25 @@
 """The wire under both hooks: what a failed request means, how large an answer may be, proxy and TLS.
 
 :func:`transport_error` names a library's failure and says whether Opus can have seen the request;
-:class:`ResponseBody` keeps at most :data:`MAX_RESPONSE_BYTES` of an answer; :func:`requests_network`
-and :func:`aiohttp_ssl` put the connection's proxy and CAs in each library's terms.
+:class:`ResponseBody` keeps at most :data:`MAX_RESPONSE_BYTES` of an answer; :func:`exchange` makes one call on
+the running loop's shared session, for both hooks (the blocking one runs it on a private loop).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opus.connection import verifying_context
+from airflow_provider_opus.connection import USER_AGENT, verifying_context
 from airflow_provider_opus.exceptions import OpusRequestError, OpusResponseError, OpusTLSError, OpusTransportError
 
 if TYPE_CHECKING:
+    import ssl
+    from collections.abc import AsyncGenerator
+
+    import aiohttp
+
     from airflow_provider_opus.connection import OpusConnectionSettings
 
 #: The largest response body read, in bytes: Opus answers with small JSON, so more would only fill memory.
@@ -45,60 +49,16 @@ def transport_error(method: str, path: str, exc: BaseException, timeout: float |
 
     :param method: the HTTP method called.
     :param path: the path called (no host, no query string with a signature).
-    :param exc: the exception requests, urllib3 or aiohttp raised.
+    :param exc: the exception aiohttp raised.
     :param timeout: the call's timeout in seconds, named when it was what ran out.
     """
-    import requests
-    from urllib3.exceptions import HTTPError
-
-    if isinstance(exc, (requests.RequestException, HTTPError)):
-        reason = _requests_failure(exc)
-    else:
-        reason = _aiohttp_failure(exc)
-        if reason is None and isinstance(exc, asyncio.TimeoutError):  # the session's total timeout ran out
-            return response_too_slow(method, path, timeout)
-    if reason == _UNDECODABLE:  # reading it again gives the same bytes
-        return OpusResponseError(method, path, reason)
-    reason = reason or f"connection dropped ({type(exc).__name__})"
-    error_class = OpusTLSError if reason == _UNTRUSTED else OpusTransportError
-    return error_class(method, path, reason, request_sent=reason not in _NOT_SENT)
-
-
-def _requests_failure(exc: BaseException) -> str | None:
-    import requests
-    import urllib3.exceptions as errors
-
-    if isinstance(exc, (requests.exceptions.ContentDecodingError, errors.DecodeError)):
-        return _UNDECODABLE
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "connect timeout"
-    if isinstance(exc, requests.exceptions.ReadTimeout):
-        return "read timeout"
-    # requests wraps urllib3's error (a MaxRetryError names its reason), which may wrap the ssl module's.
-    inner = exc.args[0] if isinstance(exc, requests.RequestException) and exc.args else exc
-    cause = getattr(inner, "reason", None) or inner
-    if isinstance(cause, errors.SSLError):
-        return _UNTRUSTED if cause.args and isinstance(cause.args[0], ssl.SSLCertVerificationError) else None
-    if isinstance(cause, errors.ProxyError):
-        # urllib3 says "Unable to connect to proxy" also when a plain-http proxy forwarded the request
-        # and then dropped the connection: only a failed connect or a refused tunnel proves nothing was sent.
-        original = getattr(cause, "original_error", None)
-        refused_tunnel = isinstance(original, OSError) and "Tunnel connection failed" in str(original)
-        connect_failed = isinstance(original, (errors.NewConnectionError, errors.ConnectTimeoutError))
-        return _PROXY_FAILED if refused_tunnel or connect_failed else _PROXY_DROPPED
-    if isinstance(cause, errors.ConnectTimeoutError):  # also NewConnectionError, NameResolutionError
-        return "could not connect"
-    return "read timeout" if isinstance(cause, errors.ReadTimeoutError) else None
-
-
-def _aiohttp_failure(exc: BaseException) -> str | None:
     import aiohttp
     from aiohttp.http_exceptions import ContentEncodingError
 
     if isinstance(exc, aiohttp.ClientPayloadError) and (
         isinstance(exc.__cause__, ContentEncodingError) or "content-encoding" in str(exc).lower()
     ):
-        return _UNDECODABLE
+        return OpusResponseError(method, path, _UNDECODABLE)  # reading it again gives the same bytes
     # In this order: the first two are ClientConnectorErrors too. aiohttp 3.10+ says a connect timeout
     # with a ServerTimeoutError of its own, ConnectionTimeoutError; 3.9 has no such class.
     meanings: list[tuple[Any, str]] = [
@@ -107,7 +67,12 @@ def _aiohttp_failure(exc: BaseException) -> str | None:
         ((aiohttp.ClientConnectorError, getattr(aiohttp, "ConnectionTimeoutError", ())), "could not connect"),
         (aiohttp.ServerTimeoutError, "read timeout"),
     ]
-    return next((reason for classes, reason in meanings if isinstance(exc, classes)), None)
+    reason = next((reason for classes, reason in meanings if isinstance(exc, classes)), None)
+    if reason is None and isinstance(exc, asyncio.TimeoutError):  # the session's total timeout ran out
+        return response_too_slow(method, path, timeout)
+    reason = reason or f"connection dropped ({type(exc).__name__})"
+    error_class = OpusTLSError if reason == _UNTRUSTED else OpusTransportError
+    return error_class(method, path, reason, request_sent=reason not in _NOT_SENT)
 
 
 def response_too_slow(method: str, path: str, timeout: float | None) -> OpusTransportError:
@@ -167,32 +132,104 @@ class ResponseBody:
             raise OpusResponseError(self._method, self._path, message, status_code=self._status_code)
 
 
-def requests_network(settings: OpusConnectionSettings, url: str) -> dict[str, Any]:
-    """
-    Return the proxy and TLS arguments of a ``requests`` call to ``url``, by the connection's rules.
-
-    Given with every request: the sessions do not read the environment (``trust_env`` is off, so no
-    ``~/.netrc`` credentials are added).
-
-    :param settings: the connection settings.
-    :param url: the whole URL of the request (the API's or a presigned storage URL).
-    """
-    proxy = settings.proxy_for(url)
-    return {"proxies": {"http": proxy, "https": proxy} if proxy else {}, "verify": settings.tls_verify}
-
-
 def aiohttp_ssl(settings: OpusConnectionSettings) -> ssl.SSLContext | bool:
     """
-    Return the ``ssl`` argument of the async hook's connector: the same trust as :func:`requests_network`.
+    Return a connector's ``ssl``: the connection's CA bundle, else certifi's CAs; False without ``verify_tls``.
 
-    The CA bundle when the connection sets one, else certifi's CAs (what ``requests`` trusts); False
-    when ``verify_tls`` is off. Loaded once per file, not per session.
+    Loaded once per file, not per session.
 
     :param settings: the connection settings.
     """
     verify = settings.tls_verify
     if verify is True:
-        from requests.utils import DEFAULT_CA_BUNDLE_PATH  # certifi's, which requests trusts
+        import certifi
 
-        verify = DEFAULT_CA_BUNDLE_PATH
+        verify = certifi.where()
     return verifying_context(verify) if verify else False
+
+
+#: Each running loop's sessions (the API's by settings, the bare storage one by ``(settings,)``), and the async
+#: generator that closes them when the loop shuts down (asyncio.run, or a hook's private loop closing).
+_by_loop: dict[asyncio.AbstractEventLoop, tuple[dict[Any, aiohttp.ClientSession], AsyncGenerator[None, None]]] = {}
+
+
+def loop_session(key: Any) -> aiohttp.ClientSession | None:
+    """
+    Return the running loop's open session for ``key`` (settings: the API's; ``(settings,)``: storage), if any.
+
+    :param key: the settings, or a 1-tuple of them for the storage session.
+    """
+    try:
+        session = _by_loop[asyncio.get_running_loop()][0][key]
+    except (RuntimeError, KeyError):  # no running loop, or no session for these settings on it
+        return None
+    return None if session.closed else session
+
+
+async def new_session(key: Any) -> aiohttp.ClientSession:
+    """
+    Open the running loop's session for ``key`` (see :func:`loop_session`); closed when the loop shuts down.
+
+    :param key: the settings, or a 1-tuple of them for the storage session (no key, no decoding).
+    """
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    if loop not in _by_loop:
+        _by_loop[loop] = ({}, _close_at_shutdown(loop))
+        await _by_loop[loop][1].__anext__()  # its first step registers it with the loop
+    storage = isinstance(key, tuple)
+    settings = key[0] if storage else key
+    # total: a whole call's deadline, body included; sock_connect finds a dead host fast. No trust_env: the
+    # proxy is settings.proxy_for's, and nothing else (no ~/.netrc credentials) comes from the environment.
+    timeout = aiohttp.ClientTimeout(total=settings.timeout, sock_connect=settings.connect_timeout)
+    connector = aiohttp.TCPConnector(ssl=aiohttp_ssl(settings))
+    headers = {"User-Agent": USER_AGENT} if storage else settings.api_headers
+    session = aiohttp.ClientSession(headers=headers, timeout=timeout, connector=connector, auto_decompress=not storage)
+    _by_loop[loop][0][key] = session
+    return session
+
+
+async def _close_at_shutdown(loop: asyncio.AbstractEventLoop) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        sessions = _by_loop.pop(loop)[0].values()
+        await asyncio.gather(*(session.close() for session in sessions), return_exceptions=True)
+
+
+async def exchange(
+    settings: OpusConnectionSettings, method: str, url: str, path: str, proxy: str | None, **kwargs: Any
+) -> tuple[int, bytes, str | None]:
+    """
+    Make one request on the running loop's session and read its answer up to :data:`MAX_RESPONSE_BYTES`.
+
+    The whole call, answer included, is bounded by the session's total timeout (a request may pass its own).
+
+    :param settings: the connection settings; the API's session (with the key) unless ``storage=True``.
+    :param method: the HTTP method.
+    :param url: the whole URL.
+    :param path: the path, for messages (no host, no signature).
+    :param proxy: the proxy to go through, or None.
+    :return: the status, the body read, and the ``Retry-After`` header.
+    """
+    import aiohttp
+
+    key = (settings,) if kwargs.pop("storage", False) else settings
+    upload = kwargs.pop("upload", False)
+    session = loop_session(key) or await new_session(key)
+    try:
+        async with session.request(method, url, allow_redirects=False, proxy=proxy, **kwargs) as response:
+            body = ResponseBody(method, path, response.status, response.content_length)
+            # An upload has no total deadline (a file takes long): its answer's body gets the timeout, checked
+            # between reads (each waits at most the timeout); its head is bounded per read only.
+            deadline = asyncio.get_running_loop().time() + settings.timeout if upload else None
+            if body.wants_more:
+                async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
+                    if deadline and asyncio.get_running_loop().time() > deadline:
+                        raise response_too_slow(method, path, settings.timeout)
+                    if not body.add(chunk):
+                        break
+            return response.status, body.content, response.headers.get("Retry-After")
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        raise transport_error(method, path, exc, settings.timeout) from None

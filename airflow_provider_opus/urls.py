@@ -37,7 +37,7 @@ def checked_callback_url(value: Any, name: str) -> str | None:
 
 def checked_url(url: Any, name: str) -> str:
     r"""
-    Return ``url`` if it passes :func:`reads_alike`: ``http://EVIL\@API/f`` is API to urlsplit but EVIL to urllib3.
+    Return ``url`` if it passes :func:`reads_alike`: ``http://EVIL\@API/f`` is API to urlsplit, EVIL to others.
 
     :param url: a URL from Opus (an output file, a redirect) or a user.
     :param name: what it is, for the message.
@@ -53,28 +53,27 @@ def checked_url(url: Any, name: str) -> str:
 
 def reads_alike(text: str, *, credentials: bool = False) -> bool:
     """
-    Tell whether urlsplit, urllib3 and yarl read one http(s) host and port (not 0) in ``text``, and nothing odd.
+    Tell whether urlsplit and yarl (aiohttp's) read one http(s) host and port (not 0) in ``text``, and nothing odd.
 
     :param text: a URL.
     :param credentials: allow ``user:password@`` before the host (a connection's host or proxy may carry them).
     """
-    from urllib3.util import parse_url
     from yarl import URL
 
     if not text or not all("!" <= char <= "~" and char != "\\" for char in text):
         return False
     try:
-        parts, other, yarl_url = urlsplit(text), parse_url(text), URL(text)
+        parts, yarl_url = urlsplit(text), URL(text)
         host, port = (parts.hostname or "").lower(), parts.port
-    except ValueError:  # a bad port, an unclosed "[", a host urllib3 or yarl refuses
+    except ValueError:  # a bad port, an unclosed "[", a host yarl refuses
         return False
     return (
         parts.scheme.lower() in ("http", "https")
         and bool(host)
         and port != 0
         and (credentials or "@" not in parts.netloc)
-        and (other.host or "").lower().strip("[]") == (yarl_url.host or "").lower().strip("[]") == host
-        and other.port == yarl_url.explicit_port == port
+        and (yarl_url.host or "").lower().strip("[]") == host
+        and yarl_url.explicit_port == port
     )
 
 

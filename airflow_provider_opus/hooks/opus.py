@@ -1,23 +1,28 @@
 """
 Hooks for the Opus Job Operator API.
 
-:class:`OpusHook` (``requests``) serves operators and the blocking sensor; :class:`OpusAsyncHook`
-(``aiohttp``, in :mod:`airflow_provider_opus.hooks.opus_async`, importable from here) serves the trigger.
+:class:`OpusHook` serves operators and the blocking sensor; :class:`OpusAsyncHook` (in
+:mod:`airflow_provider_opus.hooks.opus_async`, importable from here) serves the trigger. Both make their calls with
+:func:`airflow_provider_opus.transport.exchange` on ``aiohttp``: the blocking hook on an event loop of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import os
+import threading
 import time
 from contextlib import suppress
 from functools import cached_property, partial
+from itertools import chain
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlencode, urlsplit
 
 from airflow_provider_opus import api, downloads, transport, workflows
 from airflow_provider_opus.audit import AuditLog, audit_log_from
 from airflow_provider_opus.compat import connection_form_widgets, connection_ui_field_behaviour
-from airflow_provider_opus.connection import USER_AGENT, OpusConnectionSettings
+from airflow_provider_opus.connection import OpusConnectionSettings
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
     OpusBadRequestError,
@@ -39,9 +44,7 @@ from airflow_provider_opus.urls import checked_callback_url, checked_url
 from airflow_provider_opus.workflows import WorkflowVersion
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    import requests
+    from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Mapping
 
 __all__ = ["CONNECTION_TEST_JOB_ID", "OpusAsyncHook", "OpusHook"]
 
@@ -77,70 +80,32 @@ class OpusHook(OpusBaseHook):
         """The checked connection settings (read once per hook)."""
         return OpusConnectionSettings.from_connection(self.get_connection(self.opus_conn_id), self.timeout)
 
-    @cached_property
-    def session(self) -> requests.Session:
-        """The API session: carries the service key, reused across calls for keep-alive."""
-        session = _session_without_environment()
-        session.headers.update(self.settings.api_headers)
-        return session
+    def get_conn(self) -> OpusConnectionSettings:
+        """Return the checked connection settings (the HTTP sessions belong to the hook's private event loop)."""
+        return self.settings
 
-    def get_conn(self) -> requests.Session:
-        """Return the API session (:attr:`session`), as Airflow tooling expects of a hook."""
-        return self.session
+    # -- transport: aiohttp on a private event loop, one per thread ----------------------------
 
-    @cached_property
-    def storage_session(self) -> requests.Session:
-        """A bare session for storage hosts: no service key, no connection headers, no credentials."""
-        session = _session_without_environment()
-        session.headers.clear()
-        session.headers["User-Agent"] = USER_AGENT
-        return session
-
-    # -- transport ---------------------------------------------------------------------------
-
-    def _exchange(
-        self, session: requests.Session, method: str, url: str, path: str, *, upload: bool = False, **kwargs: Any
-    ) -> tuple[int, bytes, str | None]:
-        import requests
-        from urllib3.exceptions import HTTPError
-
-        settings = self.settings
-        deadline = time.monotonic() + settings.timeout
+    def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         try:
-            with session.request(
-                method,
-                url,
-                timeout=(settings.connect_timeout, settings.timeout),
-                allow_redirects=False,  # a redirect could carry the service key to another host
-                stream=True,
-                **transport.requests_network(settings, url),
-                **kwargs,
-            ) as response:
-                # requests bounds each socket read; the call's deadline is checked between body reads (one
-                # read1 each), so a dripping server is cut off within one read past it. The status line and
-                # headers are bounded per read only. An upload's deadline starts at its answer (a file takes long).
-                if upload:
-                    deadline = time.monotonic() + settings.timeout
-                body = transport.ResponseBody(
-                    method, path, response.status_code, response.headers.get("Content-Length")
-                )
-                while body.wants_more:
-                    if time.monotonic() > deadline:
-                        raise transport.response_too_slow(method, path, settings.timeout)
-                    chunk = response.raw.read1(transport.READ_CHUNK_BYTES, decode_content=True)
-                    if not chunk:
-                        break
-                    body.add(chunk)
-        except (requests.RequestException, HTTPError) as exc:  # urllib3's own errors come from read1
-            error = transport.transport_error(method, path, exc, settings.timeout)
-            if isinstance(error, OpusTransportError) and error.request_sent and time.monotonic() > deadline:
-                raise transport.response_too_slow(method, path, settings.timeout) from None  # a read waited it out
-            raise error from None
-        return response.status_code, body.content, response.headers.get("Retry-After")
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            coroutine.close()
+            raise RuntimeError(
+                "OpusHook blocks, and it was called inside a running event loop: await OpusAsyncHook's methods "
+                "there, or call OpusHook in a thread (asyncio.to_thread)"
+            )
+        return _private_loop().run_until_complete(coroutine)
+
+    def _exchange(self, method: str, url: str, path: str, **kwargs: Any) -> tuple[int, bytes, str | None]:
+        settings = self.settings
+        return self._run(transport.exchange(settings, method, url, path, settings.proxy_for(url), **kwargs))
 
     def _send_once(self, endpoint: api.Endpoint, path: str, json_body: Any = None) -> Any:
         url = self.settings.base_url + path
-        status, body, retry_after = self._exchange(self.session, endpoint.method, url, path, json=json_body)
+        status, body, retry_after = self._exchange(endpoint.method, url, path, json=json_body)
         return api.read_response(endpoint, path, status, body, retry_after)
 
     def _call(self, endpoint: api.Endpoint, path: str, json_body: Any = None) -> Any:
@@ -150,8 +115,7 @@ class OpusHook(OpusBaseHook):
         except OpusAuthError:
             # The key may have been rotated since this hook read the connection: a new key gets one more try.
             refused = self.settings.service_key
-            for name in ("settings", "session"):
-                self.__dict__.pop(name, None)
+            self.__dict__.pop("settings", None)
             if self.settings.service_key == refused:
                 raise
             return self.retry_policy.call(endpoint, f"{endpoint.method} {path}", send)
@@ -347,9 +311,9 @@ class OpusHook(OpusBaseHook):
             base = self.settings.base_url
             with suppress(OpusNotFoundError):
                 self._send_once(api.GET_JOB_STATUS, path)
-            # None drops the session's key header for this one request.
+            # The storage session carries no key.
             status, _, _ = self._exchange(
-                self.session, "GET", base + path, path, headers={api.SERVICE_KEY_HEADER: None}
+                "GET", base + path, path, storage=True, headers={"Accept": "application/json"}
             )
         except OpusConnectionConfigError as exc:
             message = str(exc)
@@ -405,7 +369,7 @@ class OpusHook(OpusBaseHook):
         """
         Check a local file and stream it to a presigned URL; a retry asks for a fresh URL.
 
-        The PUT goes through :attr:`storage_session`, so the service key never reaches the storage host.
+        The PUT goes through the storage session, so the service key never reaches the storage host.
 
         :param path: the local file (its name goes along as ``originalName``).
         :param access_scope: who may read the file: all, user, workspace or organization; None for unlisted.
@@ -431,9 +395,22 @@ class OpusHook(OpusBaseHook):
         return file_url
 
     def _put_stream(self, url: str, stream: BinaryIO, headers: dict[str, str]) -> None:
+        import aiohttp
+
         path = urlsplit(url).path  # no query: it holds the signature
+        settings = self.settings
+        # No total deadline: a file takes its time; each read of the answer waits at most the timeout.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout)
+        size = os.fstat(stream.fileno()).st_size  # said up front: presigned URLs refuse a chunked body
         status, body, retry_after = self._exchange(
-            self.storage_session, api.STORAGE_PUT.method, url, path, upload=True, data=stream, headers=headers
+            api.STORAGE_PUT.method,
+            url,
+            path,
+            storage=True,
+            upload=True,
+            timeout=timeout,
+            data=_file_chunks(stream),
+            headers={**headers, "Content-Length": str(size)},
         )
         if not 200 <= status < 300:
             raise api.storage_error_for_status(path, status, body, retry_after)
@@ -463,53 +440,86 @@ class OpusHook(OpusBaseHook):
         return target
 
     def _download_once(self, url: str, target: downloads.Destination) -> int:
-        import requests
-        from urllib3.exceptions import HTTPError
-
-        settings = self.settings
-        key_sent = settings.may_send_key_to(url)
-        hops = 0
-        while True:
-            path = downloads.shown_url(url)
-            # The bytes as stored: a .gz served with Content-Encoding: gzip stays a .gz (nor can a gzip bomb inflate).
-            headers = {"Accept-Encoding": "identity"}
-            if key_sent:
-                headers[api.SERVICE_KEY_HEADER] = settings.service_key
-            try:
-                # No total deadline: a large file takes its time; each read waits at most the timeout.
-                with self.storage_session.get(
-                    url,
-                    headers=headers,
-                    timeout=(settings.connect_timeout, settings.timeout),
-                    allow_redirects=False,  # followed here, without the key
-                    stream=True,
-                    **transport.requests_network(settings, url),
-                ) as response:
-                    if response.is_redirect:
-                        url, key_sent = downloads.redirect_target(url, response.headers.get("Location"), hops), False
-                        hops += 1
-                        continue
-                    if not 200 <= response.status_code < 300:
-                        raise downloads.download_error_for_status(
-                            path,
-                            response.status_code,
-                            response.raw.read(transport.READ_CHUNK_BYTES, decode_content=False) or b"",
-                            response.headers.get("Retry-After"),
-                            key_sent=key_sent,
-                            redirected=hops > 0,
-                        )
-                    limit = settings.max_download_bytes
-                    downloads.check_download_size(path, response.headers.get("Content-Length"), limit)
-                    return downloads.write_whole(target, downloads.raw_chunks(path, response.raw, limit))
-            except (requests.RequestException, HTTPError) as exc:  # urllib3's own errors come from raw reads
-                raise transport.transport_error("GET", path, exc, settings.timeout) from None
+        chunks = _download_chunks(self.settings, url)  # the settings read off the loop (get_connection may block)
+        try:
+            first = self._run(_next_chunk(chunks))  # the answer's head and first bytes: errors before a file is made
+            rest = iter(lambda: self._run(_next_chunk(chunks)), None)
+            return downloads.write_whole(target, chain([] if first is None else [first], rest))
+        finally:
+            self._run(chunks.aclose())
 
 
-def _session_without_environment() -> requests.Session:
-    import requests  # imported on first use: it costs DAG files that only build operators
+async def _download_chunks(settings: OpusConnectionSettings, url: str) -> AsyncGenerator[bytes, None]:
+    import aiohttp
 
-    session = requests.Session()
-    # A trusting session sends ~/.netrc credentials (a `default` entry fits every host) as an Authorization
-    # header, to the storage host or beside the key. Environment proxies apply by the connection's rule.
-    session.trust_env = False
-    return session
+    key_sent = settings.may_send_key_to(url)
+    # No total deadline: a large file takes its time; each read waits at most the timeout.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout)
+    session = transport.loop_session((settings,)) or await transport.new_session((settings,))
+    hops = 0
+    while True:
+        path = downloads.shown_url(url)
+        # The bytes as stored: a .gz served with Content-Encoding: gzip stays a .gz (nor can a gzip bomb inflate).
+        headers = {"Accept-Encoding": "identity"}
+        if key_sent:
+            headers[api.SERVICE_KEY_HEADER] = settings.service_key
+        try:
+            async with session.get(
+                url, headers=headers, timeout=timeout, allow_redirects=False, proxy=settings.proxy_for(url)
+            ) as response:
+                if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
+                    url, key_sent = downloads.redirect_target(url, response.headers["Location"], hops), False
+                    hops += 1
+                    continue
+                if not 200 <= response.status < 300:
+                    raise downloads.download_error_for_status(
+                        path,
+                        response.status,
+                        await response.content.read(transport.READ_CHUNK_BYTES),
+                        response.headers.get("Retry-After"),
+                        key_sent=key_sent,
+                        redirected=hops > 0,
+                    )
+                limit = settings.max_download_bytes
+                downloads.check_download_size(path, response.headers.get("Content-Length"), limit)
+                chunks = response.content.iter_chunked(downloads.DOWNLOAD_CHUNK_BYTES)
+                async for chunk in downloads.raw_chunks(path, chunks, limit):
+                    yield chunk
+                return
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise transport.transport_error("GET", path, exc, settings.timeout) from None
+
+
+async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+async def _file_chunks(stream: BinaryIO) -> AsyncIterator[bytes]:
+    # Read on the hook's own loop: blocking it holds up no one else (aiohttp would read a file in a thread).
+    while chunk := stream.read(transport.READ_CHUNK_BYTES):
+        yield chunk
+
+
+_loops = threading.local()
+_opened: list[tuple[int, asyncio.AbstractEventLoop]] = []
+
+
+def _private_loop() -> asyncio.AbstractEventLoop:
+    # One per thread and process: its sessions keep connections warm from one call (and hook) to the next.
+    loop = getattr(_loops, "loop", None)
+    if loop is None or loop.is_closed() or _loops.pid != os.getpid():  # a forked child opens its own
+        if not _opened:
+            atexit.register(_close_loops)
+        loop, _loops.loop, _loops.pid = (new := asyncio.new_event_loop()), new, os.getpid()
+        _opened.append((os.getpid(), loop))
+    return loop
+
+
+def _close_loops() -> None:
+    for pid, loop in _opened:
+        if pid == os.getpid() and not loop.is_closed() and not loop.is_running():
+            loop.run_until_complete(loop.shutdown_asyncgens())  # closes its sessions (transport._close_at_shutdown)
+            loop.close()

@@ -6,7 +6,6 @@ The hooks of an event loop share one session (one connection pool) per connectio
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opus.api import (
@@ -23,52 +22,14 @@ from airflow_provider_opus.audit import AuditLog, audit_log_from
 from airflow_provider_opus.connection_cache import connection_settings_cache
 from airflow_provider_opus.exceptions import OpusAuthError
 from airflow_provider_opus.hooks.base import OpusBaseHook
-from airflow_provider_opus.transport import READ_CHUNK_BYTES, ResponseBody, aiohttp_ssl, transport_error
+from airflow_provider_opus.transport import exchange, loop_session
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Awaitable
+    from collections.abc import Awaitable
 
     import aiohttp
 
     from airflow_provider_opus.connection import OpusConnectionSettings
-
-#: Each running loop's sessions, and the async generator that closes them when asyncio.run (or another
-#: caller of shutdown_asyncgens) shuts the loop down; it also drops the entry, so that the loop can be freed.
-_by_loop: dict[
-    asyncio.AbstractEventLoop, tuple[dict[OpusConnectionSettings, aiohttp.ClientSession], AsyncGenerator[None, None]]
-] = {}
-
-
-def _loop_session(settings: OpusConnectionSettings) -> aiohttp.ClientSession | None:
-    try:
-        session = _by_loop[asyncio.get_running_loop()][0][settings]
-    except (RuntimeError, KeyError):  # no running loop, or no session for these settings on it
-        return None
-    return None if session.closed else session
-
-
-async def _new_session(settings: OpusConnectionSettings) -> aiohttp.ClientSession:
-    import aiohttp
-
-    loop = asyncio.get_running_loop()
-    if loop not in _by_loop:
-        _by_loop[loop] = ({}, _close_at_shutdown(loop))
-        await _by_loop[loop][1].__anext__()  # its first step registers it with the loop
-    # total: a whole call's deadline, body included; sock_connect finds a dead host fast. No trust_env: the
-    # proxy is settings.proxy_for's, and nothing else (no ~/.netrc credentials) comes from the environment.
-    timeout = aiohttp.ClientTimeout(total=settings.timeout, sock_connect=settings.connect_timeout)
-    connector = aiohttp.TCPConnector(ssl=aiohttp_ssl(settings))
-    session = aiohttp.ClientSession(headers=settings.api_headers, timeout=timeout, connector=connector)
-    _by_loop[loop][0][settings] = session
-    return session
-
-
-async def _close_at_shutdown(loop: asyncio.AbstractEventLoop) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        sessions = _by_loop.pop(loop)[0].values()
-        await asyncio.gather(*(session.close() for session in sessions), return_exceptions=True)
 
 
 class OpusAsyncHook(OpusBaseHook):
@@ -106,7 +67,7 @@ class OpusAsyncHook(OpusBaseHook):
     @property
     def session(self) -> aiohttp.ClientSession | None:
         """The running loop's open session for this hook's connection, once the hook has called."""
-        return None if self._settings is None else _loop_session(self._settings)
+        return None if self._settings is None else loop_session(self._settings)
 
     async def get_settings(self) -> OpusConnectionSettings:
         """Return the checked connection settings, read once per hook through the process's cache."""
@@ -116,24 +77,12 @@ class OpusAsyncHook(OpusBaseHook):
         return self._settings
 
     async def _send_once(self, endpoint: Endpoint, path: str, *, may_reread_key: bool = True) -> Any:
-        import aiohttp
-
         settings = self._settings or await self.get_settings()
-        # Looked up at each call: the hook may be used again under another event loop.
-        session = _loop_session(settings) or await _new_session(settings)
-        method, url = endpoint.method, settings.base_url + path
+        status, body, retry_after = await exchange(
+            settings, endpoint.method, settings.base_url + path, path, self._proxy
+        )
         try:
-            async with session.request(method, url, allow_redirects=False, proxy=self._proxy) as response:
-                body = ResponseBody(method, path, response.status, response.content_length)
-                if body.wants_more:
-                    async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
-                        if not body.add(chunk):
-                            break
-                status, retry_after = response.status, response.headers.get("Retry-After")
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise transport_error(method, path, exc, settings.timeout) from None
-        try:
-            return read_response(endpoint, path, status, body.content, retry_after)
+            return read_response(endpoint, path, status, body, retry_after)
         except OpusAuthError:
             # The key may have been rotated: read the connection past the cache. A new key gets one more
             # try, and only one (a secrets backend handing out a new bad key each time must not loop).

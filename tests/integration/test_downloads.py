@@ -296,16 +296,20 @@ def test_a_file_over_max_download_bytes_fails_and_leaves_nothing(files, monkeypa
 
 
 def test_a_file_over_max_download_bytes_without_a_length_is_cut_at_the_limit(monkeypatch, tmp_path):
+    import asyncio
+
     from airflow_provider_opus.downloads import raw_chunks
 
-    class Endless:
-        def read(self, size: int, decode_content: bool) -> bytes:
-            assert decode_content is False
-            return b"x" * size
+    async def endless():
+        while True:
+            yield b"x" * 1024 * 1024
+
+    async def drain():
+        async for _ in raw_chunks("http://h/f", endless(), 3 * 1024 * 1024):
+            pass
 
     with pytest.raises(OpusResponseError, match="max_download_bytes"):
-        for _ in raw_chunks("http://h/f", Endless(), 3 * 1024 * 1024):
-            pass
+        asyncio.run(drain())
 
 
 def test_a_destination_that_is_a_folder_fails_before_any_request(files, monkeypatch, tmp_path):

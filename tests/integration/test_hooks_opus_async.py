@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 async def test_async_hook_reads_a_job(emulator):
     emulator.configure(job_duration=1.0)  # still running at the first read, however slow the first call
-    job_id = start_job(fast_hook())
+    job_id = await asyncio.to_thread(start_job, fast_hook())  # OpusHook blocks: not on the test loop
     async with OpusAsyncHook(retry_delay=0.01) as hook:
         assert await hook.get_job_status(job_id) == "IN PROGRESS"
         session = hook.session
@@ -42,7 +42,7 @@ async def test_async_hook_reads_a_job(emulator):
 
 
 async def test_async_hook_retries_503_and_a_dropped_connection(emulator):
-    job_id = start_job(fast_hook())
+    job_id = await asyncio.to_thread(start_job, fast_hook())  # OpusHook blocks: not on the test loop
     emulator.inject("get_job_status", {"status": 503}, {"drop": "after"}, {"status": 429, "retry_after": "0"})
     async with OpusAsyncHook(retry_delay=0.01, retry_limit=4) as hook:
         assert await hook.get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
@@ -64,7 +64,7 @@ async def test_async_hook_gives_up_with_own_errors(emulator, monkeypatch):
 
 
 async def test_async_read_timeout_is_retried_for_gets_on_a_new_connection(emulator):
-    job_id = start_job(fast_hook())
+    job_id = await asyncio.to_thread(start_job, fast_hook())  # OpusHook blocks: not on the test loop
     emulator.inject("get_job_status", {"delay": 1.0})
     async with OpusAsyncHook(timeout=0.3, retry_delay=0.01) as hook:
         assert await hook.get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
@@ -82,7 +82,7 @@ async def test_async_read_timeout_is_retried_for_gets_on_a_new_connection(emulat
 async def test_async_key_with_surrounding_whitespace_is_trimmed(emulator, monkeypatch, pasted):
     conn = {"conn_type": "opus", "host": emulator.url, "password": pasted}
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
-    job_id = start_job(fast_hook())
+    job_id = await asyncio.to_thread(start_job, fast_hook())  # OpusHook blocks: not on the test loop
     async with OpusAsyncHook(retry_delay=0.01) as hook:
         assert await hook.get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
 

@@ -41,7 +41,7 @@ def trigger_for(job_id: str, **kwargs) -> OpusJobTrigger:
 
 
 async def test_success_event(emulator):
-    job_id = start_job()
+    job_id = await asyncio.to_thread(start_job)  # OpusHook blocks: not on the test loop
     # Hold the job running until the trigger has seen it so (on a loaded machine a 0.3 s job can
     # end before the first poll), then let it complete.
     emulator.set_job_status(job_id, "IN PROGRESS")
@@ -58,14 +58,14 @@ async def test_success_event(emulator):
 
 
 async def test_failed_event(emulator):
-    job_id = start_job()
+    job_id = await asyncio.to_thread(start_job)  # OpusHook blocks: not on the test loop
     emulator.set_job_status(job_id, "FAILED")
     (event,) = await events_of(trigger_for(job_id))
     assert (event["status"], event["opus_status"]) == ("failed", "FAILED")
 
 
 async def test_unknown_status_fails_closed(emulator):
-    job_id = start_job()
+    job_id = await asyncio.to_thread(start_job)  # OpusHook blocks: not on the test loop
     emulator.set_job_status(job_id, "CANCELLED")
     (event,) = await events_of(trigger_for(job_id))
     assert (event["status"], event["opus_status"]) == ("failed", "CANCELLED")
@@ -73,7 +73,7 @@ async def test_unknown_status_fails_closed(emulator):
 
 async def test_deadline_makes_a_final_check_and_times_out(emulator):
     emulator.configure(job_duration=30)
-    job_id = start_job()
+    job_id = await asyncio.to_thread(start_job)  # OpusHook blocks: not on the test loop
     end_time = time.time() + 0.3
     (event,) = await events_of(trigger_for(job_id, poll_interval=10, end_time=end_time))
     assert event["status"] == "timeout"
@@ -84,20 +84,20 @@ async def test_deadline_makes_a_final_check_and_times_out(emulator):
 
 async def test_job_finishing_at_the_deadline_is_success(emulator):
     emulator.configure(job_duration=0.2)
-    job_id = start_job()
+    job_id = await asyncio.to_thread(start_job)  # OpusHook blocks: not on the test loop
     (event,) = await events_of(trigger_for(job_id, poll_interval=10, end_time=time.time() + 0.4))
     assert event["status"] == "success"
 
 
 async def test_past_deadline_still_checks_once(emulator):
     emulator.configure(job_duration=0)
-    job_id = start_job()
+    job_id = await asyncio.to_thread(start_job)  # OpusHook blocks: not on the test loop
     (event,) = await events_of(trigger_for(job_id, end_time=time.time() - 5))
     assert event["status"] == "success"
 
 
 async def test_503_during_polling_is_retried(emulator):
-    job_id = start_job()
+    job_id = await asyncio.to_thread(start_job)  # OpusHook blocks: not on the test loop
     emulator.inject("get_job_status", {"status": 503}, {"status": 502})
     (event,) = await events_of(trigger_for(job_id))
     assert event["status"] == "success"
@@ -156,7 +156,7 @@ def test_serialize_round_trips_every_argument():
 
 
 async def test_first_poll_waits_one_interval(emulator):
-    job_id = start_job()
+    job_id = await asyncio.to_thread(start_job)  # OpusHook blocks: not on the test loop
     started = time.time()
     (event,) = await events_of(trigger_for(job_id, poll_interval=0.4))
     assert event["status"] == "success"
@@ -170,7 +170,7 @@ def install_clock(monkeypatch, clock: FakeClock) -> None:
 
 
 async def test_growing_interval_polls_a_day_long_job_a_few_dozen_times(emulator, monkeypatch):
-    job_id = start_job()
+    job_id = await asyncio.to_thread(start_job)  # OpusHook blocks: not on the test loop
     emulator.set_job_status(job_id, "IN PROGRESS")
 
     def finish_after_a_day(clock):
@@ -187,7 +187,7 @@ async def test_growing_interval_polls_a_day_long_job_a_few_dozen_times(emulator,
 
 
 async def test_restarted_trigger_keeps_the_grown_interval(emulator, monkeypatch):
-    job_id = start_job()
+    job_id = await asyncio.to_thread(start_job)  # OpusHook blocks: not on the test loop
     emulator.set_job_status(job_id, "IN PROGRESS")
     clock = FakeClock(1_000_000)
     install_clock(monkeypatch, clock)

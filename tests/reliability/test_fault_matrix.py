@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import re
@@ -201,10 +202,15 @@ def test_sync_fault_cell(emulator, recorder, monkeypatch, mocker, tmp_path, endp
 @pytest.mark.parametrize(("endpoint", "fault"), ASYNC_CELLS, ids=[f"{e}-{f}" for e, f in ASYNC_CELLS])
 async def test_async_fault_cell(emulator, recorder, monkeypatch, mocker, endpoint, fault):
     emulator.configure(job_duration=0)
-    sync_hook = OpusHook(retry_delay=0.01)
-    schema = sync_hook.get_job_payload_schema(DEFAULT_WORKFLOW_ID)
-    job_id = sync_hook.initiate_job(DEFAULT_WORKFLOW_ID, "t", "d")
-    sync_hook.execute_job(job_id, build_job_payload(schema, VALID_INPUTS))
+
+    def start() -> str:  # OpusHook blocks: in a thread, not on the test's loop
+        sync_hook = OpusHook(retry_delay=0.01)
+        schema = sync_hook.get_job_payload_schema(DEFAULT_WORKFLOW_ID)
+        job_id = sync_hook.initiate_job(DEFAULT_WORKFLOW_ID, "t", "d")
+        sync_hook.execute_job(job_id, build_job_payload(schema, VALID_INPUTS))
+        return job_id
+
+    job_id = await asyncio.to_thread(start)
     factory = FAULTS[fault][0]
     if factory is None:
         conn = {"conn_type": "opus", "host": f"http://127.0.0.1:{_closed_port()}", "password": SERVICE_KEY}
