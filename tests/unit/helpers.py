@@ -1,4 +1,4 @@
-"""What the unit tests that drive OpusHook against ``requests_mock`` share: a fake Opus host, its key, a fast hook."""
+"""What the unit tests driving OpusHook against ``opus_http`` share: a fake Opus host, its key, a fast hook."""
 
 from __future__ import annotations
 

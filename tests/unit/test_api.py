@@ -37,8 +37,8 @@ from tests.unit.helpers import BASE, KEY, hook
 pytestmark = pytest.mark.usefixtures("opus_connection")
 
 
-def test_job_id_is_quoted_into_the_path(requests_mock):
-    requests_mock.get(f"{BASE}/job/a%20b%3Fc%25/status", json={"status": "COMPLETED"})
+def test_job_id_is_quoted_into_the_path(opus_http):
+    opus_http.get(f"{BASE}/job/a%20b%3Fc%25/status", json={"status": "COMPLETED"})
     assert hook().get_job_status("a b?c%") == "COMPLETED"
 
 
@@ -56,7 +56,7 @@ BAD_IDS = [
 
 
 @pytest.mark.parametrize(("job_id", "message"), BAD_IDS)
-def test_a_job_id_that_is_not_one_path_segment_is_refused_by_both_hooks_before_any_call(requests_mock, job_id, message):
+def test_a_job_id_that_is_not_one_path_segment_is_refused_by_both_hooks_before_any_call(opus_http, job_id, message):
     # A job id ".." reached Opus as GET /status: quoting leaves ".." as it is, and the path was resolved.
     from airflow_provider_opus.hooks.opus import OpusAsyncHook
 
@@ -75,14 +75,14 @@ def test_a_job_id_that_is_not_one_path_segment_is_refused_by_both_hooks_before_a
                     await call(job_id)
 
     asyncio.run(read_async())
-    assert requests_mock.request_history == []
+    assert opus_http.request_history == []
 
 
 @pytest.mark.parametrize(("workflow_id", "message"), [("..", "holds '/' or '..'"), ("a/../b", "holds '/' or '..'")])
-def test_a_workflow_id_that_is_not_one_path_segment_is_refused(requests_mock, workflow_id, message):
+def test_a_workflow_id_that_is_not_one_path_segment_is_refused(opus_http, workflow_id, message):
     with pytest.raises(OpusInvalidArgumentError, match=f"workflow_id '{re.escape(workflow_id)}' cannot be an id"):
         hook().get_workflow(workflow_id)
-    assert requests_mock.request_history == []
+    assert opus_http.request_history == []
 
 
 def test_every_path_parameter_is_checked():
@@ -106,15 +106,15 @@ def test_every_path_parameter_is_checked():
         (409, OpusBadRequestError, True),
     ],
 )
-def test_http_errors_map_to_own_exceptions(requests_mock, status, error, fails_task):
-    requests_mock.get(f"{BASE}/job/j1/results", status_code=status, json={"message": "server says no"})
+def test_http_errors_map_to_own_exceptions(opus_http, status, error, fails_task):
+    opus_http.get(f"{BASE}/job/j1/results", status_code=status, json={"message": "server says no"})
     with pytest.raises(error) as info:
         hook().get_job_results("j1")
     text = str(info.value)
     assert f"GET /job/j1/results returned HTTP {status}: server says no" in text
     assert KEY not in text
     assert isinstance(info.value, AirflowFailException) is fails_task
-    assert requests_mock.call_count == 1  # client errors are never retried
+    assert opus_http.call_count == 1  # client errors are never retried
 
 
 @pytest.mark.parametrize(
@@ -128,8 +128,8 @@ def test_http_errors_map_to_own_exceptions(requests_mock, status, error, fails_t
         (json.dumps({"status": " \t"}), r"status is ' \\t', expected a job status"),
     ],
 )
-def test_malformed_2xx_names_the_endpoint(requests_mock, body, message):
-    requests_mock.get(f"{BASE}/job/j1/status", text=body)
+def test_malformed_2xx_names_the_endpoint(opus_http, body, message):
+    opus_http.get(f"{BASE}/job/j1/status", body=body)
     with pytest.raises(OpusResponseError, match=message):
         hook().get_job_status("j1")
 

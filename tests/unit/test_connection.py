@@ -6,7 +6,6 @@ import json
 import os
 
 import pytest
-import requests_mock as requests_mock_module
 from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_opus.exceptions import OpusConnectionConfigError
@@ -58,22 +57,22 @@ def test_timeout_from_connection_extra_and_override(monkeypatch):
         ),
     ],
 )
-def test_bad_connection_fails_without_retries(monkeypatch, requests_mock, conn, message):
+def test_bad_connection_fails_without_retries(monkeypatch, opus_http, conn, message):
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
     with pytest.raises(OpusConnectionConfigError, match=message) as info:
         OpusHook().get_job_status("j1")
     assert isinstance(info.value, AirflowFailException)
     assert "opus_default" in str(info.value)
-    assert requests_mock.call_count == 0
+    assert opus_http.call_count == 0
 
 
 @pytest.mark.parametrize("timeout", ["inf", "Infinity", "-inf", "nan", 1e300, 3600.5])
-def test_timeout_must_be_finite_and_at_most_an_hour(monkeypatch, requests_mock, timeout):
+def test_timeout_must_be_finite_and_at_most_an_hour(monkeypatch, opus_http, timeout):
     conn = {"conn_type": "opus", "password": KEY, "extra": {"timeout": timeout}}
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
     with pytest.raises(OpusConnectionConfigError, match=r"timeout must be a positive number of seconds up to 3600"):
         OpusHook().get_job_status("j1")
-    assert requests_mock.call_count == 0
+    assert opus_http.call_count == 0
     with pytest.raises(OpusConnectionConfigError, match="up to 3600"):
         _ = OpusHook(timeout=float("inf")).settings
 
@@ -96,9 +95,7 @@ def test_key_is_trimmed_of_surrounding_whitespace(monkeypatch, pasted):
     ("key", "position"),
     [(KEY[:4] + "\n" + KEY[4:], 5), (KEY + "\x00x", 29), (KEY[:2] + "\u2019" + KEY[2:], 3), ("\x7f" + KEY, 1)],
 )
-def test_key_with_a_control_or_non_ascii_character_is_refused_without_echoing_it(
-    monkeypatch, requests_mock, key, position
-):
+def test_key_with_a_control_or_non_ascii_character_is_refused_without_echoing_it(monkeypatch, opus_http, key, position):
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps({"conn_type": "opus", "password": key}))
     with pytest.raises(OpusConnectionConfigError) as info:
         OpusHook().get_job_status("j1")
@@ -106,7 +103,7 @@ def test_key_with_a_control_or_non_ascii_character_is_refused_without_echoing_it
     assert f"the service key has a control or non-ASCII character at position {position} of" in message
     assert "paste the key again" in message
     assert KEY[:4] not in message and KEY[4:] not in message
-    assert requests_mock.call_count == 0
+    assert opus_http.call_count == 0
 
 
 def test_a_key_of_only_whitespace_is_no_key(monkeypatch):
@@ -174,14 +171,14 @@ def test_proxy_url_is_used_for_every_url(monkeypatch, given, expected):
         42,
     ],
 )
-def test_a_bad_proxy_url_is_refused_naming_the_field_without_credentials(monkeypatch, requests_mock, bad):
+def test_a_bad_proxy_url_is_refused_naming_the_field_without_credentials(monkeypatch, opus_http, bad):
     with pytest.raises(OpusConnectionConfigError, match=r"proxy_url .* is not an http\(s\) proxy URL") as info:
         settings_of(monkeypatch, proxy_url=bad)
     message = str(info.value)
     assert "'opus_default'" in message
     assert "http://proxy.example.com:3128" in message  # the fix: what a proxy URL looks like
     assert "topsecret" not in message
-    assert requests_mock.call_count == 0
+    assert opus_http.call_count == 0
 
 
 @pytest.mark.usefixtures("no_proxy_environment")
@@ -266,12 +263,12 @@ def test_ca_bundle_is_checked_and_used(monkeypatch, tmp_path):
         (lambda tmp: 7, "must be a file path"),
     ],
 )
-def test_a_bad_ca_bundle_is_refused_naming_the_field(monkeypatch, requests_mock, tmp_path, make, problem):
+def test_a_bad_ca_bundle_is_refused_naming_the_field(monkeypatch, opus_http, tmp_path, make, problem):
     with pytest.raises(OpusConnectionConfigError, match=f"ca_bundle .*{problem}") as info:
         settings_of(monkeypatch, ca_bundle=make(tmp_path))
     assert "'opus_default'" in str(info.value)
     assert "PEM file with your CA's certificates" in str(info.value)
-    assert requests_mock.call_count == 0
+    assert opus_http.call_count == 0
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
@@ -391,9 +388,9 @@ def test_connection_errors_show_no_key_credentials_or_query(monkeypatch, fields)
     assert KEY not in message and "proxy-token-secret" not in message and "files-password" not in message
 
 
-def test_connection_tests_success_message_shows_no_credentials_of_the_host(monkeypatch, requests_mock):
+def test_connection_tests_success_message_shows_no_credentials_of_the_host(monkeypatch, opus_http):
     _connection(monkeypatch, host="https://admin:host-password@opus.test")
-    requests_mock.get(
+    opus_http.get(
         "https://admin:host-password@opus.test/job/airflow-connection-test/status",
         [{"status_code": 404, "json": {"message": "no job"}}, {"status_code": 401, "json": {"message": "key"}}],
     )
@@ -402,11 +399,13 @@ def test_connection_tests_success_message_shows_no_credentials_of_the_host(monke
     assert "host-password" not in message and "admin" not in message
 
 
-def test_connection_tests_message_shows_no_key_typed_into_the_host(monkeypatch, requests_mock):
-    import requests
+def test_connection_tests_message_shows_no_key_typed_into_the_host(monkeypatch, opus_http):
+    import aiohttp
 
     _connection(monkeypatch, host=KEY)  # read as https://<key>: a host that cannot be reached
-    requests_mock.get(requests_mock_module.ANY, exc=requests.exceptions.ConnectionError("refused"))
+    key = aiohttp.client_reqrep.ConnectionKey(KEY, 443, True, True, None, None, None)
+    refused = aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "refused"))
+    opus_http.get(f"https://{KEY}/job/airflow-connection-test/status", exc=refused)
     passed, message = OpusHook().test_connection()
     assert not passed and KEY not in message and "***" in message
 

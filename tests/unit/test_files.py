@@ -75,10 +75,10 @@ def test_jpg_and_jpeg_are_different_types():
 
 
 @pytest.mark.usefixtures("opus_connection")
-def test_bad_access_scope_rejected_before_any_request(requests_mock):
+def test_bad_access_scope_rejected_before_any_request(opus_http):
     with pytest.raises(OpusInvalidArgumentError, match="access_scope must be one of all, user, workspace"):
         hook().get_upload_url("pdf", "everyone")
-    assert requests_mock.call_count == 0
+    assert opus_http.call_count == 0
 
 
 @pytest.mark.usefixtures("opus_connection")
@@ -90,7 +90,7 @@ def test_bad_access_scope_rejected_before_any_request(requests_mock):
         ("virus.exe", "file", "'.exe'"),
     ],
 )
-def test_upload_rejects_bad_files_before_any_request(requests_mock, tmp_path, name, make, message):
+def test_upload_rejects_bad_files_before_any_request(opus_http, tmp_path, name, make, message):
     path = tmp_path / name
     if make == "dir":
         path.mkdir()
@@ -98,11 +98,11 @@ def test_upload_rejects_bad_files_before_any_request(requests_mock, tmp_path, na
         path.write_bytes(b"MZ")
     with pytest.raises(OpusInvalidArgumentError, match=message):
         hook().upload_file(path)
-    assert requests_mock.call_count == 0
+    assert opus_http.call_count == 0
 
 
 @pytest.mark.usefixtures("opus_connection")
-def test_files_over_the_upload_limit_are_all_named_before_any_request(requests_mock, tmp_path, monkeypatch):
+def test_files_over_the_upload_limit_are_all_named_before_any_request(opus_http, tmp_path, monkeypatch):
     import json
 
     from tests.unit.helpers import BASE, KEY
@@ -120,7 +120,7 @@ def test_files_over_the_upload_limit_are_all_named_before_any_request(requests_m
     assert "max_upload_bytes" in message and str(small) not in message
     with pytest.raises(OpusInvalidArgumentError, match="larger than the 10 bytes"):
         hook().upload_file(big)
-    assert requests_mock.call_count == 0
+    assert opus_http.call_count == 0
 
 
 def test_the_upload_request_sends_only_what_is_set():

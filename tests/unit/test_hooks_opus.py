@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
 import pytest
-import requests
 
 from airflow_provider_opus.exceptions import (
     OpusAuthError,
@@ -24,14 +24,14 @@ pytestmark = pytest.mark.usefixtures("opus_connection")
 # -- each endpoint -----------------------------------------------------------------------------
 
 
-def test_every_endpoint_sends_key_and_returns_parsed_body(requests_mock):
-    requests_mock.get(f"{BASE}/workflow/wf1", json={"workflowId": "wf1", "jobPayloadSchema": {"a": {"type": "str"}}})
-    requests_mock.post(f"{BASE}/job/initiate", status_code=201, json={"jobExecutionId": "j1"})
-    requests_mock.post(f"{BASE}/job/file/upload", json={"presignedUrl": "https://s3.test/u?sig=1", "fileUrl": "f"})
-    requests_mock.post(f"{BASE}/job/execute", status_code=201, json={"success": True, "jobExecutionId": "j1"})
-    requests_mock.get(f"{BASE}/job/j1/status", json={"status": "IN PROGRESS"})
-    requests_mock.get(f"{BASE}/job/j1/results", json={"jobExecutionId": "j1", "status": "COMPLETED", "results": {}})
-    requests_mock.get(f"{BASE}/job/j1/audit", json={"jobExecutionId": "j1", "auditTrail": [{"action": "x"}]})
+def test_every_endpoint_sends_key_and_returns_parsed_body(opus_http):
+    opus_http.get(f"{BASE}/workflow/wf1", json={"workflowId": "wf1", "jobPayloadSchema": {"a": {"type": "str"}}})
+    opus_http.post(f"{BASE}/job/initiate", status_code=201, json={"jobExecutionId": "j1"})
+    opus_http.post(f"{BASE}/job/file/upload", json={"presignedUrl": "https://s3.test/u?sig=1", "fileUrl": "f"})
+    opus_http.post(f"{BASE}/job/execute", status_code=201, json={"success": True, "jobExecutionId": "j1"})
+    opus_http.get(f"{BASE}/job/j1/status", json={"status": "IN PROGRESS"})
+    opus_http.get(f"{BASE}/job/j1/results", json={"jobExecutionId": "j1", "status": "COMPLETED", "results": {}})
+    opus_http.get(f"{BASE}/job/j1/audit", json={"jobExecutionId": "j1", "auditTrail": [{"action": "x"}]})
     h = hook()
     assert h.get_workflow("wf1")["workflowId"] == "wf1"
     assert h.get_job_payload_schema("wf1") == {"a": {"type": "str"}}
@@ -44,23 +44,23 @@ def test_every_endpoint_sends_key_and_returns_parsed_body(requests_mock):
     assert h.get_job_status("j1") == "IN PROGRESS"
     assert h.get_job_results("j1")["status"] == "COMPLETED"
     assert h.get_job_audit_log("j1") == [{"action": "x"}]
-    history = requests_mock.request_history
+    history = opus_http.request_history
     assert all(r.headers["x-service-key"] == KEY for r in history)
-    assert history[2].json() == {"workflowId": "wf1", "title": "t", "description": "d"}
-    assert history[3].json() == {"fileExtension": ".pdf", "accessScope": "workspace", "workspaceId": "ws1"}
-    assert history[4].json() == {
+    assert history[2].json == {"workflowId": "wf1", "title": "t", "description": "d"}
+    assert history[3].json == {"fileExtension": ".pdf", "accessScope": "workspace", "workspaceId": "ws1"}
+    assert history[4].json == {
         "jobExecutionId": "j1",
         "jobPayloadSchemaInstance": {"x": {"value": 1, "type": "float"}},
     }
 
 
-def test_todays_api_fields_are_sent_only_when_given(requests_mock, monkeypatch):
+def test_todays_api_fields_are_sent_only_when_given(opus_http, monkeypatch):
     # What the newer reference takes, sent only when set: the older one gets the same bodies as before.
     version_id = "3f69dcbf-713a-493d-8d08-3fdb754825ab"
-    requests_mock.get(f"{BASE}/workflow/wf1", json={"workflowId": "wf1", "jobPayloadSchema": {}})
-    requests_mock.post(f"{BASE}/job/initiate", json={"jobExecutionId": "j1"})
-    requests_mock.post(f"{BASE}/job/file/upload", json={"presignedUrl": "https://s3.test/u", "fileUrl": "f"})
-    requests_mock.post(f"{BASE}/job/execute", json={"success": True})
+    opus_http.get(f"{BASE}/workflow/wf1", json={"workflowId": "wf1", "jobPayloadSchema": {}})
+    opus_http.post(f"{BASE}/job/initiate", json={"jobExecutionId": "j1"})
+    opus_http.post(f"{BASE}/job/file/upload", json={"presignedUrl": "https://s3.test/u", "fileUrl": "f"})
+    opus_http.post(f"{BASE}/job/execute", json={"success": True})
     h = hook()
     h.get_workflow("wf1", 2)
     h.get_workflow("wf1", version_id)
@@ -68,9 +68,9 @@ def test_todays_api_fields_are_sent_only_when_given(requests_mock, monkeypatch):
     h.initiate_job("wf1", "t", "d", version=version_id)
     h.get_upload_url("pdf", None, original_name="invoice.pdf")
     h.execute_job("j1", {}, callback_url="https://hooks.example.com/opus", workspaces="a")
-    history = requests_mock.request_history
-    assert [r.query for r in history[:2]] == ["version=2", f"workflowversionid={version_id}"]
-    assert history[2].json() == {
+    history = opus_http.request_history
+    assert [r.url.query_string for r in history[:2]] == ["version=2", f"workflowVersionId={version_id}"]
+    assert history[2].json == {
         "workflowId": "wf1",
         "title": "t",
         "description": "d",
@@ -79,9 +79,9 @@ def test_todays_api_fields_are_sent_only_when_given(requests_mock, monkeypatch):
         "refUserId": "u1",
         "workspaces": "a,b",
     }
-    assert history[3].json() == {"workflowId": "wf1", "title": "t", "description": "d", "workflowVersionId": version_id}
-    assert history[4].json() == {"fileExtension": ".pdf", "originalName": "invoice.pdf"}
-    assert history[5].json() == {
+    assert history[3].json == {"workflowId": "wf1", "title": "t", "description": "d", "workflowVersionId": version_id}
+    assert history[4].json == {"fileExtension": ".pdf", "originalName": "invoice.pdf"}
+    assert history[5].json == {
         "jobExecutionId": "j1",
         "jobPayloadSchemaInstance": {},
         "callbackUrl": "https://hooks.example.com/opus",
@@ -89,13 +89,13 @@ def test_todays_api_fields_are_sent_only_when_given(requests_mock, monkeypatch):
     }
 
 
-def test_execute_sends_the_connections_callback_url(requests_mock, monkeypatch):
+def test_execute_sends_the_connections_callback_url(opus_http, monkeypatch):
     conn = {"conn_type": "opus", "host": BASE, "password": KEY, "extra": {"callback_url": "https://cb.example.com/x"}}
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
-    requests_mock.post(f"{BASE}/job/execute", json={"success": True})
+    opus_http.post(f"{BASE}/job/execute", json={"success": True})
     hook().execute_job("j1", {})
     hook().execute_job("j1", {}, callback_url="https://override.example.com/y")
-    assert [r.json()["callbackUrl"] for r in requests_mock.request_history] == [
+    assert [r.json["callbackUrl"] for r in opus_http.request_history] == [
         "https://cb.example.com/x",
         "https://override.example.com/y",
     ]
@@ -116,15 +116,15 @@ def test_execute_sends_the_connections_callback_url(requests_mock, monkeypatch):
         (lambda h: h.get_upload_url("pdf", "workspace"), "access_scope 'workspace' needs the workspace"),
     ],
 )
-def test_bad_arguments_of_todays_api_fail_before_any_request(requests_mock, call, message):
+def test_bad_arguments_of_todays_api_fail_before_any_request(opus_http, call, message):
     with pytest.raises(OpusInvalidArgumentError, match=message):
         call(hook())
-    assert requests_mock.call_count == 0
+    assert opus_http.call_count == 0
 
 
-def test_a_short_workflow_id_that_opus_does_not_know_says_v2_ids_are_uuids(requests_mock):
-    requests_mock.get(f"{BASE}/workflow/B9uGJfZ3CFwOdMKH", status_code=404, json={"message": "Not found"})
-    requests_mock.get(f"{BASE}/workflow/3f69dcbf-713a-493d-8d08-3fdb754825ab", status_code=404, json={})
+def test_a_short_workflow_id_that_opus_does_not_know_says_v2_ids_are_uuids(opus_http):
+    opus_http.get(f"{BASE}/workflow/B9uGJfZ3CFwOdMKH", status_code=404, json={"message": "Not found"})
+    opus_http.get(f"{BASE}/workflow/3f69dcbf-713a-493d-8d08-3fdb754825ab", status_code=404, json={})
     with pytest.raises(OpusNotFoundError, match="not a UUID, and v2 workflows use UUIDs: give the id from"):
         hook().get_workflow("B9uGJfZ3CFwOdMKH")
     with pytest.raises(OpusNotFoundError) as raised:
@@ -132,38 +132,40 @@ def test_a_short_workflow_id_that_opus_does_not_know_says_v2_ids_are_uuids(reque
     assert "UUID" not in str(raised.value)
 
 
-def test_one_session_is_reused(requests_mock):
-    requests_mock.get(f"{BASE}/job/j1/status", json={"status": "IN PROGRESS"})
+def test_one_session_is_reused(opus_http):
+    opus_http.get(f"{BASE}/job/j1/status", json={"status": "IN PROGRESS"})
     h = hook()
     h.get_job_status("j1")
-    session = h.session
     h.get_job_status("j1")
-    assert h.session is session
+    hook().get_job_status("j1")  # another hook of the same connection, in the same thread
+    first, *others = (r.session for r in opus_http.request_history)
+    assert not first.closed
+    assert all(session is first for session in others)
 
 
 @pytest.mark.parametrize("bad", ["", "  ", None])
-def test_empty_ids_rejected_before_any_request(requests_mock, bad):
+def test_empty_ids_rejected_before_any_request(opus_http, bad):
     with pytest.raises(OpusInvalidArgumentError):
         hook().get_job_status(bad)
     with pytest.raises(OpusInvalidArgumentError):
         hook().get_workflow(bad)
-    assert requests_mock.call_count == 0
+    assert opus_http.call_count == 0
 
 
-def test_redirect_is_not_followed(requests_mock):
-    requests_mock.get(f"{BASE}/job/j1/status", status_code=302, headers={"Location": "https://evil.test/x"})
-    requests_mock.get("https://evil.test/x", json={"status": "COMPLETED"})
+def test_redirect_is_not_followed(opus_http):
+    opus_http.get(f"{BASE}/job/j1/status", status_code=302, headers={"Location": "https://evil.test/x"})
+    opus_http.get("https://evil.test/x", json={"status": "COMPLETED"})
     with pytest.raises(OpusResponseError, match="HTTP 302"):
         hook().get_job_status("j1")
-    assert [r.hostname for r in requests_mock.request_history] == ["opus.test"]
+    assert [r.url.host for r in opus_http.request_history] == ["opus.test"]
 
 
 # -- waiting and connection test -------------------------------------------------------------------
 
 
-def test_wait_for_job_returns_final_status(requests_mock, mocker):
+def test_wait_for_job_returns_final_status(opus_http, mocker):
     mocker.patch("airflow_provider_opus.hooks.opus.time.sleep")
-    requests_mock.get(
+    opus_http.get(
         f"{BASE}/job/j1/status",
         [
             {"json": {"status": "IN PROGRESS"}},
@@ -172,11 +174,11 @@ def test_wait_for_job_returns_final_status(requests_mock, mocker):
         ],
     )
     assert hook().wait_for_job("j1", poll_interval=0.01) == "FAILED"
-    assert requests_mock.call_count == 3
+    assert opus_http.call_count == 3
 
 
-def test_wait_for_job_times_out_and_says_the_job_keeps_running(requests_mock):
-    requests_mock.get(f"{BASE}/job/j1/status", json={"status": "IN PROGRESS"})
+def test_wait_for_job_times_out_and_says_the_job_keeps_running(opus_http):
+    opus_http.get(f"{BASE}/job/j1/status", json={"status": "IN PROGRESS"})
     with pytest.raises(OpusJobTimeoutError, match="Opus has no cancel call: job j1 keeps running"):
         hook().wait_for_job("j1", poll_interval=0.01, timeout=0.05)
 
@@ -189,19 +191,19 @@ NOT_FOUND = {"status_code": 404, "json": {"message": "no such job"}}
     [
         ([NOT_FOUND, {"status_code": 401}], True, "the service key was accepted"),
         ([NOT_FOUND, {"status_code": 404}], False, "https://opus.test is not the Opus API"),
-        ([NOT_FOUND, {"exc": requests.exceptions.ConnectTimeout}], False, "Could not reach https://opus.test"),
+        ([NOT_FOUND, {"exc": aiohttp.ConnectionTimeoutError("connect")}], False, "Could not reach https://opus.test"),
         ([{"status_code": 401, "json": {"message": "bad key"}}], False, "refused the service key (HTTP 401)"),
-        ([{"exc": requests.exceptions.ConnectTimeout}], False, "Could not reach https://opus.test"),
+        ([{"exc": aiohttp.ConnectionTimeoutError("connect")}], False, "Could not reach https://opus.test"),
         ([{"status_code": 500}], False, "the key is unproven"),
     ],
 )
-def test_test_connection_says_what_it_proved(requests_mock, responses, ok, message):
-    requests_mock.get(f"{BASE}/job/airflow-connection-test/status", responses)
+def test_test_connection_says_what_it_proved(opus_http, responses, ok, message):
+    opus_http.get(f"{BASE}/job/airflow-connection-test/status", responses)
     result, text = OpusHook().test_connection()
     assert result is ok
     assert message in text
     assert KEY not in text
-    history = requests_mock.request_history
+    history = opus_http.request_history
     assert len(history) == len(responses)
     # The second request, which proves the host checks the key, goes without it.
     assert [r.headers.get("x-service-key") for r in history] == [KEY, None][: len(responses)]
@@ -215,32 +217,33 @@ def test_test_connection_reports_a_bad_connection(monkeypatch):
 
 
 @pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -1, "60"])
-def test_wait_for_job_refuses_a_timeout_that_could_never_end_before_any_call(requests_mock, timeout):
+def test_wait_for_job_refuses_a_timeout_that_could_never_end_before_any_call(opus_http, timeout):
     with pytest.raises(OpusInvalidArgumentError, match="timeout must be"):
         hook().wait_for_job("j1", poll_interval=0.01, timeout=timeout)
-    assert requests_mock.call_count == 0
+    assert opus_http.call_count == 0
 
 
-def test_a_key_rotated_while_the_hook_lives_is_read_again_after_a_401(requests_mock, monkeypatch):
+def test_a_key_rotated_while_the_hook_lives_is_read_again_after_a_401(opus_http, monkeypatch):
     # The hook read the connection once and failed with OpusAuthError for good after a rotation (#20 item 5).
     rotated = "unit-test-rotated-key-654321"
 
-    def by_key(request, context):
-        context.status_code = 200 if request.headers.get("x-service-key") == rotated else 401
-        return {"status": "IN PROGRESS"} if context.status_code == 200 else {"message": "bad key"}
+    def by_key(request):
+        if request.headers.get("x-service-key") == rotated:
+            return {"json": {"status": "IN PROGRESS"}}
+        return {"status_code": 401, "json": {"message": "bad key"}}
 
-    requests_mock.get(f"{BASE}/job/j1/status", json=by_key)
+    opus_http.get(f"{BASE}/job/j1/status", [by_key])
     h = hook()
     h.settings  # noqa: B018 - read before the rotation
     monkeypatch.setenv(
         "AIRFLOW_CONN_OPUS_DEFAULT", json.dumps({"conn_type": "opus", "host": BASE, "password": rotated})
     )
     assert h.get_job_status("j1") == "IN PROGRESS"
-    assert [r.headers["x-service-key"] for r in requests_mock.request_history] == [KEY, rotated]
+    assert [r.headers["x-service-key"] for r in opus_http.request_history] == [KEY, rotated]
 
 
-def test_a_second_401_with_an_unchanged_key_fails_at_once(requests_mock):
-    requests_mock.get(f"{BASE}/job/j1/status", status_code=401, json={"message": "bad key"})
+def test_a_second_401_with_an_unchanged_key_fails_at_once(opus_http):
+    opus_http.get(f"{BASE}/job/j1/status", status_code=401, json={"message": "bad key"})
     with pytest.raises(OpusAuthError):
         hook().get_job_status("j1")
-    assert requests_mock.call_count == 1
+    assert opus_http.call_count == 1

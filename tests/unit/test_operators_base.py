@@ -79,9 +79,9 @@ def test_the_waiting_tasks_share_one_wait():
     assert not issubclass(OpusUploadOperator, OpusJobWaitingOperator)
 
 
-def test_get_conn_is_the_api_session(monkeypatch):
+def test_get_conn_is_the_hooks_settings(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", '{"conn_type": "opus", "password": "k-123456789"}')
     hook = OpusHook()
-    session = hook.get_conn()
-    assert session is hook.session
-    assert session.headers["x-service-key"] == "k-123456789"
+    settings = hook.get_conn()
+    assert settings is hook.settings
+    assert settings.api_headers["x-service-key"] == "k-123456789"

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import ssl
+
+import aiohttp
 import pytest
-import requests
+from yarl import URL
 
 from airflow_provider_opus.exceptions import OpusResponseError, OpusServerError, OpusTLSError, OpusTransportError
 from airflow_provider_opus.transport import MAX_RESPONSE_BYTES, ResponseBody, transport_error
-from tests.unit.helpers import BASE, hook
+from tests.unit.helpers import BASE, KEY, hook
 
 pytestmark = pytest.mark.usefixtures("opus_connection")
 
 
-def test_transport_error_says_whether_the_request_was_sent(requests_mock):
-    requests_mock.post(f"{BASE}/job/initiate", exc=requests.exceptions.ReadTimeout)
+def _key(host: str = "h") -> aiohttp.client_reqrep.ConnectionKey:
+    return aiohttp.client_reqrep.ConnectionKey(host, 443, True, True, None, None, None)
+
+
+def test_transport_error_says_whether_the_request_was_sent(opus_http):
+    opus_http.post(f"{BASE}/job/initiate", exc=aiohttp.ServerTimeoutError("read"))
     with pytest.raises(OpusTransportError) as info:
         hook().initiate_job("wf", "t", "d")
     assert info.value.request_sent is True
@@ -21,18 +30,15 @@ def test_transport_error_says_whether_the_request_was_sent(requests_mock):
 
 
 def _aiohttp_failures():
-    import asyncio
-
-    import aiohttp
-
-    key = aiohttp.client_reqrep.ConnectionKey("h", 1, False, True, None, None, None)
-    refused = aiohttp.ClientConnectorError(key, OSError(111, "refused"))
+    refused = aiohttp.ClientConnectorError(_key(), OSError(111, "refused"))
     return [
         (refused, "could not connect", False),
         (aiohttp.ServerTimeoutError("read"), "read timeout", True),
         # aiohttp's total timeout: the deadline of the whole call ran out
         (asyncio.TimeoutError(), "the response took longer than 2 s", True),
         (aiohttp.ServerDisconnectedError(), "connection dropped (ServerDisconnectedError)", True),
+        # the connection closed while the body arrived
+        (aiohttp.ClientPayloadError("not completed"), "connection dropped (ClientPayloadError)", True),
         *[
             (getattr(aiohttp, name)("connect"), "could not connect", False)
             for name in ["ConnectionTimeoutError"]
@@ -45,33 +51,6 @@ def _aiohttp_failures():
 def test_aiohttp_failures_are_named_by_the_same_table(exc, reason, request_sent):
     error = transport_error("GET", "/job/j/status", exc, timeout=2.0)
     assert (error.reason, error.request_sent) == (reason, request_sent)
-
-
-def test_a_requests_connection_error_is_named_by_the_urllib3_error_it_wraps():
-    from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
-
-    refused = requests.exceptions.ConnectionError(MaxRetryError(None, "/", NewConnectionError(None, "refused")))
-    dropped = requests.exceptions.ConnectionError(ProtocolError("Connection aborted."))
-    assert (
-        transport_error("POST", "/p", refused).request_sent,
-        transport_error("POST", "/p", dropped).request_sent,
-    ) == (
-        False,
-        True,
-    )
-    assert transport_error("POST", "/p", refused).reason == "could not connect"
-    assert transport_error("POST", "/p", dropped).reason == "connection dropped (ConnectionError)"
-
-
-def test_a_read_timeout_while_the_body_arrives_is_named_as_such():
-    from urllib3.exceptions import ReadTimeoutError
-
-    # requests raises it from iter_content as a ConnectionError wrapping urllib3's error itself.
-    error = transport_error("GET", "/p", requests.exceptions.ConnectionError(ReadTimeoutError(None, "/p", "timed out")))
-    assert (error.reason, error.request_sent) == ("read timeout", True)
-    # The blocking hook reads the body with urllib3's read1, which raises urllib3's own errors.
-    error = transport_error("GET", "/p", ReadTimeoutError(None, "/p", "timed out"))
-    assert (error.reason, error.request_sent) == ("read timeout", True)
 
 
 # -- ResponseBody: at most MAX_RESPONSE_BYTES of any answer ------------------------------------
@@ -99,14 +78,14 @@ def test_a_2xx_body_announced_over_the_limit_is_refused_before_reading(announced
         ResponseBody("POST", "/job/initiate", 201, announced)
 
 
-def test_an_error_answer_over_the_limit_keeps_its_status_and_first_bytes(requests_mock):
+def test_an_error_answer_over_the_limit_keeps_its_status_and_first_bytes(opus_http):
     # A 503 is still a 503 (retried), whatever its size: its first bytes serve for the message.
     body = ResponseBody("GET", "/p", 503, str(10 * MAX_RESPONSE_BYTES))
     assert body.wants_more is False
     body = ResponseBody("GET", "/p", 503, None)
     assert body.add(b'{"message": "busy"}' + b" " * MAX_RESPONSE_BYTES) is False
     assert len(body.content) == MAX_RESPONSE_BYTES
-    requests_mock.get(f"{BASE}/job/j1/status", status_code=503, content=b" " * (MAX_RESPONSE_BYTES + 10))
+    opus_http.get(f"{BASE}/job/j1/status", status_code=503, body=b" " * (MAX_RESPONSE_BYTES + 10))
     with pytest.raises(OpusServerError):
         hook(retry_limit=0).get_job_status("j1")
 
@@ -120,21 +99,20 @@ def test_a_bad_content_length_is_ignored_and_the_body_counted():
 
 
 def test_only_a_certificate_verification_failure_is_named_tls_and_unsent():
-    import ssl
-
-    from urllib3.exceptions import MaxRetryError
-    from urllib3.exceptions import SSLError as Urllib3SSLError
-
-    def requests_ssl_error(cause: Exception) -> requests.exceptions.SSLError:
-        return requests.exceptions.SSLError(MaxRetryError(None, "/", Urllib3SSLError(cause)))
-
-    untrusted = transport_error("POST", "/p", requests_ssl_error(ssl.SSLCertVerificationError(1, "verify failed")))
+    cause = ssl.SSLCertVerificationError(1, "verify failed")
+    untrusted = transport_error("POST", "/p", aiohttp.ClientConnectorCertificateError(_key(), cause))
+    assert isinstance(untrusted, OpusTLSError)
     assert untrusted.request_sent is False
     assert untrusted.reason.startswith("TLS verification failed")
     assert "set the connection's ca_bundle" in untrusted.reason
-    # Another TLS error may come after the request went out: it stays a dropped connection, not resent.
-    eof = transport_error("POST", "/p", requests_ssl_error(ssl.SSLEOFError(8, "EOF")))
-    assert (eof.reason, eof.request_sent) == ("connection dropped (SSLError)", True)
+    # Another failed handshake is a connection that could not be made (aiohttp raises it only while connecting).
+    handshake = transport_error("POST", "/p", aiohttp.ClientSSLError(_key(), ssl.SSLEOFError(8, "EOF")))
+    assert not isinstance(handshake, OpusTLSError)
+    assert (handshake.reason, handshake.request_sent) == ("could not connect", False)
+    # A TLS error after the request went out stays a dropped connection, not resent.
+    eof = transport_error("POST", "/p", aiohttp.ClientOSError(8, "EOF occurred in violation of protocol"))
+    assert not isinstance(eof, OpusTLSError)
+    assert (eof.reason, eof.request_sent) == ("connection dropped (ClientOSError)", True)
 
 
 def _settings(**fields):
@@ -143,19 +121,28 @@ def _settings(**fields):
     return OpusConnectionSettings("opus_default", "https://opus.example.com", "key", **fields)
 
 
-def test_requests_network_gives_the_proxy_and_the_cas():
-    from airflow_provider_opus.transport import requests_network
+@pytest.mark.parametrize("proxy_url", [None, "http://p:3128"])
+def test_the_api_and_storage_calls_take_the_proxy_and_the_cas(opus_http, monkeypatch, tmp_path, proxy_url):
+    from airflow_provider_opus.transport import aiohttp_ssl
+    from tests.support.tls import make_certificates
 
-    direct = requests_network(_settings(), "https://opus.example.com/x")
-    assert direct == {"proxies": {}, "verify": True}
-    proxied = requests_network(_settings(proxy_url="http://p:3128", ca_bundle="/ca.pem"), "https://s.example/u")
-    assert proxied == {"proxies": {"http": "http://p:3128", "https": "http://p:3128"}, "verify": "/ca.pem"}
-    assert requests_network(_settings(verify_tls=False), "https://opus.example.com/x")["verify"] is False
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    extra = {"ca_bundle": make_certificates(tmp_path).ca_file, **({"proxy_url": proxy_url} if proxy_url else {})}
+    conn = {"conn_type": "opus", "host": BASE, "password": KEY, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(conn))
+    opus_http.post(f"{BASE}/job/file/upload", json={"presignedUrl": "https://s.example/u?sig=1", "fileUrl": "f"})
+    opus_http.put("https://s.example/u", status_code=200)
+    (tmp_path / "a.pdf").write_bytes(b"%PDF")
+    h = hook()
+    h.upload_file(tmp_path / "a.pdf")
+    assert [r.kwargs["proxy"] for r in opus_http.request_history] == [proxy_url, proxy_url]
+    # both sessions (the API's and the bare storage one) verify with the connection's CAs
+    assert {r.session.connector._ssl for r in opus_http.request_history} == {aiohttp_ssl(h.settings)}
 
 
-def test_aiohttp_trusts_what_requests_trusts(tmp_path):
-    import ssl
-
+def test_aiohttp_trusts_certifi_or_the_ca_bundle(tmp_path):
     import certifi
 
     from airflow_provider_opus.transport import aiohttp_ssl
@@ -166,7 +153,7 @@ def test_aiohttp_trusts_what_requests_trusts(tmp_path):
     assert isinstance(public, ssl.SSLContext)
     assert (public.verify_mode, public.check_hostname) == (ssl.CERT_REQUIRED, True)
     expected = ssl.create_default_context(cafile=certifi.where()).get_ca_certs()
-    assert len(public.get_ca_certs()) == len(expected) > 100  # certifi's public CAs, as requests uses
+    assert len(public.get_ca_certs()) == len(expected) > 100  # certifi's public CAs
     company = aiohttp_ssl(_settings(ca_bundle=make_certificates(tmp_path).ca_file))
     assert isinstance(company, ssl.SSLContext)
     ((subject,),) = [cert["subject"] for cert in company.get_ca_certs()]
@@ -190,44 +177,37 @@ def test_a_ca_bundle_is_loaded_once_per_version_of_the_file(tmp_path):
     assert aiohttp_ssl(settings) is not first
 
 
-def _proxy_error(original: Exception) -> requests.exceptions.ProxyError:
-    from urllib3.exceptions import MaxRetryError, ProxyError
-
-    return requests.exceptions.ProxyError(MaxRetryError(None, "/", ProxyError("Unable to connect to proxy", original)))
-
-
 def test_a_proxy_error_is_not_sent_only_when_the_proxy_was_not_reached_or_refused_the_tunnel():
-    # urllib3 says "Unable to connect to proxy" also when a plain-http proxy forwarded the request and then
-    # dropped the connection: read as "not sent", initiate was retried and billed four jobs (#20 item 3).
-    from http.client import RemoteDisconnected
+    # A plain-http proxy that forwarded the request and then dropped the connection was read as "not sent":
+    # initiate was retried and billed four jobs (#20 item 3).
+    refused = aiohttp.ClientProxyConnectionError(_key("proxy"), ConnectionRefusedError(111, "refused"))
+    info = aiohttp.RequestInfo(URL("https://opus.test/job/initiate"), "POST", {}, None)
+    tunnel = aiohttp.ClientHttpProxyError(info, (), status=502, message="Bad Gateway")
+    dropped = aiohttp.ServerDisconnectedError()
+    errors = [transport_error("POST", "/job/initiate", exc) for exc in (refused, tunnel, dropped)]
+    assert [error.request_sent for error in errors] == [False, False, True]
+    assert errors[0].reason == errors[1].reason
+    assert "could not connect through the proxy" in errors[0].reason
+    assert errors[2].reason == "connection dropped (ServerDisconnectedError)"
 
-    from urllib3.exceptions import NewConnectionError
 
-    refused = transport_error("POST", "/job/initiate", _proxy_error(NewConnectionError(None, "refused")))
-    tunnel = transport_error("POST", "/job/initiate", _proxy_error(OSError("Tunnel connection failed: 502 Bad")))
-    dropped = transport_error("POST", "/job/initiate", _proxy_error(RemoteDisconnected("closed")))
-    assert (refused.request_sent, tunnel.request_sent) == (False, False)
-    assert dropped.request_sent is True
-    assert "after the request was sent to it" in dropped.reason
-
-
-def test_an_untrusted_certificate_is_a_tls_error_that_is_not_retried_in_place(requests_mock, sleeps):
+def test_an_untrusted_certificate_is_a_tls_error_that_is_not_retried_in_place(opus_http, sleeps):
     # It was retried through every delay before the clear error, though nothing can change (#20 item 18).
-    import ssl
-
-    from urllib3.exceptions import MaxRetryError, SSLError
-
-    cause = SSLError(ssl.SSLCertVerificationError(1, "certificate verify failed"))
-    requests_mock.get(f"{BASE}/job/j/status", exc=requests.exceptions.SSLError(MaxRetryError(None, "/", cause)))
+    cause = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    opus_http.get(f"{BASE}/job/j/status", exc=aiohttp.ClientConnectorCertificateError(_key("opus.test"), cause))
     with pytest.raises(OpusTLSError, match="TLS verification failed"):
         hook().get_job_status("j")
-    assert requests_mock.call_count == 1
+    assert opus_http.call_count == 1
     assert sleeps.call_count == 0
 
 
-def test_a_body_that_cannot_be_decoded_is_a_response_error_not_a_dropped_connection(requests_mock, sleeps):
+def test_a_body_that_cannot_be_decoded_is_a_response_error_not_a_dropped_connection(opus_http, sleeps):
     # It was called "connection dropped" and retried (#20 item 13): the same bytes would come again.
-    requests_mock.get(f"{BASE}/job/j/status", exc=requests.exceptions.ContentDecodingError("bad gzip"))
+    from aiohttp.http_exceptions import ContentEncodingError
+
+    undecodable = aiohttp.ClientPayloadError("Response payload is not completed")
+    undecodable.__cause__ = ContentEncodingError("Can not decode content-encoding: gzip")
+    opus_http.get(f"{BASE}/job/j/status", exc=undecodable)
     with pytest.raises(OpusResponseError, match="could not be decoded"):
         hook().get_job_status("j")
-    assert requests_mock.call_count == 1
+    assert opus_http.call_count == 1
