@@ -64,6 +64,23 @@ def may_have_acted(exc: BaseException) -> bool:
     return isinstance(exc, (OpusServerError, OpusResponseError))
 
 
+def check_retry_settings(retry_limit: Any, retry_delay: Any) -> None:
+    """
+    Refuse a retry limit or delay that is not a number of the right kind.
+
+    :param retry_limit: retries after the first attempt: a whole number, 0 or more.
+    :param retry_delay: seconds before the first retry: a finite number, 0 or more.
+    :raises OpusInvalidArgumentError: naming the argument and what it got.
+    """
+    limit, delay = retry_limit, retry_delay
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise OpusInvalidArgumentError(f"retry_limit must be a whole number, 0 or more, got {describe_value(limit)}")
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay < math.inf:  # nan too
+        raise OpusInvalidArgumentError(
+            f"retry_delay must be a number of seconds, 0 or more, got {describe_value(delay)}"
+        )
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """
@@ -82,15 +99,7 @@ class RetryPolicy:
     max_retry_after: float = 300.0
 
     def __post_init__(self) -> None:
-        limit, delay = self.retry_limit, self.retry_delay
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-            raise OpusInvalidArgumentError(
-                f"retry_limit must be a whole number, 0 or more, got {describe_value(limit)}"
-            )
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay < math.inf:  # nan too
-            raise OpusInvalidArgumentError(
-                f"retry_delay must be a number of seconds, 0 or more, got {describe_value(delay)}"
-            )
+        check_retry_settings(self.retry_limit, self.retry_delay)
 
     def call(self, endpoint: Endpoint, description: str, attempt: Callable[[], T]) -> T:
         """

@@ -199,35 +199,38 @@ async def _close_at_shutdown(loop: asyncio.AbstractEventLoop) -> AsyncGenerator[
 
 
 async def exchange(
-    settings: OpusConnectionSettings, method: str, url: str, path: str, proxy: str | None, **kwargs: Any
+    settings: OpusConnectionSettings,
+    method: str,
+    url: str,
+    path: str,
+    proxy: str | None,
+    *,
+    storage: bool = False,
+    **kwargs: Any,
 ) -> tuple[int, bytes, str | None]:
     """
     Make one request on the running loop's session and read its answer up to :data:`MAX_RESPONSE_BYTES`.
 
     The whole call, answer included, is bounded by the session's total timeout (a request may pass its own).
 
-    :param settings: the connection settings; the API's session (with the key) unless ``storage=True``.
+    :param settings: the connection settings.
     :param method: the HTTP method.
     :param url: the whole URL.
     :param path: the path, for messages (no host, no signature).
     :param proxy: the proxy to go through, or None.
+    :param storage: use the storage session (no service key, no decoding) instead of the API's.
+    :param kwargs: more arguments of ``ClientSession.request`` (a JSON body, headers, a timeout, a body).
     :return: the status, the body read, and the ``Retry-After`` header.
     """
     import aiohttp
 
-    key = (settings,) if kwargs.pop("storage", False) else settings
-    upload = kwargs.pop("upload", False)
+    key = (settings,) if storage else settings
     session = loop_session(key) or await new_session(key)
     try:
         async with session.request(method, url, allow_redirects=False, proxy=proxy, **kwargs) as response:
             body = ResponseBody(method, path, response.status, response.content_length)
-            # An upload has no total deadline (a file takes long): its answer's body gets the timeout, checked
-            # between reads (each waits at most the timeout); its head is bounded per read only.
-            deadline = asyncio.get_running_loop().time() + settings.timeout if upload else None
             if body.wants_more:
                 async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
-                    if deadline and asyncio.get_running_loop().time() > deadline:
-                        raise response_too_slow(method, path, settings.timeout)
                     if not body.add(chunk):
                         break
             return response.status, body.content, response.headers.get("Retry-After")

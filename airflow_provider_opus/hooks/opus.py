@@ -9,10 +9,10 @@ Hooks for the Opus Job Operator API.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import os
 import threading
 import time
+import weakref
 from contextlib import suppress
 from functools import cached_property, partial
 from itertools import chain
@@ -395,23 +395,8 @@ class OpusHook(OpusBaseHook):
         return file_url
 
     def _put_stream(self, url: str, stream: BinaryIO, headers: dict[str, str]) -> None:
-        import aiohttp
-
         path = urlsplit(url).path  # no query: it holds the signature
-        settings = self.settings
-        # No total deadline: a file takes its time; each read of the answer waits at most the timeout.
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout)
-        size = os.fstat(stream.fileno()).st_size  # said up front: presigned URLs refuse a chunked body
-        status, body, retry_after = self._exchange(
-            api.STORAGE_PUT.method,
-            url,
-            path,
-            storage=True,
-            upload=True,
-            timeout=timeout,
-            data=_file_chunks(stream),
-            headers={**headers, "Content-Length": str(size)},
-        )
+        status, body, retry_after = self._run(_put_file(self.settings, url, path, stream, headers))
         if not 200 <= status < 300:
             raise api.storage_error_for_status(path, status, body, retry_after)
 
@@ -497,29 +482,70 @@ async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
         return None
 
 
-async def _file_chunks(stream: BinaryIO) -> AsyncIterator[bytes]:
-    # Read on the hook's own loop: blocking it holds up no one else (aiohttp would read a file in a thread).
-    while chunk := stream.read(transport.READ_CHUNK_BYTES):
-        yield chunk
+async def _put_file(
+    settings: OpusConnectionSettings, url: str, path: str, stream: BinaryIO, headers: dict[str, str]
+) -> tuple[int, bytes, str | None]:
+    import aiohttp
+
+    file_sent = asyncio.Event()
+
+    async def file_chunks() -> AsyncIterator[bytes]:
+        # Read on the hook's own loop: blocking it holds up no one else (aiohttp would read a file in a thread).
+        while chunk := stream.read(transport.READ_CHUNK_BYTES):
+            yield chunk
+        file_sent.set()
+
+    # A file takes its time, so no total timeout, and each read waits at most the timeout; once the file is
+    # sent, the whole answer (head and body) must come within the timeout.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout)
+    size = os.fstat(stream.fileno()).st_size  # said up front: presigned URLs refuse a chunked body
+    call = asyncio.ensure_future(
+        transport.exchange(
+            settings,
+            api.STORAGE_PUT.method,
+            url,
+            path,
+            settings.proxy_for(url),
+            storage=True,
+            timeout=timeout,
+            data=file_chunks(),
+            headers={**headers, "Content-Length": str(size)},
+        )
+    )
+    sent = asyncio.ensure_future(file_sent.wait())
+    await asyncio.wait({call, sent}, return_when=asyncio.FIRST_COMPLETED)
+    sent.cancel()
+    if not call.done():
+        await asyncio.wait({call}, timeout=settings.timeout)
+    if not call.done():
+        call.cancel()
+        with suppress(asyncio.CancelledError):
+            await call
+        raise transport.response_too_slow(api.STORAGE_PUT.method, path, settings.timeout)
+    return call.result()
 
 
-_loops = threading.local()
-_opened: list[tuple[int, asyncio.AbstractEventLoop]] = []
+class _ThreadLoop:
+    """A thread's private event loop; closed, with its sessions, when the thread ends or the process exits."""
+
+    def __init__(self) -> None:
+        self.loop, self.pid = asyncio.new_event_loop(), os.getpid()
+        weakref.finalize(self, _close_loop, self.loop, self.pid)
+
+
+_thread_loops = threading.local()
 
 
 def _private_loop() -> asyncio.AbstractEventLoop:
     # One per thread and process: its sessions keep connections warm from one call (and hook) to the next.
-    loop = getattr(_loops, "loop", None)
-    if loop is None or loop.is_closed() or _loops.pid != os.getpid():  # a forked child opens its own
-        if not _opened:
-            atexit.register(_close_loops)
-        loop, _loops.loop, _loops.pid = (new := asyncio.new_event_loop()), new, os.getpid()
-        _opened.append((os.getpid(), loop))
-    return loop
+    current = getattr(_thread_loops, "current", None)
+    if current is None or current.loop.is_closed() or current.pid != os.getpid():  # a forked child opens its own
+        current = _thread_loops.current = _ThreadLoop()
+    return current.loop
 
 
-def _close_loops() -> None:
-    for pid, loop in _opened:
-        if pid == os.getpid() and not loop.is_closed() and not loop.is_running():
-            loop.run_until_complete(loop.shutdown_asyncgens())  # closes its sessions (transport._close_at_shutdown)
-            loop.close()
+def _close_loop(loop: asyncio.AbstractEventLoop, pid: int) -> None:
+    # Not in a forked child: closing the parent's sessions there would write to the parent's connections.
+    if pid == os.getpid() and not loop.is_closed() and not loop.is_running():
+        loop.run_until_complete(loop.shutdown_asyncgens())  # closes its sessions (transport._close_at_shutdown)
+        loop.close()

@@ -12,7 +12,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_opus.exceptions import OpusError, OpusInvalidArgumentError, describe_value, error_event_fields
 from airflow_provider_opus.hooks.opus import OpusAsyncHook
 from airflow_provider_opus.polling import check_poll_intervals, next_poll
-from airflow_provider_opus.retry import RetryPolicy
+from airflow_provider_opus.retry import check_retry_settings
 from airflow_provider_opus.status import JobOutcome, StatusRules
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class OpusJobTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         check_poll_intervals(poll_interval, max_poll_interval)
-        RetryPolicy(retry_limit, retry_delay)  # refused here, where the task deferred, not in the triggerer
+        check_retry_settings(retry_limit, retry_delay)  # refused here, where the task deferred, not in the triggerer
         number = isinstance(end_time, (int, float)) and not isinstance(end_time, bool)
         if end_time is not None and not (number and math.isfinite(end_time)):  # nan: a deadline never reached
             raise OpusInvalidArgumentError(

@@ -226,13 +226,6 @@ def http_response(body: bytes, status: str = "200 OK", content_length: bool = Tr
 DRIPPED_ANSWER = http_response(b'{"status": "COMPLETED", "pad": "' + b"x" * 100 + b'"}')
 
 
-def drip_body(send) -> None:
-    """Send DRIPPED_ANSWER's head at once and its body a byte every half second (about 70 s)."""
-    head, _, body = DRIPPED_ANSWER.partition(b"\r\n\r\n")
-    if send(head + b"\r\n\r\n"):
-        send(body, interval=0.5)
-
-
 def run_dag_file(emulator, tmp_path, dag_file: str, runner: str) -> str:
     """
     Run a DAG file with ``runner`` (Python code given the DAGs folder as argv[1]) in a child process.
