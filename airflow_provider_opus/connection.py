@@ -89,7 +89,7 @@ class OpusConnectionSettings:
 
     @property
     def tls_verify(self) -> bool | str:
-        """How to check certificates, in ``requests``' terms: False, the CA bundle's path, or True (certifi)."""
+        """How to check certificates: False, the CA bundle's path, or True (certifi's CAs)."""
         return (self.ca_bundle or True) if self.verify_tls else False
 
     def proxy_for(self, url: str) -> str | None:

@@ -31,7 +31,6 @@ _PROXY_FAILED = (
     "could not connect through the proxy: check the connection's proxy_url, or HTTPS_PROXY, HTTP_PROXY and "
     "NO_PROXY in the environment of the worker or triggerer"
 )
-_PROXY_DROPPED = "the proxy closed the connection after the request was sent to it"
 _UNDECODABLE = "the response body could not be decoded (its Content-Encoding is broken)"
 _UNTRUSTED = (
     "TLS verification failed: the server's certificate is not signed by a trusted CA or does not name the host; "
