@@ -515,14 +515,10 @@ async def _put_file(
     sent = asyncio.ensure_future(file_sent.wait())
     await asyncio.wait({call, sent}, return_when=asyncio.FIRST_COMPLETED)
     sent.cancel()
-    if not call.done():
-        await asyncio.wait({call}, timeout=settings.timeout)
-    if not call.done():
-        call.cancel()
-        with suppress(asyncio.CancelledError):
-            await call
-        raise transport.response_too_slow(api.STORAGE_PUT.method, path, settings.timeout)
-    return call.result()
+    try:
+        return await asyncio.wait_for(call, settings.timeout)  # exchange turns aiohttp's own timeouts into errors
+    except asyncio.TimeoutError:
+        raise transport.response_too_slow(api.STORAGE_PUT.method, path, settings.timeout) from None
 
 
 class _ThreadLoop:
