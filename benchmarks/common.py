@@ -354,3 +354,29 @@ def quiet_stdout() -> Iterator[None]:
             sys.stdout.flush()
             os.dup2(saved, 1)
             os.close(saved)
+
+
+def open_hook_sessions(hook: Any, *, api: bool = True) -> None:
+    """
+    Read an ``OpusHook``'s connection and open its aiohttp sessions, without sending a request.
+
+    OpusHook has no session attributes: it makes its calls with ``transport.exchange`` on its thread's private
+    event loop, which opens the loop's sessions at the first call. A benchmark that times a transfer opens
+    them first, on that same loop, so that the timing holds neither the loop's creation, nor aiohttp's client,
+    nor the TLS context (certifi's CAs); as no request is sent, the emulator's counts are unchanged.
+
+    :param hook: the ``OpusHook``.
+    :param api: open the API's session (with the service key) too, not only the storage one.
+    """
+    from airflow_provider_opus import transport
+    from airflow_provider_opus.hooks.opus import _private_loop
+
+    settings = hook.settings
+    keys = [settings, (settings,)] if api else [(settings,)]  # the API's, the storage one's (no key)
+
+    async def open_sessions() -> None:
+        for key in keys:
+            if transport.loop_session(key) is None:
+                await transport.new_session(key)
+
+    _private_loop().run_until_complete(open_sessions())

@@ -34,6 +34,7 @@ from benchmarks.common import (
     SERVICE_KEY,
     bench_env,
     median,
+    open_hook_sessions,
     peak_rss_mib,
     private_stdout,
     reset_peak_rss,
@@ -61,8 +62,9 @@ def _client(url: str, destination: str) -> None:
     from airflow_provider_opus.hooks.opus import OpusHook
 
     hook = OpusHook()
-    # Read the connection and open the session (importing requests) before measuring: the transfer is timed.
-    hook.settings, hook.storage_session  # noqa: B018
+    # The transfer is timed: read the connection and open the storage session on the hook's private loop first
+    # (OpusHook opens it at its first call on that loop; no request is sent here).
+    open_hook_sessions(hook, api=False)
     reset_ok = reset_peak_rss()
     rss_before = rss_mib()
     cpu0, t0 = time.process_time(), time.perf_counter()

@@ -131,7 +131,7 @@ def _client_main(
     logging.getLogger("airflow_provider_opus").setLevel(logging.INFO)
     if variant.startswith("trigger"):
         # A triggerer has read a connection and built its TLS context long before: keep those one-off costs
-        # of a fresh process (Airflow's secrets backends, requests, certifi's CAs: tens of ms) out of the
+        # of a fresh process (Airflow's secrets backends, certifi's CAs: tens of ms) out of the
         # run. On a loop of its own, so the measured loop starts with nothing kept.
         from airflow_provider_opus.connection_cache import connection_settings_cache
         from airflow_provider_opus.transport import aiohttp_ssl
