@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import contextvars
 import json
 import math
 import os
@@ -13,9 +14,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -200,8 +202,7 @@ def machine_info() -> dict[str, Any]:
         "airflow-provider-opus",
         "aiohttp",
         "httpx",
-        "requests",
-        "urllib3",
+        "certifi",
         "tenacity",
         "fastapi",
         "starlette",
@@ -380,3 +381,35 @@ def open_hook_sessions(hook: Any, *, api: bool = True) -> None:
                 await transport.new_session(key)
 
     _private_loop().run_until_complete(open_sessions())
+
+
+def run_as_task(function: Callable[..., Any], *args: Any) -> Any:
+    """
+    Call ``function(*args)`` in a short-lived thread of its own, as one Airflow task; return what it returns.
+
+    OpusHook makes its calls on its thread's private event loop, whose aiohttp sessions (and so connections)
+    last as long as the thread, and close when it ends. On a worker each task runs in a process of its own,
+    so each opens its own connections; several simulated tasks called one after another in one thread would
+    instead share that thread's sessions, and a benchmark would count one task's connections for all of them.
+    A thread per task gives each its own loop and sessions, closed when the task ends, as a task's process
+    would. The caller waits for the thread (tasks run one after another, as before); the context variables
+    are copied into it, and an exception raised there is raised again here.
+
+    :param function: the task's body, e.g. an operator's ``execute``.
+    :param args: its arguments.
+    """
+    context = contextvars.copy_context()
+    outcome: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            outcome["result"] = context.run(function, *args)
+        except BaseException as exc:  # raised again in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=body, name="opus-bench-task")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]

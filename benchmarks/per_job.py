@@ -29,7 +29,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from benchmarks.common import BenchEmulator, private_stdout, save_result
+from benchmarks.common import BenchEmulator, private_stdout, run_as_task, save_result
 
 PHASES = ("upload", "execute_until_deferred", "trigger", "execute_complete", "sensor", "results")
 
@@ -110,8 +110,13 @@ def _client(jobs: int, poll_interval: float) -> None:
             cpu[name] = now - started
             return now
 
+        # Each task (and the resumed ``execute_complete``) runs in a short-lived thread of its own: OpusHook's
+        # sessions belong to its thread's private event loop and close when the thread ends, so each task
+        # opens its own connections, as it would in its own process on a worker. In this one thread they
+        # would share one loop's sessions, and the connections per job would not be those of separate tasks.
         t = time.process_time()
-        file_url = OpusUploadOperator(task_id="upload", files=str(document)).execute(_context())
+        upload = OpusUploadOperator(task_id="upload", files=str(document))
+        file_url = run_as_task(upload.execute, _context())
         t = phase("upload", t)
         run = OpusExecuteJobOperator(
             task_id="run",
@@ -122,7 +127,7 @@ def _client(jobs: int, poll_interval: float) -> None:
         )
         context = _context()
         try:
-            run.execute(context)
+            run_as_task(run.execute, context)
             raise RuntimeError("the job finished before the operator deferred; make it longer")
         except TaskDeferred as deferred:
             trigger, method = deferred.trigger, deferred.method_name
@@ -136,11 +141,13 @@ def _client(jobs: int, poll_interval: float) -> None:
         t = phase("trigger", t)
         cpu["trigger_wall"] = time.perf_counter() - trigger_wall
         cpu["trigger"] = max(0.0, cpu["trigger"] - idle_rate * cpu["trigger_wall"])
-        job_id = getattr(run, method)(context, event)
+        job_id = run_as_task(getattr(run, method), context, event)
         t = phase("execute_complete", t)
-        OpusJobSensor(task_id="wait", job_execution_id=job_id, deferrable=True).execute(_context())
+        sensor = OpusJobSensor(task_id="wait", job_execution_id=job_id, deferrable=True)
+        run_as_task(sensor.execute, _context())
         t = phase("sensor", t)
-        results = OpusGetJobResultsOperator(task_id="results", job_execution_id=job_id).execute(_context())
+        get_results = OpusGetJobResultsOperator(task_id="results", job_execution_id=job_id)
+        results = run_as_task(get_results.execute, _context())
         phase("results", t)
         assert results["status"] == "COMPLETED", results
         if index > 0:

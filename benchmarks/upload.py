@@ -6,10 +6,11 @@ aiohttp sends none) to a fresh presigned URL, then ``OpusHook.upload_file`` in a
 reports its wall time, CPU and peak RSS growth (VmHWM reset just before the upload). The throughput
 ratio hook/curl is taken per round, then the median. Then many small files: through one hook in a loop,
 and as a dynamically mapped ``OpusUploadOperator`` (``partial().expand(files=...)``) run by ``dag.test()``,
-where every mapped task builds its own hook; the hooks' sessions belong to their thread's private event loop,
-so mapped tasks run one after another in one ``dag.test()`` thread share them (on a worker, where each task
-has a process of its own, each opens its own). Files are written to a temporary directory and deleted
-afterwards.
+where every mapped task builds its own hook. OpusHook's sessions belong to its thread's private event loop,
+so mapped tasks run one after another in ``dag.test()``'s one thread would share them; each mapped task's
+``execute`` therefore runs in a short-lived thread of its own (``benchmarks.common.run_as_task``), whose loop
+and sessions close when it ends, so that each opens its own connections, as each task does on a worker in
+a process of its own. Files are written to a temporary directory and deleted afterwards.
 
 Reproduce::
 
@@ -95,9 +96,19 @@ import pendulum
 from airflow.sdk import DAG
 
 from airflow_provider_opus.operators.opus import OpusUploadOperator
+from benchmarks.common import run_as_task
+
+
+class ThreadedUploadOperator(OpusUploadOperator):
+    # dag.test() runs the mapped tasks one after another in one thread, where their hooks would share that
+    # thread's private loop and sessions; on a worker each task has a process, and so connections, of its
+    # own. A short-lived thread per task (its loop and sessions closed when it ends) models that.
+    def execute(self, context):
+        return run_as_task(super().execute, context)
+
 
 with DAG("{MAPPED_DAG_ID}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
-    OpusUploadOperator.partial(task_id="upload").expand(files=json.loads(os.environ["OPUS_BENCH_FILES"]))
+    ThreadedUploadOperator.partial(task_id="upload").expand(files=json.loads(os.environ["OPUS_BENCH_FILES"]))
 """
 
 
