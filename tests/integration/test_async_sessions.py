@@ -1,5 +1,5 @@
-"""hooks/opus_async.py: the aiohttp sessions the async hooks share, per event loop and connection settings,
-against the emulator over real loopback HTTP."""
+"""transport.py and hooks/opus_async.py: the aiohttp sessions the async hooks share, per event loop and
+connection settings, against the emulator over real loopback HTTP."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_async_hooks_on_one_loop_share_one_session_and_its_connection(emulator):
-    job_id = start_job(fast_hook())
+    job_id = await asyncio.to_thread(start_job, fast_hook())  # OpusHook blocks: not on the test loop
     hooks = [OpusAsyncHook(retry_delay=0.01) for _ in range(20)]
     for hook in hooks:
         assert await hook.get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
@@ -45,7 +45,7 @@ async def test_async_hooks_on_one_loop_share_one_session_and_its_connection(emul
 async def test_async_hooks_with_different_keys_never_share_a_session(emulator, monkeypatch):
     other = {"conn_type": "opus", "host": emulator.url, "password": SERVICE_KEY + "-revoked"}
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_OTHER", json.dumps(other))
-    job_id = start_job(fast_hook())
+    job_id = await asyncio.to_thread(start_job, fast_hook())  # OpusHook blocks: not on the test loop
     async with OpusAsyncHook(retry_delay=0.01) as good, OpusAsyncHook("opus_other", retry_delay=0.01) as revoked:
         assert await good.get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
         with pytest.raises(OpusAuthError):

@@ -31,7 +31,8 @@ async def events_of(trigger: OpusJobTrigger) -> list[dict]:
 
 async def test_triggers_starting_together_on_one_loop_read_the_connection_once(emulator, reads):
     emulator.configure(job_duration=0.3)
-    jobs = [start_job(fast_hook()) for _ in range(30)]
+    # OpusHook blocks: the jobs start in a thread, not on the test loop
+    jobs = await asyncio.to_thread(lambda: [start_job(fast_hook()) for _ in range(30)])
 
     results = await asyncio.gather(*(events_of(OpusJobTrigger(job, poll_interval=0.1)) for job in jobs))
 
@@ -42,7 +43,8 @@ async def test_triggers_starting_together_on_one_loop_read_the_connection_once(e
 
 async def test_with_the_cache_off_every_trigger_reads_its_connection(emulator, reads, monkeypatch):
     monkeypatch.setenv(CONFIG_ENV, "0")
-    jobs = [start_job(fast_hook()) for _ in range(5)]
+    # OpusHook blocks: the jobs start in a thread, not on the test loop
+    jobs = await asyncio.to_thread(lambda: [start_job(fast_hook()) for _ in range(5)])
 
     results = await asyncio.gather(*(events_of(OpusJobTrigger(job, poll_interval=0.1)) for job in jobs))
 
@@ -51,7 +53,7 @@ async def test_with_the_cache_off_every_trigger_reads_its_connection(emulator, r
 
 
 async def test_a_refused_key_is_not_kept_so_the_next_hook_reads_the_rotated_one(emulator, reads, monkeypatch):
-    job_id = start_job(fast_hook())
+    job_id = await asyncio.to_thread(start_job, fast_hook())  # OpusHook blocks: not on the test loop
     revoked = {"conn_type": "opus", "host": emulator.url, "password": REVOKED_KEY}
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(revoked))
     async with OpusAsyncHook(retry_delay=0.01) as hook:
@@ -67,7 +69,7 @@ async def test_a_refused_key_is_not_kept_so_the_next_hook_reads_the_rotated_one(
 
 
 async def test_an_unchanged_connection_is_kept_across_hooks_that_come_and_go(emulator, reads):
-    job_id = start_job(fast_hook())
+    job_id = await asyncio.to_thread(start_job, fast_hook())  # OpusHook blocks: not on the test loop
     for _ in range(3):
         async with OpusAsyncHook(retry_delay=0.01) as hook:
             assert await hook.get_job_status(job_id) in ("IN PROGRESS", "COMPLETED")
@@ -78,7 +80,7 @@ async def test_an_unchanged_connection_is_kept_across_hooks_that_come_and_go(emu
 async def test_a_rotated_key_reaches_running_and_starting_triggers_at_once(emulator, reads, monkeypatch):
     # Both got OpusAuthError (a final error, no Airflow retry) with the cached old key (#20 item 5).
     emulator.configure(job_duration=0.5)
-    job_id = start_job(fast_hook())
+    job_id = await asyncio.to_thread(start_job, fast_hook())  # OpusHook blocks: not on the test loop
     old = {"conn_type": "opus", "host": emulator.url, "password": REVOKED_KEY}
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(old))
     running = OpusAsyncHook(retry_delay=0.01)
@@ -94,7 +96,7 @@ async def test_a_rotated_key_reaches_running_and_starting_triggers_at_once(emula
 
 
 async def test_a_second_refusal_with_the_reread_key_fails(emulator, reads, monkeypatch):
-    job_id = start_job(fast_hook())
+    job_id = await asyncio.to_thread(start_job, fast_hook())  # OpusHook blocks: not on the test loop
     revoked = {"conn_type": "opus", "host": emulator.url, "password": REVOKED_KEY}
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(revoked))
     async with OpusAsyncHook(retry_delay=0.01) as hook:
@@ -107,7 +109,7 @@ async def test_a_connection_that_hands_out_a_new_bad_key_each_read_is_reread_onl
     # A secrets backend rotating on every read must not make a loop of 401s: one re-read per call.
     from airflow.sdk import BaseHook, Connection
 
-    job_id = start_job(fast_hook())
+    job_id = await asyncio.to_thread(start_job, fast_hook())  # OpusHook blocks: not on the test loop
     keys = iter(f"bad-key-{number:04d}-0123456789abcdef" for number in range(1000))
 
     async def new_key_each_time(conn_id: str) -> Connection:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -491,14 +492,18 @@ def test_passing_execution_timeout_in_the_triggerer_is_a_task_timeout(emulator):
         op.execute_complete(make_context(), failed, limit="execution_timeout")
 
 
-async def test_a_key_refused_mid_wait_fails_at_once_in_a_worker_and_deferred(emulator, monkeypatch):
+def test_a_key_refused_mid_wait_fails_at_once_in_a_worker_and_deferred(emulator, monkeypatch):
+    # The worker's calls block (OpusHook, no event loop); the trigger runs on a loop of its own, as in a triggerer.
+    async def trigger_events(job_id: str) -> list[dict]:
+        return [event.payload async for event in OpusJobTrigger(job_id, poll_interval=0.05, retry_delay=0.01).run()]
+
     job_id = execute_op(wait_for_completion=False).execute(make_context())
     emulator.set_job_status(job_id, "IN PROGRESS")
     revoked = {"conn_type": "opus", "host": emulator.url, "password": SERVICE_KEY + "-revoked"}
     monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", json.dumps(revoked))  # the key is revoked while the job runs
     with pytest.raises(OpusAuthError) as in_worker:
         execute_op().poll_until_complete(job_id, make_context())
-    (event,) = [event.payload async for event in OpusJobTrigger(job_id, poll_interval=0.05, retry_delay=0.01).run()]
+    (event,) = asyncio.run(trigger_events(job_id))
     assert event["status"] == "error" and event["error_type"] == "OpusAuthError"
     with pytest.raises(OpusAuthError) as deferred:
         execute_op(deferrable=True).execute_complete(make_context(), event)
