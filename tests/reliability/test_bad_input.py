@@ -790,7 +790,7 @@ CASES = [
     ),
     # -- issue #20, round 2: URLs parsers read differently (item 1), misleading errors (13), numbers (17)
     Case(
-        "hook: download URL with a backslash before @ (another host to urllib3)",
+        "hook: download URL with a backslash before @ (another host to other URL parsers)",
         lambda tmp: OpusHook().download_file("http://evil.example\\@api.opus.com/files/r.pdf", tmp / "r.pdf"),
         "'http://***@api.opus.com/files/r.pdf'",
         "no spaces, backslashes or control characters",

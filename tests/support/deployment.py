@@ -292,7 +292,15 @@ class AirflowDeployment:
 
         :raises DeploymentError: for an error status, with the response text.
         """
-        response = self._http.request(method, f"{self.url}/api/v2{path}", timeout=timeout, **kwargs)
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self._http.request(method, f"{self.url}/api/v2{path}", timeout=timeout, **kwargs)
+            # SQLite lets one writer in at a time: a scheduler or dag-processor holding the lock past the API
+            # server's busy timeout fails the call whole ("Database error", rolled back). Such calls go again.
+            locked = response.status_code == 500 and "Database error" in response.text and method != "POST"
+            if not locked or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         if not response.ok:
             raise DeploymentError(f"{method} /api/v2{path}: {response.status_code} {response.text[:500]}")
         return response.json() if response.content else None

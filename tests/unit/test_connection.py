@@ -414,8 +414,7 @@ def test_connection_tests_message_shows_no_key_typed_into_the_host(monkeypatch, 
     "host", ["https://evil.example\\@api.opus.com", "https://api.\topus.com", "https://api opus.com/v1"]
 )
 def test_a_host_the_parsers_read_differently_is_refused(monkeypatch, host):
-    # The key goes to the host on every call: requests (urllib3) and aiohttp (yarl) must connect where urlsplit
-    # reads it (#20 item 1).
+    # The key goes to the host on every call: aiohttp (yarl) must connect where urlsplit reads it (#20 item 1).
     _connection(monkeypatch, host=host)
     with pytest.raises(OpusConnectionConfigError, match="is not an http\\(s\\) URL"):
         OpusHook().settings  # noqa: B018
