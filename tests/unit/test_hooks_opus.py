@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
 import pytest
 
 from airflow_provider_opus.exceptions import (
@@ -16,7 +15,7 @@ from airflow_provider_opus.exceptions import (
     OpusResponseError,
 )
 from airflow_provider_opus.hooks.opus import OpusHook
-from tests.unit.helpers import BASE, KEY, hook
+from tests.unit.helpers import BASE, KEY, connect_timeout, hook
 
 pytestmark = pytest.mark.usefixtures("opus_connection")
 
@@ -191,9 +190,9 @@ NOT_FOUND = {"status_code": 404, "json": {"message": "no such job"}}
     [
         ([NOT_FOUND, {"status_code": 401}], True, "the service key was accepted"),
         ([NOT_FOUND, {"status_code": 404}], False, "https://opus.test is not the Opus API"),
-        ([NOT_FOUND, {"exc": aiohttp.ConnectionTimeoutError("connect")}], False, "Could not reach https://opus.test"),
+        ([NOT_FOUND, {"exc": connect_timeout()}], False, "Could not reach https://opus.test"),
         ([{"status_code": 401, "json": {"message": "bad key"}}], False, "refused the service key (HTTP 401)"),
-        ([{"exc": aiohttp.ConnectionTimeoutError("connect")}], False, "Could not reach https://opus.test"),
+        ([{"exc": connect_timeout()}], False, "Could not reach https://opus.test"),
         ([{"status_code": 500}], False, "the key is unproven"),
     ],
 )

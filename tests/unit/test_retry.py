@@ -16,7 +16,7 @@ from airflow_provider_opus.exceptions import (
 )
 from airflow_provider_opus.hooks.opus import OpusHook
 from airflow_provider_opus.retry import is_retryable
-from tests.unit.helpers import BASE, KEY, hook
+from tests.unit.helpers import BASE, KEY, connect_timeout, hook, needs_connect_timeout_class
 
 pytestmark = pytest.mark.usefixtures("opus_connection")
 
@@ -76,7 +76,7 @@ def _truncated() -> aiohttp.ClientPayloadError:
 @pytest.mark.parametrize(
     ("failure", "retried"),
     [
-        (aiohttp.ConnectionTimeoutError("connect"), True),
+        (connect_timeout(), True),
         (aiohttp.ServerTimeoutError("read"), True),
         (asyncio.TimeoutError(), True),
         (_truncated(), True),
@@ -93,7 +93,7 @@ def test_get_retries_transport_errors(opus_http, sleeps, failure, retried):
 @pytest.mark.parametrize(
     ("response", "retried"),
     [
-        ({"exc": aiohttp.ConnectionTimeoutError("connect")}, True),
+        pytest.param({"exc": connect_timeout()}, True, marks=needs_connect_timeout_class),
         ({"exc": _refused()}, True),
         ({"status_code": 429}, True),
         ({"exc": aiohttp.ServerTimeoutError("read")}, False),
