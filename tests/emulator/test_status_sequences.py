@@ -228,7 +228,8 @@ def test_any_other_final_status_has_no_results(client, emulator, final):
 
 
 def test_a_job_that_fails_reports_the_scripted_statuses_then_failed(client, emulator):
-    emulator.configure(job_duration=0.2)
+    # 0.75 s a status: with 0.2 s in all, a loaded CI machine's polls (every 5 ms) missed RUNNING once.
+    emulator.configure(job_duration=1.5)
     emulator.set_status_sequence(DEFAULT_WORKFLOW_ID, ["QUEUED", "RUNNING", "COMPLETED"])
     instance = {k: v for k, v in REQUIRED_INPUTS.items() if k != "workflow_input_a0hk6ujuo"}
     job_id = client.run(instance=instance)
