@@ -97,7 +97,7 @@ class OpusHook(OpusBaseHook):
                 "OpusHook blocks, and it was called inside a running event loop: await OpusAsyncHook's methods "
                 "there, or call OpusHook in a thread (asyncio.to_thread)"
             )
-        return _private_loop().run_until_complete(coroutine)
+        return _private_loop().run_until_complete(_after_closes_are_read(coroutine))
 
     def _exchange(self, method: str, url: str, path: str, **kwargs: Any) -> tuple[int, bytes, str | None]:
         settings = self.settings
@@ -473,6 +473,16 @@ async def _download_chunks(settings: OpusConnectionSettings, url: str) -> AsyncG
                 return
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise transport.transport_error("GET", path, exc, settings.timeout) from None
+
+
+async def _after_closes_are_read(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    # The private loop sleeps between calls, so a kept-alive connection that the server closed meanwhile still
+    # looks open, and a billed call sent on it would fail as possibly sent. A few passes of the loop read such
+    # closes first (TLS takes more than one), so the call takes a live connection: urllib3 checks a pooled
+    # socket the same way before reusing it.
+    for _ in range(3):
+        await asyncio.sleep(0)
+    return await coroutine
 
 
 async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:

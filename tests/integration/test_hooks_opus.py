@@ -359,3 +359,25 @@ async def test_calling_the_blocking_hook_inside_a_running_loop_says_what_to_do_a
     with pytest.raises(RuntimeError, match=r"await OpusAsyncHook's methods there, or call OpusHook in a thread"):
         fast_hook().get_workflow(DEFAULT_WORKFLOW_ID)
     assert emulator.requests() == []
+
+
+def test_a_billed_call_after_the_server_closed_the_idle_connection_takes_a_new_one(monkeypatch):
+    # The blocking hook's loop sleeps between calls: a kept-alive connection the server has closed meanwhile (an
+    # idle timeout) must not carry the next call, or a billed one fails as possibly sent.
+    idle_timeout = threading.Event()
+
+    def answer(method: str, path: str, send) -> None:
+        body = b'{"jobExecutionId": "j2"}' if method == "POST" else b'{"status": "COMPLETED"}'
+        send(http_response(body).replace(b"Connection: close\r\n", b""))  # keep-alive
+        idle_timeout.wait(10)  # then the server hangs up, once the hook's call is over
+
+    with RawServer(answer) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_OPUS_DEFAULT", server.connection_json())
+        hook = OpusHook(retry_limit=0)
+        assert hook.get_job_status("j1") == "COMPLETED"
+        idle_timeout.set()
+        deadline = time.monotonic() + 10
+        while any(thread.is_alive() for thread in server._threads[1:]) and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the server has closed the connection it answered on
+        assert hook.initiate_job("wf", "t", "d") == "j2"
+    assert server.requests == [("GET", "/job/j1/status"), ("POST", "/job/initiate")]
