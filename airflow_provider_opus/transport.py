@@ -197,6 +197,17 @@ async def _close_at_shutdown(loop: asyncio.AbstractEventLoop) -> AsyncGenerator[
         await asyncio.gather(*(session.close() for session in sessions), return_exceptions=True)
 
 
+def per_read_timeout(settings: OpusConnectionSettings) -> aiohttp.ClientTimeout:
+    """
+    Return a file transfer's timeout: no deadline for the whole call (a file takes its time), each read the timeout.
+
+    :param settings: the connection settings.
+    """
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout)
+
+
 async def exchange(
     settings: OpusConnectionSettings,
     method: str,

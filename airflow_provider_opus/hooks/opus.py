@@ -438,8 +438,7 @@ async def _download_chunks(settings: OpusConnectionSettings, url: str) -> AsyncG
     import aiohttp
 
     key_sent = settings.may_send_key_to(url)
-    # No total deadline: a large file takes its time; each read waits at most the timeout.
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout)
+    timeout = transport.per_read_timeout(settings)
     session = transport.loop_session((settings,)) or await transport.new_session((settings,))
     hops = 0
     while True:
@@ -495,8 +494,6 @@ async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
 async def _put_file(
     settings: OpusConnectionSettings, url: str, path: str, stream: BinaryIO, headers: dict[str, str]
 ) -> tuple[int, bytes, str | None]:
-    import aiohttp
-
     file_sent = asyncio.Event()
 
     async def file_chunks() -> AsyncIterator[bytes]:
@@ -505,9 +502,8 @@ async def _put_file(
             yield chunk
         file_sent.set()
 
-    # A file takes its time, so no total timeout, and each read waits at most the timeout; once the file is
-    # sent, the whole answer (head and body) must come within the timeout.
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout)
+    # Once the file is sent, the whole answer (head and body) must come within the timeout.
+    timeout = transport.per_read_timeout(settings)
     size = os.fstat(stream.fileno()).st_size  # said up front: presigned URLs refuse a chunked body
     call = asyncio.ensure_future(
         transport.exchange(
